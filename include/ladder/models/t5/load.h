@@ -1,0 +1,39 @@
+#pragma once
+// Building a T5 from a Hugging Face folder (config.json + safetensors) or `arch:NAME`.
+#include <string>
+#include <vector>
+#include <torch/torch.h>
+
+#include "ladder/io/safetensors.h"
+#include "ladder/models/t5/model.h"
+
+namespace ladder {
+
+struct ModelOptions {
+  torch::Device device = torch::kCPU;
+  torch::ScalarType dtype = torch::kFloat;  // storage dtype of the weights (fp32 or bf16)
+  uint64_t seed = 0;                        // for arch:NAME random weights
+};
+
+struct LoadedModel {
+  T5ForConditionalGeneration model{nullptr};
+  std::string source;          // the directory or arch:NAME
+  std::string tokenizer_path;  // <dir>/spiece.model when present
+};
+
+// `spec` is a directory or `arch:NAME`; throws LoadError/FormatError naming the problem.
+LoadedModel load_model(const std::string& spec, const ModelOptions& options = {});
+
+// Hugging Face's T5 initialisation (factor 1.0), from a seeded generator.
+void init_t5_weights(T5ForConditionalGenerationImpl& model, uint64_t seed);
+
+// Strict named loading: every parameter must be in the checkpoint with the same shape and a
+// floating dtype; extra tensors are errors except the optional embed_tokens copies. The
+// message lists missing / unexpected / wrong-shape tensors by name with a hint.
+void load_weights(torch::nn::Module& module, const safetensors::Checkpoint& checkpoint,
+                  const std::vector<std::string>& ignorable = {});
+
+// A stable fingerprint of a model's parameter names and shapes (for adapter compatibility).
+std::string architecture_checksum(const torch::nn::Module& module);
+
+}  // namespace ladder

@@ -1,0 +1,147 @@
+#include "ladder/models/t5/load.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "ladder/error.h"
+#include "ladder/models/tensor_io.h"
+
+namespace ladder {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string list_names(const std::vector<std::string>& names, size_t limit = 6) {
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < limit; ++i) out += (i ? ", " : "") + names[i];
+  if (names.size() > limit) out += ", ... (" + std::to_string(names.size()) + " in all)";
+  return out;
+}
+
+std::string shape_string(at::IntArrayRef shape) {
+  std::ostringstream out;
+  out << shape;
+  return out.str();
+}
+
+}  // namespace
+
+void init_t5_weights(T5ForConditionalGenerationImpl& model, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  torch::Generator gen = at::detail::createCPUGenerator(seed);
+  const T5Config& c = model.config;
+  const double d = static_cast<double>(c.d_model);
+  auto normal = [&](torch::Tensor t, double std) {
+    // Sample on the CPU in fp32 so the same seed gives the same weights on every device.
+    torch::Tensor values = torch::empty(t.sizes(), torch::kFloat).normal_(0.0, std, gen);
+    t.copy_(values);
+  };
+  normal(model.shared->weight, 1.0);
+  if (model.lm_head) normal(model.lm_head->weight, 1.0);
+  for (auto& stack : {model.encoder, model.decoder}) {
+    for (auto& block : stack->blocks) {
+      std::vector<T5Attention> attentions = {block->self_attention->SelfAttention};
+      if (block->cross_attention) attentions.push_back(block->cross_attention->EncDecAttention);
+      for (auto& attn : attentions) {
+        const double inner = static_cast<double>(attn->num_heads * attn->d_kv);
+        normal(attn->q->weight, std::pow(d * attn->d_kv, -0.5));
+        normal(attn->k->weight, std::pow(d, -0.5));
+        normal(attn->v->weight, std::pow(d, -0.5));
+        normal(attn->o->weight, std::pow(inner, -0.5));
+        if (attn->relative_attention_bias) normal(attn->relative_attention_bias->weight, std::pow(d, -0.5));
+      }
+      auto& ff = block->feed_forward->DenseReluDense;
+      for (auto* wi : {&ff->wi, &ff->wi_0, &ff->wi_1})
+        if (*wi) normal((*wi)->weight, std::pow(d, -0.5));
+      normal(ff->wo->weight, std::pow(static_cast<double>(c.d_ff), -0.5));
+    }
+  }
+}
+
+void load_weights(torch::nn::Module& module, const safetensors::Checkpoint& checkpoint,
+                  const std::vector<std::string>& ignorable) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::string> missing, wrong_shape, wrong_dtype, unexpected;
+  std::set<std::string> used;
+  for (auto& item : module.named_parameters(/*recurse=*/true)) {
+    const std::string& name = item.key();
+    torch::Tensor& param = item.value();
+    if (!checkpoint.contains(name)) {
+      missing.push_back(name);
+      continue;
+    }
+    used.insert(name);
+    const safetensors::TensorInfo& info = checkpoint.info(name);
+    if (info.shape != param.sizes().vec()) {
+      wrong_shape.push_back(name + " (checkpoint " + shape_string(info.shape) + ", model " +
+                            shape_string(param.sizes()) + ")");
+      continue;
+    }
+    torch::ScalarType stored = to_scalar_type(info.dtype);
+    if (!c10::isFloatingType(stored)) {
+      wrong_dtype.push_back(name + " (" + safetensors::dtype_name(info.dtype) + ")");
+      continue;
+    }
+    param.copy_(read_tensor(info, checkpoint.data(name)));
+  }
+  for (const auto& name : checkpoint.names()) {
+    if (used.count(name)) continue;
+    if (std::find(ignorable.begin(), ignorable.end(), name) != ignorable.end()) continue;
+    unexpected.push_back(name);
+  }
+  if (missing.empty() && wrong_shape.empty() && wrong_dtype.empty() && unexpected.empty()) return;
+  std::string message = "checkpoint " + checkpoint.file_of(checkpoint.names().empty() ? "" : checkpoint.names().front()) +
+                        " does not fit the model:";
+  if (!missing.empty()) message += " missing tensors: " + list_names(missing) + ";";
+  if (!wrong_shape.empty()) message += " wrong shape: " + list_names(wrong_shape) + ";";
+  if (!wrong_dtype.empty()) message += " non-floating dtype: " + list_names(wrong_dtype) + ";";
+  if (!unexpected.empty()) message += " unexpected tensors: " + list_names(unexpected) + ";";
+  message += " (hint: does config.json describe this checkpoint? wrong base model?)";
+  throw LoadError(message);
+}
+
+LoadedModel load_model(const std::string& spec, const ModelOptions& options) {
+  LoadedModel loaded;
+  loaded.source = spec;
+  if (spec.rfind("arch:", 0) == 0) {
+    T5Config config = T5Config::builtin(spec.substr(5));
+    loaded.model = T5ForConditionalGeneration(config);
+    init_t5_weights(*loaded.model, options.seed);
+  } else {
+    fs::path dir(spec);
+    if (!fs::is_directory(dir))
+      throw LoadError(spec + ": not a model directory (expected a Hugging Face folder with config.json, or arch:NAME)");
+    T5Config config = T5Config::from_file((dir / "config.json").string());
+    safetensors::Checkpoint checkpoint = safetensors::Checkpoint::open(spec);
+    // "If lm_head.weight is present, it is the head."
+    if (checkpoint.contains("lm_head.weight")) config.has_lm_head = true;
+    else if (config.has_lm_head)
+      throw LoadError(spec + ": config.json says tie_word_embeddings=false but the checkpoint has no lm_head.weight");
+    loaded.model = T5ForConditionalGeneration(config);
+    load_weights(*loaded.model, checkpoint, {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"});
+    if (fs::exists(dir / "spiece.model")) loaded.tokenizer_path = (dir / "spiece.model").string();
+  }
+  loaded.model->to(options.device, options.dtype);
+  return loaded;
+}
+
+std::string architecture_checksum(const torch::nn::Module& module) {
+  // FNV-1a over "name:shape;" of every parameter, in registration order.
+  uint64_t hash = 1469598103934665603ull;
+  auto mix = [&](const std::string& s) {
+    for (unsigned char ch : s) {
+      hash ^= ch;
+      hash *= 1099511628211ull;
+    }
+  };
+  for (const auto& item : module.named_parameters(true))
+    mix(item.key() + ":" + shape_string(item.value().sizes()) + ";");
+  std::ostringstream out;
+  out << std::hex << hash;
+  return out.str();
+}
+
+}  // namespace ladder

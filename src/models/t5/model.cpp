@@ -1,0 +1,95 @@
+#include "ladder/models/t5/model.h"
+
+#include <cmath>
+
+namespace ladder {
+
+torch::Tensor shift_right(const torch::Tensor& labels, int64_t start_token_id, int64_t pad_token_id) {
+  torch::Tensor shifted = torch::full_like(labels, start_token_id);
+  using torch::indexing::Slice;
+  shifted.index_put_({Slice(), Slice(1, torch::indexing::None)}, labels.index({Slice(), Slice(0, -1)}));
+  return shifted.masked_fill(shifted == -100, pad_token_id);
+}
+
+torch::Tensor seq2seq_loss(const torch::Tensor& logits, const torch::Tensor& labels) {
+  const int64_t vocab = logits.size(-1);
+  return torch::nn::functional::cross_entropy(
+      logits.reshape({-1, vocab}).to(torch::kFloat), labels.reshape({-1}),
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+}
+
+T5ForConditionalGenerationImpl::T5ForConditionalGenerationImpl(const T5Config& config_)
+    : config(config_) {
+  shared = register_module("shared", torch::nn::Embedding(config.vocab_size, config.d_model));
+  encoder = register_module("encoder", T5Stack(config, false, config.num_layers));
+  decoder = register_module("decoder", T5Stack(config, true, config.num_decoder_layers));
+  if (config.has_lm_head) lm_head = register_module("lm_head", Linear(config.d_model, config.vocab_size));
+}
+
+void T5ForConditionalGenerationImpl::set_prompt(torch::Tensor prompt) {
+  prompt_embeddings = register_parameter("prompt_embeddings", std::move(prompt));
+}
+
+torch::Tensor T5ForConditionalGenerationImpl::encoder_embeddings(const torch::Tensor& input_ids) const {
+  torch::Tensor embeds = torch::embedding(shared->weight, input_ids);
+  if (!prompt_embeddings.defined()) return embeds;
+  torch::Tensor prefix = prompt_embeddings.to(embeds.scalar_type()).unsqueeze(0).expand({input_ids.size(0), -1, -1});
+  return torch::cat({prefix, embeds}, 1);
+}
+
+torch::Tensor T5ForConditionalGenerationImpl::encoder_mask(const torch::Tensor& input_ids,
+                                                           const torch::Tensor& attention_mask) const {
+  torch::Tensor mask = attention_mask.defined() ? attention_mask : torch::ones_like(input_ids);
+  if (!prompt_embeddings.defined()) return mask;
+  torch::Tensor prefix = torch::ones({input_ids.size(0), prompt_embeddings.size(0)}, mask.options());
+  return torch::cat({prefix, mask}, 1);
+}
+
+StackOutput T5ForConditionalGenerationImpl::encode(const torch::Tensor& input_ids,
+                                                   const torch::Tensor& attention_mask,
+                                                   bool collect_hidden, const BlockHook& hook) {
+  T5StackImpl::Inputs inputs;
+  inputs.inputs_embeds = encoder_embeddings(input_ids);
+  inputs.attention_mask = encoder_mask(input_ids, attention_mask);
+  return encoder->forward(inputs, collect_hidden, hook);
+}
+
+StackOutput T5ForConditionalGenerationImpl::decode(const torch::Tensor& decoder_input_ids,
+                                                   const torch::Tensor& encoder_output,
+                                                   const torch::Tensor& encoder_mask,
+                                                   bool collect_hidden, const BlockHook& hook,
+                                                   StackCache* cache) {
+  T5StackImpl::Inputs inputs;
+  inputs.inputs_embeds = shared->forward(decoder_input_ids);
+  inputs.encoder_output = encoder_output;
+  inputs.encoder_mask = encoder_mask;
+  return decoder->forward(inputs, collect_hidden, hook, cache);
+}
+
+const torch::Tensor& T5ForConditionalGenerationImpl::head_weight() const {
+  return lm_head ? lm_head->weight : shared->weight;
+}
+
+torch::Tensor T5ForConditionalGenerationImpl::head(const torch::Tensor& decoder_output) const {
+  torch::Tensor h = decoder_output;
+  if (config.scale_decoder_outputs) h = h * std::pow(static_cast<double>(config.d_model), -0.5);
+  if (lm_head) return torch::nn::functional::linear(h, lm_head->weight);
+  return torch::nn::functional::linear(h, shared->weight.to(h.scalar_type()));
+}
+
+Seq2SeqOutput T5ForConditionalGenerationImpl::forward(const Seq2SeqBatch& batch, bool collect_hidden) {
+  torch::Tensor decoder_input_ids = batch.decoder_input_ids;
+  if (!decoder_input_ids.defined())
+    decoder_input_ids = shift_right(batch.labels, config.decoder_start_token_id, config.pad_token_id);
+  torch::Tensor mask = encoder_mask(batch.input_ids, batch.attention_mask);
+  StackOutput enc = encode(batch.input_ids, batch.attention_mask, collect_hidden);
+  StackOutput dec = decode(decoder_input_ids, enc.last_hidden_state, mask, collect_hidden);
+  Seq2SeqOutput out;
+  out.logits = head(dec.last_hidden_state);
+  if (batch.labels.defined()) out.loss = seq2seq_loss(out.logits, batch.labels);
+  out.encoder_hidden_states = std::move(enc.hidden_states);
+  out.decoder_hidden_states = std::move(dec.hidden_states);
+  return out;
+}
+
+}  // namespace ladder
