@@ -1,2 +1,35 @@
-// placeholder
-int main() { return 0; }
+// ladder: fine-tune T5-class models with Ladder Side-Tuning and baselines.
+#include <iostream>
+
+#include <c10/util/Exception.h>
+
+#include "commands.h"
+#include "ladder/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ladder: memory-efficient fine-tuning of T5 models (Ladder Side-Tuning and baselines)"};
+  app.require_subcommand(1);
+  ladder::cli::add_inspect_command(app);
+  ladder::cli::add_tokenize_command(app);
+  ladder::cli::add_forward_command(app);
+  ladder::cli::add_generate_command(app);
+  ladder::cli::add_train_command(app);
+  ladder::cli::add_eval_command(app);
+  ladder::cli::add_predict_command(app);
+  ladder::cli::add_bench_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const ladder::Error& e) {
+    std::cerr << "ladder: error: " << e.what() << "\n";
+    return 1;
+  } catch (const c10::Error& e) {
+    std::cerr << "ladder: error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "ladder: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -162,19 +162,16 @@ struct TaskFiles {
   std::string path(const std::string& name) const { return (dir / name).string(); }
   bool has(const std::string& name) const { return fs::is_regular_file(dir / name); }
 
-  [[noreturn]] void missing(const std::string& names) const {
-    throw FormatError("GLUE task " + task.name + ": missing " + names + " in " + dir.string() +
-                      " (expected the official GLUE files under " + data_dir + "/" +
-                      task.directory + " or " + data_dir + ")");
-  }
-  // The first of `names` that exists.
+  // The first of `names` that exists; none -> FormatError naming every path tried.
   std::string pick(const std::vector<std::string>& names) const {
-    std::string all;
+    std::string tried;
     for (const auto& name : names) {
       if (has(name)) return path(name);
-      all += (all.empty() ? "" : " or ") + name;
+      tried += (tried.empty() ? "" : " or ") + path(name);
     }
-    missing(all);
+    throw FormatError("GLUE task " + task.name + ": missing file " + tried +
+                      " (expected the official GLUE files under " + data_dir + "/" + task.directory +
+                      " or " + data_dir + ")");
   }
 };
 

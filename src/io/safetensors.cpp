@@ -13,10 +13,9 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "ladder/error.h"
 
@@ -108,8 +107,9 @@ json parse_header_json(const char* begin, const char* end, const std::string& la
       case json::parse_event_t::object_start:
       case json::parse_event_t::array_start:
         if (depth >= kMaxJsonDepth) {
-          throw FormatError(label + ": " + expected_found("header JSON nesting",
-                                                          "at most 3 levels", "deeper nesting"));
+          throw FormatError(
+              label + ": " +
+              expected_found("header JSON nesting", "at most 3 levels", "deeper nesting"));
         }
         if (event == json::parse_event_t::object_start) keys_per_object.emplace_back();
         break;
@@ -141,8 +141,7 @@ TensorInfo parse_entry(const std::string& name, const json& entry, uint64_t data
                        const std::string& label) {
   const std::string where = label + ": tensor " + quoted(name);
   if (!entry.is_object()) {
-    throw FormatError(where + ": " +
-                      expected_found("header entry", "an object", describe(entry)));
+    throw FormatError(where + ": " + expected_found("header entry", "an object", describe(entry)));
   }
   for (const char* field : {"dtype", "shape", "data_offsets"}) {
     if (!entry.contains(field)) {
@@ -166,17 +165,17 @@ TensorInfo parse_entry(const std::string& name, const json& entry, uint64_t data
   }
   for (const json& dim : shape) {
     if (dim.is_number_integer() && !dim.is_number_unsigned()) {
-      throw FormatError(where + ": " + expected_found("shape dimension", "a non-negative integer",
-                                                      "negative " + describe(dim)));
+      throw FormatError(
+          where + ": " +
+          expected_found("shape dimension", "a non-negative integer", "negative " + describe(dim)));
     }
     if (!dim.is_number_unsigned()) {
-      throw FormatError(where + ": " + expected_found("shape dimension", "a non-negative integer",
-                                                      describe(dim)));
+      throw FormatError(where + ": " +
+                        expected_found("shape dimension", "a non-negative integer", describe(dim)));
     }
     uint64_t value = dim.get<uint64_t>();
     if (value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      throw FormatError(where + ": shape dimension " + std::to_string(value) +
-                        " overflows int64");
+      throw FormatError(where + ": shape dimension " + std::to_string(value) + " overflows int64");
     }
     info.shape.push_back(static_cast<int64_t>(value));
   }
@@ -184,19 +183,20 @@ TensorInfo parse_entry(const std::string& name, const json& entry, uint64_t data
   const json& offsets = entry["data_offsets"];
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
       !offsets[1].is_number_unsigned()) {
-    throw FormatError(where + ": " + expected_found("data_offsets",
-                                                    "[begin, end] of non-negative integers",
-                                                    offsets.is_array() ? offsets.dump()
-                                                                       : describe(offsets)));
+    throw FormatError(where + ": " +
+                      expected_found("data_offsets", "[begin, end] of non-negative integers",
+                                     offsets.is_array() ? offsets.dump() : describe(offsets)));
   }
   info.begin = offsets[0].get<uint64_t>();
   info.end = offsets[1].get<uint64_t>();
   if (info.begin > info.end || info.end > data_size) {
-    throw FormatError(where + ": " + expected_found(
-        "data_offsets", "0 <= begin <= end <= " + std::to_string(data_size) +
-                            " (the data section size)",
-        "[" + std::to_string(info.begin) + ", " + std::to_string(info.end) + "]",
-        "file truncated?"));
+    throw FormatError(
+        where + ": " +
+        expected_found(
+            "data_offsets",
+            "0 <= begin <= end <= " + std::to_string(data_size) + " (the data section size)",
+            "[" + std::to_string(info.begin) + ", " + std::to_string(info.end) + "]",
+            "file truncated?"));
   }
 
   uint64_t numel = 0;
@@ -206,10 +206,11 @@ TensorInfo parse_entry(const std::string& name, const json& entry, uint64_t data
                       " overflows: its byte size does not fit in 64 bits");
   }
   if (nbytes != info.nbytes()) {
-    throw FormatError(where + ": " + expected_found(
-        "byte size", std::to_string(nbytes) + " bytes for shape " + shape_string(info.shape) +
-                         " of " + dtype_name(info.dtype),
-        std::to_string(info.nbytes()) + " bytes in data_offsets"));
+    throw FormatError(where + ": " +
+                      expected_found("byte size",
+                                     std::to_string(nbytes) + " bytes for shape " +
+                                         shape_string(info.shape) + " of " + dtype_name(info.dtype),
+                                     std::to_string(info.nbytes()) + " bytes in data_offsets"));
   }
   return info;
 }
@@ -218,8 +219,8 @@ std::map<std::string, std::string> parse_metadata(const json& value, const std::
   std::map<std::string, std::string> metadata;
   if (value.is_null()) return metadata;  // the Rust writer may emit null for "no metadata"
   if (!value.is_object()) {
-    throw FormatError(label + ": " + expected_found("__metadata__", "an object of strings",
-                                                    describe(value)));
+    throw FormatError(label + ": " +
+                      expected_found("__metadata__", "an object of strings", describe(value)));
   }
   for (const auto& item : value.items()) {
     if (!item.value().is_string()) {
@@ -258,8 +259,8 @@ Layout plan(const std::vector<TensorView>& tensors,
     }
     for (int64_t dim : tensor.shape) {
       if (dim < 0) {
-        throw Error(what + ": " + expected_found("shape", "non-negative dimensions",
-                                                 shape_string(tensor.shape)));
+        throw Error(what + ": " +
+                    expected_found("shape", "non-negative dimensions", shape_string(tensor.shape)));
       }
     }
     uint64_t numel = 0;
@@ -268,11 +269,11 @@ Layout plan(const std::vector<TensorView>& tensors,
       throw Error(what + ": shape " + shape_string(tensor.shape) + " overflows 64 bits");
     }
     if (nbytes != tensor.nbytes) {
-      throw Error(what + ": " + expected_found("nbytes",
-                                              std::to_string(nbytes) + " for shape " +
-                                                  shape_string(tensor.shape) + " of " +
-                                                  dtype_name(tensor.dtype),
-                                              std::to_string(tensor.nbytes)));
+      throw Error(what + ": " +
+                  expected_found("nbytes",
+                                 std::to_string(nbytes) + " for shape " +
+                                     shape_string(tensor.shape) + " of " + dtype_name(tensor.dtype),
+                                 std::to_string(tensor.nbytes)));
     }
     if (nbytes > 0 && tensor.data == nullptr) throw Error(what + ": data is null");
     const uint64_t begin = layout.data_size;
@@ -318,26 +319,46 @@ std::string errno_text() { return std::strerror(errno); }
 
 std::size_t dtype_size(Dtype dtype) {
   switch (dtype) {
-    case Dtype::F64: case Dtype::I64: return 8;
-    case Dtype::F32: case Dtype::I32: return 4;
-    case Dtype::F16: case Dtype::BF16: case Dtype::I16: return 2;
-    case Dtype::I8: case Dtype::U8: case Dtype::BOOL: return 1;
+    case Dtype::F64:
+    case Dtype::I64:
+      return 8;
+    case Dtype::F32:
+    case Dtype::I32:
+      return 4;
+    case Dtype::F16:
+    case Dtype::BF16:
+    case Dtype::I16:
+      return 2;
+    case Dtype::I8:
+    case Dtype::U8:
+    case Dtype::BOOL:
+      return 1;
   }
   throw Error("safetensors: invalid Dtype value " + std::to_string(static_cast<int>(dtype)));
 }
 
 const char* dtype_name(Dtype dtype) {
   switch (dtype) {
-    case Dtype::F64: return "F64";
-    case Dtype::F32: return "F32";
-    case Dtype::F16: return "F16";
-    case Dtype::BF16: return "BF16";
-    case Dtype::I64: return "I64";
-    case Dtype::I32: return "I32";
-    case Dtype::I16: return "I16";
-    case Dtype::I8: return "I8";
-    case Dtype::U8: return "U8";
-    case Dtype::BOOL: return "BOOL";
+    case Dtype::F64:
+      return "F64";
+    case Dtype::F32:
+      return "F32";
+    case Dtype::F16:
+      return "F16";
+    case Dtype::BF16:
+      return "BF16";
+    case Dtype::I64:
+      return "I64";
+    case Dtype::I32:
+      return "I32";
+    case Dtype::I16:
+      return "I16";
+    case Dtype::I8:
+      return "I8";
+    case Dtype::U8:
+      return "U8";
+    case Dtype::BOOL:
+      return "BOOL";
   }
   throw Error("safetensors: invalid Dtype value " + std::to_string(static_cast<int>(dtype)));
 }
@@ -345,8 +366,8 @@ const char* dtype_name(Dtype dtype) {
 Dtype parse_dtype(const std::string& name) {
   Dtype dtype;
   if (!try_parse_dtype(name, &dtype)) {
-    throw FormatError(expected_found("safetensors dtype", "one of " + known_dtypes(),
-                                     quoted(name)));
+    throw FormatError(
+        expected_found("safetensors dtype", "one of " + known_dtypes(), quoted(name)));
   }
   return dtype;
 }
@@ -385,9 +406,9 @@ File File::open(const std::string& path) {
   }
   if (!S_ISREG(info.st_mode)) {
     ::close(fd);
-    throw FormatError(path + ": " + expected_found("safetensors file", "a regular file",
-                                                   S_ISDIR(info.st_mode) ? "a directory"
-                                                                         : "a special file"));
+    throw FormatError(path + ": " +
+                      expected_found("safetensors file", "a regular file",
+                                     S_ISDIR(info.st_mode) ? "a directory" : "a special file"));
   }
   auto storage = std::make_shared<Storage>();
   storage->size = static_cast<std::size_t>(info.st_size);
@@ -417,21 +438,23 @@ File File::from_bytes(std::vector<uint8_t> bytes, const std::string& label) {
 File File::parse(std::shared_ptr<Storage> storage, const std::string& label) {
   const uint64_t size = storage->size;
   if (size < 8) {
-    throw FormatError(label + ": " + expected_found("file size",
-                                                    "at least 8 bytes (the header length)",
-                                                    std::to_string(size) + " bytes",
-                                                    "truncated or not a safetensors file"));
+    throw FormatError(label + ": " +
+                      expected_found("file size", "at least 8 bytes (the header length)",
+                                     std::to_string(size) + " bytes",
+                                     "truncated or not a safetensors file"));
   }
   uint64_t header_size = 0;
   for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | storage->bytes[i];
   if (header_size > size - 8) {
-    throw FormatError(label + ": " + expected_found(
-        "header length", "at most " + std::to_string(size - 8) + " (file size - 8)",
-        std::to_string(header_size), "truncated or not a safetensors file"));
+    throw FormatError(
+        label + ": " +
+        expected_found("header length", "at most " + std::to_string(size - 8) + " (file size - 8)",
+                       std::to_string(header_size), "truncated or not a safetensors file"));
   }
   if (header_size > kMaxHeaderBytes) {
-    throw FormatError(label + ": " + expected_found("header length", "at most 100 MB",
-                                                    std::to_string(header_size) + " bytes"));
+    throw FormatError(
+        label + ": " +
+        expected_found("header length", "at most 100 MB", std::to_string(header_size) + " bytes"));
   }
   const char* header = reinterpret_cast<const char*>(storage->bytes + 8);
   const json root = parse_header_json(header, header + header_size, label);
@@ -462,10 +485,9 @@ File File::parse(std::shared_ptr<Storage> storage, const std::string& label) {
     const TensorInfo& cur = *by_offset[i];
     if (cur.begin < prev.end) {
       throw FormatError(label + ": tensors " + quoted(prev.name) + " [" +
-                        std::to_string(prev.begin) + ", " + std::to_string(prev.end) +
-                        ") and " + quoted(cur.name) + " [" + std::to_string(cur.begin) + ", " +
-                        std::to_string(cur.end) +
-                        ") overlap (expected disjoint data_offsets)");
+                        std::to_string(prev.begin) + ", " + std::to_string(prev.end) + ") and " +
+                        quoted(cur.name) + " [" + std::to_string(cur.begin) + ", " +
+                        std::to_string(cur.end) + ") overlap (expected disjoint data_offsets)");
     }
   }
 

@@ -5,9 +5,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "ladder/error.h"
 #include "ladder/io/safetensors.h"
@@ -66,8 +65,9 @@ json read_index(const std::string& path) {
   in.seekg(0, std::ios::end);
   const std::streamoff size = in.tellg();
   if (size > kMaxIndexBytes) {
-    throw FormatError(path + ": " + expected_found("index size", "at most 100 MB",
-                                                   std::to_string(size) + " bytes"));
+    throw FormatError(
+        path + ": " +
+        expected_found("index size", "at most 100 MB", std::to_string(size) + " bytes"));
   }
   in.seekg(0, std::ios::beg);
   std::string text(static_cast<std::size_t>(size > 0 ? size : 0), '\0');
@@ -92,8 +92,8 @@ Checkpoint Checkpoint::open(const std::string& path) {
     } else if (exists(join(path, kSingleName))) {
       single_path = join(path, kSingleName);
     } else {
-      throw LoadError(path + ": no weights found: expected " + kIndexName + " or " +
-                      kSingleName + " in this directory");
+      throw LoadError(path + ": no weights found: expected " + kIndexName + " or " + kSingleName +
+                      " in this directory");
     }
   } else if (ends_with(path, ".index.json")) {
     index_path = path;
@@ -114,13 +114,14 @@ Checkpoint Checkpoint::open(const std::string& path) {
   checkpoint.path_ = index_path;
   const json index = read_index(index_path);
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
-    throw FormatError(index_path + ": " +
-                      expected_found("index", "an object with a \"weight_map\" object",
-                                     index.is_object() ? "no weight_map object" : index.type_name()));
+    throw FormatError(
+        index_path + ": " +
+        expected_found("index", "an object with a \"weight_map\" object",
+                       index.is_object() ? "no weight_map object" : index.type_name()));
   }
   const std::string dir = parent_of(index_path);
   std::map<std::string, std::size_t> shard_of_file;  // shard file name -> index in files_
-  std::map<std::string, std::string> listed;          // tensor name -> shard file name
+  std::map<std::string, std::string> listed;         // tensor name -> shard file name
   for (const auto& item : index["weight_map"].items()) {
     if (!item.value().is_string()) {
       throw FormatError(index_path + ": weight_map entry '" + item.key() + "': " +
@@ -148,9 +149,9 @@ Checkpoint Checkpoint::open(const std::string& path) {
     for (const TensorInfo& info : checkpoint.files_[i].tensors()) {
       auto [slot, inserted] = checkpoint.owner_.emplace(info.name, i);
       if (!inserted) {
-        throw FormatError(index_path + ": tensor '" + info.name + "' is in two shards: " +
-                          checkpoint.files_[slot->second].path() + " and " +
-                          checkpoint.files_[i].path());
+        throw FormatError(index_path + ": tensor '" + info.name +
+                          "' is in two shards: " + checkpoint.files_[slot->second].path() +
+                          " and " + checkpoint.files_[i].path());
       }
     }
   }

@@ -34,9 +34,10 @@ Normalizer::Normalizer(const NormalizerSpecFields& spec,
     if (blob.size() <= sizeof(trie_bytes)) fail("shorter than its 4-byte header");
     std::memcpy(&trie_bytes, blob.data(), sizeof(trie_bytes));
     if (trie_bytes >= blob.size() - sizeof(trie_bytes) || trie_bytes % 4 != 0 || trie_bytes == 0) {
-      fail(expected_found("trie size", "a positive multiple of 4 below " +
-                                           std::to_string(blob.size() - sizeof(trie_bytes)),
-                          std::to_string(trie_bytes)));
+      fail(expected_found(
+          "trie size",
+          "a positive multiple of 4 below " + std::to_string(blob.size() - sizeof(trie_bytes)),
+          std::to_string(trie_bytes)));
     }
     darts_units_.resize(trie_bytes / 4);
     std::memcpy(darts_units_.data(), blob.data() + sizeof(trie_bytes), trie_bytes);

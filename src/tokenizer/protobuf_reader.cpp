@@ -11,10 +11,14 @@ namespace {
 
 const char* wire_type_name(WireType type) {
   switch (type) {
-    case WireType::kVarint: return "varint";
-    case WireType::kFixed64: return "fixed64";
-    case WireType::kLengthDelimited: return "length-delimited";
-    case WireType::kFixed32: return "fixed32";
+    case WireType::kVarint:
+      return "varint";
+    case WireType::kFixed64:
+      return "fixed64";
+    case WireType::kLengthDelimited:
+      return "length-delimited";
+    case WireType::kFixed32:
+      return "fixed32";
   }
   return "unknown";
 }
@@ -57,10 +61,9 @@ bool ProtoReader::next(ProtoField& field) {
   }
   auto need = [&](uint64_t count) {
     if (count > data_.size() - pos_) {
-      fail(expected_found("field " + std::to_string(field.number) + " at byte " +
-                              std::to_string(field_start),
-                          std::to_string(count) + " more bytes",
-                          std::to_string(data_.size() - pos_)));
+      fail(expected_found(
+          "field " + std::to_string(field.number) + " at byte " + std::to_string(field_start),
+          std::to_string(count) + " more bytes", std::to_string(data_.size() - pos_) + " left"));
     }
   };
   switch (wire) {
@@ -102,11 +105,9 @@ bool ProtoReader::next(ProtoField& field) {
   return true;
 }
 
-void ProtoReader::expect_wire_type(const ProtoField& field, WireType type,
-                                   const char* name) const {
+void ProtoReader::expect_wire_type(const ProtoField& field, WireType type, const char* name) const {
   if (field.wire_type != type) {
-    fail(expected_found(std::string("field ") + std::to_string(field.number) + " (" + name +
-                            ")",
+    fail(expected_found(std::string("field ") + std::to_string(field.number) + " (" + name + ")",
                         std::string("wire type ") + wire_type_name(type),
                         wire_type_name(field.wire_type)));
   }

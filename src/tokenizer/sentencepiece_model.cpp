@@ -29,8 +29,12 @@ ModelPiece parse_piece(const ProtoReader& parent, std::string_view bytes, size_t
   ProtoField field;
   while (reader.next(field)) {
     switch (field.number) {
-      case piece_field::kPiece: piece.piece = std::string(reader.as_bytes(field, "piece")); break;
-      case piece_field::kScore: piece.score = reader.as_float(field, "score"); break;
+      case piece_field::kPiece:
+        piece.piece = std::string(reader.as_bytes(field, "piece"));
+        break;
+      case piece_field::kScore:
+        piece.score = reader.as_float(field, "score");
+        break;
       case piece_field::kType: {
         const int32_t type = reader.as_int32(field, "type");
         if (type < 1 || type > 6) {
@@ -39,7 +43,8 @@ ModelPiece parse_piece(const ProtoReader& parent, std::string_view bytes, size_t
         piece.type = static_cast<PieceType>(type);
         break;
       }
-      default: break;  // extensions and future fields do not change encoding
+      default:
+        break;  // extensions and future fields do not change encoding
     }
   }
   if (piece.piece.empty()) reader.fail("empty piece string (sentencepiece forbids them)");
@@ -52,7 +57,9 @@ TrainerSpecFields parse_trainer_spec(const ProtoReader& parent, std::string_view
   ProtoField field;
   while (reader.next(field)) {
     switch (field.number) {
-      case trainer_field::kModelType: spec.model_type = reader.as_int32(field, "model_type"); break;
+      case trainer_field::kModelType:
+        spec.model_type = reader.as_int32(field, "model_type");
+        break;
       case trainer_field::kTreatWhitespaceAsSuffix:
         spec.treat_whitespace_as_suffix = reader.as_bool(field, "treat_whitespace_as_suffix");
         break;
@@ -71,7 +78,8 @@ TrainerSpecFields parse_trainer_spec(const ProtoReader& parent, std::string_view
       case trainer_field::kPadPiece:
         spec.pad_piece = std::string(reader.as_bytes(field, "pad_piece"));
         break;
-      default: break;  // training-only settings
+      default:
+        break;  // training-only settings
     }
   }
   return spec;
@@ -84,7 +92,9 @@ NormalizerSpecFields parse_normalizer_spec(const ProtoReader& parent, std::strin
   ProtoField field;
   while (reader.next(field)) {
     switch (field.number) {
-      case normalizer_field::kName: spec.name = std::string(reader.as_bytes(field, "name")); break;
+      case normalizer_field::kName:
+        spec.name = std::string(reader.as_bytes(field, "name"));
+        break;
       case normalizer_field::kPrecompiledCharsmap:
         spec.precompiled_charsmap = std::string(reader.as_bytes(field, "precompiled_charsmap"));
         break;
@@ -97,7 +107,8 @@ NormalizerSpecFields parse_normalizer_spec(const ProtoReader& parent, std::strin
       case normalizer_field::kEscapeWhitespaces:
         spec.escape_whitespaces = reader.as_bool(field, "escape_whitespaces");
         break;
-      default: break;  // e.g. normalization_rule_tsv, only used when training
+      default:
+        break;  // e.g. normalization_rule_tsv, only used when training
     }
   }
   return spec;
@@ -121,9 +132,8 @@ SentencePieceModel parse_sentencepiece_model(const std::string& bytes, const std
         has_trainer = true;
         break;
       case model_field::kNormalizerSpec:
-        model.normalizer =
-            parse_normalizer_spec(reader, reader.as_bytes(field, "normalizer_spec"),
-                                  "normalizer_spec");
+        model.normalizer = parse_normalizer_spec(reader, reader.as_bytes(field, "normalizer_spec"),
+                                                 "normalizer_spec");
         has_normalizer = true;
         break;
       case model_field::kDenormalizerSpec: {
@@ -132,7 +142,8 @@ SentencePieceModel parse_sentencepiece_model(const std::string& bytes, const std
         model.has_denormalizer = !spec.precompiled_charsmap.empty();
         break;
       }
-      default: break;  // self_test_data and extensions
+      default:
+        break;  // self_test_data and extensions
     }
   }
   if (model.pieces.empty()) reader.fail("no pieces (field 1)");

@@ -1,11 +1,11 @@
 #include "ladder/tokenizer/t5_tokenizer.h"
 
-#include <algorithm>
 #include <fstream>
-#include <iterator>
 #include <optional>
 #include <sstream>
+#include <string_view>
 #include <unordered_set>
+#include <utility>
 
 #include "ladder/error.h"
 #include "normalizer.h"
@@ -19,7 +19,6 @@ using tokenizer::ModelPiece;
 using tokenizer::PieceType;
 
 struct T5Tokenizer::Impl {
-  std::string source;
   std::vector<ModelPiece> pieces;
   std::optional<tokenizer::Normalizer> normalizer;
   std::optional<tokenizer::UnigramModel> model;
@@ -27,7 +26,7 @@ struct T5Tokenizer::Impl {
   std::string unk_surface;
   bool strip_leading_space = true;  // decoding drops the dummy prefix's space
   bool remove_extra_whitespaces = true;
-  std::vector<std::string> special_names;  // recognised in text: pad, eos and unk pieces
+  std::vector<std::pair<std::string, int32_t>> specials;  // recognised in text: pad, eos, unk
 };
 
 namespace {
@@ -55,6 +54,13 @@ int32_t find_control(const std::vector<ModelPiece>& pieces, const std::string& n
                     "\" (a T5 tokenizer needs <pad> and </s>; wrong file?)");
 }
 
+// Byte pieces are named "<0xHH>" with two upper-case hex digits, e.g. "<0xC3>".
+bool is_byte_name(const std::string& piece) {
+  const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); };
+  return piece.size() == 6 && piece.compare(0, 3, "<0x") == 0 && hex(piece[3]) && hex(piece[4]) &&
+         piece[5] == '>';
+}
+
 // Length of the sentinel "<extra_id_N>" (N in 0..99, written without leading zeros) at the
 // start of `text`, or 0; `n` gets N.
 size_t match_sentinel(std::string_view text, int& n) {
@@ -80,7 +86,6 @@ T5Tokenizer T5Tokenizer::load(const std::string& spiece_model_path) {
   const std::string& path = spiece_model_path;
   auto model = tokenizer::parse_sentencepiece_model(read_file(path), path);
   auto impl = std::make_shared<Impl>();
-  impl->source = path;
 
   if (model.trainer.model_type != 1) {
     throw FormatError(expected_found(path + ": trainer_spec.model_type", "1 (UNIGRAM)",
@@ -108,19 +113,22 @@ T5Tokenizer T5Tokenizer::load(const std::string& spiece_model_path) {
       ++unknown_count;
     }
     if (piece.type == PieceType::kUserDefined) user_defined.push_back(piece.piece);
-    if (piece.type == PieceType::kByte && !model.trainer.byte_fallback) {
+    if (piece.type == PieceType::kByte &&
+        (!model.trainer.byte_fallback || !is_byte_name(piece.piece))) {
       throw FormatError(path + ": BYTE piece \"" + piece.piece +
-                        "\" in a model without trainer_spec.byte_fallback (corrupt model file?)");
+                        "\" is not <0xHH> in a model with trainer_spec.byte_fallback "
+                        "(corrupt model file?)");
     }
   }
   if (unknown_count != 1) {
-    throw FormatError(expected_found(path + ": UNKNOWN pieces", "exactly 1",
-                                     std::to_string(unknown_count)));
+    throw FormatError(
+        expected_found(path + ": UNKNOWN pieces", "exactly 1", std::to_string(unknown_count)));
   }
   impl->eos_id = find_control(model.pieces, model.trainer.eos_piece, path);
   impl->pad_id = find_control(model.pieces, model.trainer.pad_piece, path);
-  impl->special_names = {model.trainer.pad_piece, model.trainer.eos_piece,
-                         model.pieces[impl->unk_id].piece};
+  impl->specials = {{model.trainer.pad_piece, impl->pad_id},
+                    {model.trainer.eos_piece, impl->eos_id},
+                    {model.pieces[impl->unk_id].piece, impl->unk_id}};
   impl->unk_surface = model.trainer.unk_surface;
   impl->strip_leading_space =
       model.normalizer.add_dummy_prefix || model.normalizer.remove_extra_whitespaces;
@@ -158,8 +166,7 @@ void T5Tokenizer::tokenize(const std::string& text, bool split_special, std::vec
 
   const std::string_view all(text);
   size_t stretch_begin = 0;
-  for (size_t pos = split_special ? all.find('<') : std::string_view::npos;
-       pos != std::string_view::npos; pos = all.find('<', pos)) {
+  for (size_t pos = 0; split_special && pos < all.size();) {
     const std::string_view rest = all.substr(pos);
     int64_t id = -1;
     size_t length = 0;
@@ -167,10 +174,11 @@ void T5Tokenizer::tokenize(const std::string& text, bool split_special, std::vec
     if ((length = match_sentinel(rest, n)) > 0) {
       id = sentinel_id(n);
     } else {
-      for (size_t k = 0; k < impl.special_names.size() && id < 0; ++k) {
-        if (rest.substr(0, impl.special_names[k].size()) == impl.special_names[k]) {
-          length = impl.special_names[k].size();
-          id = k == 0 ? impl.pad_id : k == 1 ? impl.eos_id : impl.unk_id;
+      for (const auto& [name, special_id] : impl.specials) {
+        if (rest.substr(0, name.size()) == name) {
+          length = name.size();
+          id = special_id;
+          break;
         }
       }
     }
@@ -223,7 +231,7 @@ std::string T5Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_speci
       size_t length = 0;
       const std::string_view rest = std::string_view(bytes).substr(offset);
       text.append(tokenizer::utf8::valid_prefix(rest, length) ? rest.substr(0, length)
-                                                               : tokenizer::utf8::kReplacementChar);
+                                                              : tokenizer::utf8::kReplacementChar);
       offset += length;
     }
     bytes.clear();
@@ -242,7 +250,8 @@ std::string T5Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_speci
     const PieceType type = sentinel ? PieceType::kControl : impl.pieces[id].type;
     if (type == PieceType::kByte) {
       // Piece names are "<0xXX>"; the two hex digits are the byte.
-      bytes.push_back(static_cast<char>(std::stoi(impl.pieces[id].piece.substr(3, 2), nullptr, 16)));
+      bytes.push_back(
+          static_cast<char>(std::stoi(impl.pieces[id].piece.substr(3, 2), nullptr, 16)));
       continue;
     }
     flush_bytes();
@@ -289,7 +298,8 @@ int64_t T5Tokenizer::vocab_size() const { return piece_count() + kNumSentinels; 
 
 int64_t T5Tokenizer::sentinel_id(int n) const {
   if (n < 0 || n >= kNumSentinels) {
-    throw UsageError(expected_found("T5Tokenizer::sentinel_id", "n in [0, 100)", std::to_string(n)));
+    throw UsageError(
+        expected_found("T5Tokenizer::sentinel_id", "n in [0, 100)", std::to_string(n)));
   }
   return piece_count() + kNumSentinels - 1 - n;
 }

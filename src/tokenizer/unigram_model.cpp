@@ -36,8 +36,11 @@ UnigramModel::UnigramModel(const SentencePieceModel& model, int32_t unk_id,
       case PieceType::kUnused:
         keys.emplace_back(piece.piece, static_cast<int32_t>(i));
         break;
-      case PieceType::kByte: byte_pieces.emplace(piece.piece, static_cast<int32_t>(i)); break;
-      default: break;
+      case PieceType::kByte:
+        byte_pieces.emplace(piece.piece, static_cast<int32_t>(i));
+        break;
+      default:
+        break;
     }
   }
   unk_score_ = min_score - kUnkPenalty;
@@ -114,7 +117,8 @@ void UnigramModel::encode(std::string_view normalized, std::vector<Segment>& out
   for (const Segment& segment : path) {
     const bool unknown = segment.id == unk_id_;
     if (unknown && byte_fallback_) {
-      for (const char byte : segment.text) out.push_back({byte_ids_[static_cast<uint8_t>(byte)], {}});
+      for (const char byte : segment.text)
+        out.push_back({byte_ids_[static_cast<uint8_t>(byte)], {}});
       // The surface of a character rests on its last byte piece, as in sentencepiece.
       out.back().text = segment.text;
     } else if (unknown && previous_unknown) {

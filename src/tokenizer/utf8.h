@@ -18,7 +18,9 @@ inline size_t char_length(char lead) {
 inline bool valid_prefix(std::string_view text, size_t& length) {
   const auto byte = [&](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(text[i])); };
   const auto trail = [&](size_t i) { return (byte(i) & 0xC0) == 0x80; };
-  const auto valid_code_point = [](uint32_t c) { return c < 0xD800 || (c >= 0xE000 && c <= 0x10FFFF); };
+  const auto valid_code_point = [](uint32_t c) {
+    return c < 0xD800 || (c >= 0xE000 && c <= 0x10FFFF);
+  };
   const size_t n = text.size();
   const uint32_t b0 = byte(0);
   length = 1;
@@ -30,8 +32,8 @@ inline bool valid_prefix(std::string_view text, size_t& length) {
     const uint32_t c = ((b0 & 0x0F) << 12) | ((byte(1) & 0x3F) << 6) | (byte(2) & 0x3F);
     if (c >= 0x800 && valid_code_point(c)) return length = 3, true;
   } else if (n >= 4 && (b0 & 0xF8) == 0xF0 && trail(1) && trail(2) && trail(3)) {
-    const uint32_t c = ((b0 & 0x07) << 18) | ((byte(1) & 0x3F) << 12) |
-                       ((byte(2) & 0x3F) << 6) | (byte(3) & 0x3F);
+    const uint32_t c =
+        ((b0 & 0x07) << 18) | ((byte(1) & 0x3F) << 12) | ((byte(2) & 0x3F) << 6) | (byte(3) & 0x3F);
     if (c >= 0x10000 && valid_code_point(c)) return length = 4, true;
   }
   return false;

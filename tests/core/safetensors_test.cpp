@@ -61,7 +61,8 @@ std::vector<uint8_t> raw_file(const std::string& header, std::size_t data_size) 
 
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
@@ -188,7 +189,8 @@ TEST(SafetensorsWriter, NameOrderContiguousDataAndAlignedHeader) {
 
 TEST(SafetensorsWriter, Metadata) {
   const uint8_t value = 1;
-  const std::map<std::string, std::string> metadata = {{"format", "pt"}, {"note", "a \"quoted\" ü"}};
+  const std::map<std::string, std::string> metadata = {{"format", "pt"},
+                                                       {"note", "a \"quoted\" ü"}};
   const auto bytes = st::serialize({{"x", st::Dtype::BOOL, {1}, &value, 1}}, metadata);
   const std::string text(bytes.begin() + 8, bytes.end());
   EXPECT_EQ(text.rfind(R"({"__metadata__":{"format":"pt",)", 0), 0u) << text;
@@ -205,13 +207,21 @@ TEST(SafetensorsWriter, RejectsBadInput) {
         st::serialize({{"w", st::Dtype::F32, {2}, data, 8}, {"w", st::Dtype::F32, {2}, data, 8}});
       },
       "'w'", "twice");
-  expect_error<ladder::Error>([&] { st::serialize({{"w", st::Dtype::F32, {3}, data, 8}}); }, "'w'",
-                              "nbytes");
-  expect_error<ladder::Error>([&] { st::serialize({{"w", st::Dtype::F32, {-2}, data, 8}}); }, "'w'",
-                              "non-negative");
   expect_error<ladder::Error>(
-      [&] { st::serialize({{"__metadata__", st::Dtype::F32, {2}, data, 8}}); }, "__metadata__",
-      "reserved");
+      [&] {
+        st::serialize({{"w", st::Dtype::F32, {3}, data, 8}});
+      },
+      "'w'", "nbytes");
+  expect_error<ladder::Error>(
+      [&] {
+        st::serialize({{"w", st::Dtype::F32, {-2}, data, 8}});
+      },
+      "'w'", "non-negative");
+  expect_error<ladder::Error>(
+      [&] {
+        st::serialize({{"__metadata__", st::Dtype::F32, {2}, data, 8}});
+      },
+      "__metadata__", "reserved");
 }
 
 TEST(SafetensorsReader, RealFixtureFile) {
@@ -277,28 +287,27 @@ TEST(SafetensorsReader, MissingFileDirectoryAndUnknownTensor) {
 
 TEST(SafetensorsReader, RejectsMalformedFiles) {
   expect_error<ladder::FormatError>(
-      [] { st::File::from_bytes({1, 0, 0}, "crafted.safetensors"); }, "crafted.safetensors",
-      "truncated");
+      [] {
+        st::File::from_bytes({1, 0, 0}, "crafted.safetensors");
+      },
+      "crafted.safetensors", "truncated");
   {
     std::vector<uint8_t> bytes = raw_file("{}", 0);
     bytes[0] = 200;  // header length 200, but only 2 bytes follow
-    expect_error<ladder::FormatError>(
-        [&] { st::File::from_bytes(bytes, "crafted.safetensors"); }, "crafted.safetensors",
-        "header length");
+    expect_error<ladder::FormatError>([&] { st::File::from_bytes(bytes, "crafted.safetensors"); },
+                                      "crafted.safetensors", "header length");
   }
   {
     std::vector<uint8_t> bytes = raw_file("{}", 0);
     std::fill(bytes.begin(), bytes.begin() + 8, 0xff);  // 2^64 - 1: must not wrap around
-    expect_error<ladder::FormatError>(
-        [&] { st::File::from_bytes(bytes, "crafted.safetensors"); }, "crafted.safetensors",
-        "header length");
+    expect_error<ladder::FormatError>([&] { st::File::from_bytes(bytes, "crafted.safetensors"); },
+                                      "crafted.safetensors", "header length");
   }
   expect_bad_header(R"({"a": {"dtype": "F32",)", 0, "JSON");
   expect_bad_header("[1, 2]", 0, "object");
   expect_bad_header(R"({"a": {"dtype": "F32", "shape": [1]}})", 4, "data_offsets");
   expect_bad_header(R"({"a": [1]})", 4, "object");
-  expect_bad_header(R"({"a": {"dtype": "F33", "shape": [1], "data_offsets": [0, 4]}})", 4,
-                    "dtype");
+  expect_bad_header(R"({"a": {"dtype": "F33", "shape": [1], "data_offsets": [0, 4]}})", 4, "dtype");
   expect_bad_header(R"({"a": {"dtype": 4, "shape": [1], "data_offsets": [0, 4]}})", 4, "dtype");
   expect_bad_header(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}})", 8,
                     "8 bytes for shape [2]");
@@ -310,10 +319,9 @@ TEST(SafetensorsReader, RejectsMalformedFiles) {
                     "data_offsets");
   expect_bad_header(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0]}})", 8,
                     "data_offsets");
-  expect_bad_header(
-      R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
-      R"( "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
-      12, "overlap");
+  expect_bad_header(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
+                    R"( "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
+                    12, "overlap");
   expect_bad_header(R"({"a": {"dtype": "U8", "shape": [-1], "data_offsets": [0, 0]}})", 0,
                     "negative");
   expect_bad_header(R"({"a": {"dtype": "U8", "shape": [1.5], "data_offsets": [0, 0]}})", 0,
@@ -340,10 +348,11 @@ TEST(SafetensorsReader, RejectsMalformedFiles) {
 
 TEST(SafetensorsReader, AcceptsHolesEmptyTensorsAndNullMetadata) {
   const st::File file = st::File::from_bytes(
-      raw_file(R"({"__metadata__": null, "b": {"dtype": "U8", "shape": [2], "data_offsets": [6, 8]},)"
-               R"( "a": {"dtype": "U8", "shape": [0], "data_offsets": [0, 0]},)"
-               R"( "c": {"dtype": "U8", "shape": [0], "data_offsets": [0, 0]}})",
-               10),
+      raw_file(
+          R"({"__metadata__": null, "b": {"dtype": "U8", "shape": [2], "data_offsets": [6, 8]},)"
+          R"( "a": {"dtype": "U8", "shape": [0], "data_offsets": [0, 0]},)"
+          R"( "c": {"dtype": "U8", "shape": [0], "data_offsets": [0, 0]}})",
+          10),
       "holes");
   EXPECT_EQ(file.tensors().size(), 3u);
   EXPECT_EQ(file.tensors()[0].name, "a");  // name order, not file order
@@ -366,17 +375,26 @@ TEST(SafetensorsWrite, AtomicReplaceAndCleanFailure) {
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"model.safetensors"});
 
   const std::string missing_dir = dir / "no_such_dir/model.safetensors";
-  expect_error<ladder::Error>([&] { st::write(missing_dir, {{"b", st::Dtype::U8, {2}, second, 2}}); },
-                              missing_dir, "No such file");
+  expect_error<ladder::Error>(
+      [&] {
+        st::write(missing_dir, {{"b", st::Dtype::U8, {2}, second, 2}});
+      },
+      missing_dir, "No such file");
   // The rename fails when the target is a non-empty directory; the temp file must go.
   fs::create_directory(dir / "taken");
   write_bytes(dir / "taken/keep", {1});
-  expect_error<ladder::Error>([&] { st::write(dir / "taken", {{"b", st::Dtype::U8, {2}, second, 2}}); },
-                              dir / "taken", "rename");
+  expect_error<ladder::Error>(
+      [&] {
+        st::write(dir / "taken", {{"b", st::Dtype::U8, {2}, second, 2}});
+      },
+      dir / "taken", "rename");
   EXPECT_EQ(dir.entries(), (std::vector<std::string>{"model.safetensors", "taken"}));
   // Invalid tensors are refused before anything is written.
-  expect_error<ladder::Error>([&] { st::write(dir / "bad.safetensors", {{"b", st::Dtype::U8, {3}, second, 2}}); },
-                              "'b'", "nbytes");
+  expect_error<ladder::Error>(
+      [&] {
+        st::write(dir / "bad.safetensors", {{"b", st::Dtype::U8, {3}, second, 2}});
+      },
+      "'b'", "nbytes");
   EXPECT_EQ(dir.entries(), (std::vector<std::string>{"model.safetensors", "taken"}));
 }
 
@@ -387,8 +405,8 @@ void write_sharded(const TempDir& dir, const std::string& weight_map_json) {
   const float a[] = {1.5f, 2.5f};
   const float b[] = {3.5f};
   const int64_t c[] = {42, 43, 44};
-  st::write(dir / "model-00001-of-00002.safetensors", {{"enc.a", st::Dtype::F32, {2}, a, 8},
-                                                       {"enc.b", st::Dtype::F32, {1, 1}, b, 4}});
+  st::write(dir / "model-00001-of-00002.safetensors",
+            {{"enc.a", st::Dtype::F32, {2}, a, 8}, {"enc.b", st::Dtype::F32, {1, 1}, b, 4}});
   st::write(dir / "model-00002-of-00002.safetensors", {{"dec.c", st::Dtype::I64, {3}, c, 24}});
   std::ofstream(dir / "model.safetensors.index.json")
       << R"({"metadata": {"total_size": 36}, "weight_map": )" << weight_map_json << "}";
@@ -482,8 +500,11 @@ TEST(SafetensorsFuzz, MutatedFilesFailCleanly) {
   std::vector<st::TensorView> views;
   for (st::Dtype dtype : kDtypes) {
     buffers.push_back(pattern_bytes(4 * st::dtype_size(dtype), 3));
-    views.push_back({std::string("t.") + st::dtype_name(dtype), dtype, {2, 2},
-                     buffers.back().data(), buffers.back().size()});
+    views.push_back({std::string("t.") + st::dtype_name(dtype),
+                     dtype,
+                     {2, 2},
+                     buffers.back().data(),
+                     buffers.back().size()});
   }
   const std::vector<uint8_t> valid = st::serialize(views, {{"format", "pt"}});
   uint64_t header_size = 0;

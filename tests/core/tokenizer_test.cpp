@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -124,8 +126,7 @@ TEST(T5Tokenizer, SpecialTokensInText) {
   // Whitespace next to a sentinel does not matter; each stretch gets its own dummy prefix.
   EXPECT_EQ(t5().encode("The<extra_id_0>walks"), t5().encode("The <extra_id_0>  walks"));
   EXPECT_EQ(t5().encode_pieces("The<extra_id_0>walks"),
-            (std::vector<std::string>{"\xE2\x96\x81The", "<extra_id_0>",
-                                      "\xE2\x96\x81walks"}));
+            (std::vector<std::string>{"\xE2\x96\x81The", "<extra_id_0>", "\xE2\x96\x81walks"}));
   // Names that are not sentinels stay plain text.
   for (const std::string text : {"<extra_id_100>", "<extra_id_01>", "<extra_id_>", "<extra_id_7"}) {
     SCOPED_TRACE(text);
@@ -152,7 +153,8 @@ TEST(T5Tokenizer, DecodeSpecialTokens) {
   // "▁The" (37), "▁house" (629): golden case 0.
   const Ids ids{0, 37, 32099, 629, 1, 0};
   EXPECT_EQ(t5().decode(ids), "The house");
-  EXPECT_EQ(t5().decode(ids, /*skip_special_tokens=*/false), "<pad> The<extra_id_0> house</s><pad>");
+  EXPECT_EQ(t5().decode(ids, /*skip_special_tokens=*/false),
+            "<pad> The<extra_id_0> house</s><pad>");
   // Label padding (-100) and ids of a model's padded vocabulary (32100..32127) are skipped.
   EXPECT_EQ(t5().decode({37, -100, 32127, 629}), "The house");
   EXPECT_THROW(t5().decode({37, -100}, false), UsageError);
@@ -192,6 +194,67 @@ TEST(T5Tokenizer, TinyTokenizerLoadsAndRoundTrips) {
     EXPECT_EQ(tiny.decode(ids), text);
   }
   EXPECT_EQ(tiny.encode("<extra_id_3>"), (Ids{1096, 1}));
+}
+
+// A hand-built ModelProto exercising what the T5 files do not: byte fallback, a
+// USER_DEFINED piece and a normaliser without a charsmap.
+std::string proto_varint(uint64_t value) {
+  std::string out;
+  do {
+    const auto low = static_cast<uint8_t>(value & 0x7f);
+    value >>= 7;
+    out.push_back(static_cast<char>(low | (value != 0 ? 0x80 : 0)));
+  } while (value != 0);
+  return out;
+}
+std::string proto_bytes(int field, const std::string& bytes) {
+  return proto_varint(field << 3 | 2) + proto_varint(bytes.size()) + bytes;
+}
+std::string proto_int(int field, uint64_t value) {
+  return proto_varint(field << 3) + proto_varint(value);
+}
+std::string proto_piece(const std::string& piece, float score, int type) {
+  uint32_t bits = 0;
+  std::memcpy(&bits, &score, 4);
+  std::string score_field = proto_varint(2 << 3 | 5);
+  for (int i = 0; i < 4; ++i) score_field.push_back(static_cast<char>(bits >> (8 * i)));
+  return proto_bytes(1, proto_bytes(1, piece) + score_field + proto_int(3, type));
+}
+
+TEST(T5Tokenizer, ByteFallbackAndUserDefinedPieces) {
+  std::string model =
+      proto_piece("<pad>", 0, 3) + proto_piece("</s>", 0, 3) + proto_piece("<unk>", 0, 2);
+  for (int b = 0; b < 256; ++b) {  // ids 3 + b
+    char name[8];
+    std::snprintf(name, sizeof(name), "<0x%02X>", b);
+    model += proto_piece(name, 0, 6);
+  }
+  const std::string space = "\xE2\x96\x81";
+  model += proto_piece(space, -3, 1) + proto_piece("a", -2, 1) +
+           proto_piece("b", -2, 1) +                                        // 259..261
+           proto_piece(space + "a", -1, 1) + proto_piece("ab", -1.5f, 1) +  // 262, 263
+           proto_piece("<sep>", 0, 4);                                      // 264
+  model +=
+      proto_bytes(2, proto_int(35, 1) + proto_int(40, 2) + proto_int(42, 1) + proto_int(43, 0));
+  model += proto_bytes(3, proto_bytes(1, "identity"));
+  const T5Tokenizer tok = T5Tokenizer::load(write_temp("synthetic.model", model));
+  EXPECT_EQ(tok.piece_count(), 265);
+
+  // "▁ab": "▁a" + "b" scores -3, beating "▁" + "ab" (-4.5) and three single pieces (-7).
+  EXPECT_EQ(tok.encode_plain("ab"), (Ids{262, 261}));
+  // A USER_DEFINED piece is taken whole (score 5 * max -0.1 = -5.1, vs 5 unknown bytes).
+  EXPECT_EQ(tok.encode_plain("a<sep>b"), (Ids{262, 264, 261}));
+  // Unknown characters become their UTF-8 bytes, one piece each (no merging).
+  EXPECT_EQ(tok.encode_plain("\xC3\xA9\xC3\xA9"),
+            (Ids{259, 3 + 0xC3, 3 + 0xA9, 3 + 0xC3, 3 + 0xA9}));
+  EXPECT_EQ(tok.encode_pieces("\xC3\xA9"), (std::vector<std::string>{space, "<0xC3>", "<0xA9>"}));
+  EXPECT_EQ(tok.decode({259, 3 + 0xC3, 3 + 0xA9, 262}), "\xC3\xA9 a");
+  // A byte run that is not UTF-8 decodes to U+FFFD per bad byte.
+  EXPECT_EQ(tok.decode({3 + 0xA9, 260, 3 + 0xC3}),
+            "\xEF\xBF\xBD"
+            "a"
+            "\xEF\xBF\xBD");
+  EXPECT_EQ(tok.encode("a</s>b"), (Ids{262, 1, 259, 261, 1}));
 }
 
 // Every way the file can be broken must give a FormatError whose message names the file.

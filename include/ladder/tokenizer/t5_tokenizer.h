@@ -43,8 +43,8 @@ class T5Tokenizer {
   // The piece string of an id, "<extra_id_N>" for sentinels; UsageError outside the vocabulary.
   std::string id_to_piece(int64_t id) const;
 
-  int64_t piece_count() const;  // pieces in spiece.model (32000 for T5)
-  int64_t vocab_size() const;   // piece_count() + 100 sentinels (a model may pad beyond it)
+  int64_t piece_count() const;       // pieces in spiece.model (32000 for T5)
+  int64_t vocab_size() const;        // piece_count() + 100 sentinels (a model may pad beyond it)
   int64_t sentinel_id(int n) const;  // <extra_id_n> = piece_count() + 99 - n; n in [0, 100)
   int64_t pad_id() const;
   int64_t eos_id() const;

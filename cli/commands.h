@@ -1,0 +1,17 @@
+#pragma once
+// Each subcommand adds itself to the root app; its callback does the work and throws
+// ladder::Error on failure (main turns that into one line on stderr and exit code 1).
+#include <CLI/CLI.hpp>
+
+namespace ladder::cli {
+
+void add_inspect_command(CLI::App& root);
+void add_tokenize_command(CLI::App& root);
+void add_forward_command(CLI::App& root);
+void add_generate_command(CLI::App& root);
+void add_train_command(CLI::App& root);
+void add_eval_command(CLI::App& root);
+void add_predict_command(CLI::App& root);
+void add_bench_command(CLI::App& root);
+
+}  // namespace ladder::cli

@@ -1,0 +1,35 @@
+#include "runtime_options.h"
+
+#include <thread>
+
+#include "ladder/error.h"
+#include "ladder/runtime/memory.h"
+
+namespace ladder::cli {
+
+void add_runtime_options(CLI::App* app, RuntimeOptions& options) {
+  app->add_option("--threads", options.threads, "CPU threads (default: one per core)")->check(CLI::NonNegativeNumber);
+  app->add_option("--device", options.device, "cpu, cuda or auto")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  app->add_option("--precision", options.precision, "fp32 or bf16 (frozen weights and ladder states)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+  app->add_option("--seed", options.seed, "seed for initialisation and data order");
+}
+
+torch::Device apply_runtime(const RuntimeOptions& options) {
+  int threads = options.threads;
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+  if (options.device == "cuda" && !runtime::cuda_available())
+    throw UsageError("--device cuda: this build or machine has no CUDA (use --device cpu or auto)");
+  if (options.device == "cuda" || (options.device == "auto" && runtime::cuda_available()))
+    return torch::Device(torch::kCUDA, 0);
+  return torch::kCPU;
+}
+
+torch::ScalarType precision_dtype(const std::string& precision) {
+  if (precision == "fp32") return torch::kFloat;
+  if (precision == "bf16") return torch::kBFloat16;
+  throw UsageError("unknown precision \"" + precision + "\" (fp32 or bf16; fp16 overflows in T5)");
+}
+
+}  // namespace ladder::cli

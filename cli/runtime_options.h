@@ -1,0 +1,22 @@
+#pragma once
+// Options every compute command shares: threads, device, precision.
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+namespace ladder::cli {
+
+struct RuntimeOptions {
+  int threads = 0;  // 0 = one per core
+  std::string device = "cpu";
+  std::string precision = "fp32";
+  uint64_t seed = 0;
+};
+
+void add_runtime_options(CLI::App* app, RuntimeOptions& options);
+// Sets libtorch's thread count and resolves the device ("auto" = CUDA when available).
+torch::Device apply_runtime(const RuntimeOptions& options);
+torch::ScalarType precision_dtype(const std::string& precision);  // fp32 | bf16
+
+}  // namespace ladder::cli

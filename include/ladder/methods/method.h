@@ -1,0 +1,82 @@
+#pragma once
+// A fine-tuning method wraps the one T5 definition: it adds or selects the trainable part,
+// may change the forward pass (LST runs its side network), and saves only what it trains
+// as adapter_config.json + adapter_model.safetensors (PEFT's layout).
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "ladder/models/generate.h"
+#include "ladder/models/t5/model.h"
+
+namespace ladder {
+
+struct MethodOptions {
+  std::string name = "lst";  // lst | full | lora | adapter | bitfit | prompt
+  // Method-specific settings (e.g. {"r": 32, "alpha": 32} for LoRA); unknown keys are errors.
+  nlohmann::json settings = nlohmann::json::object();
+  uint64_t seed = 0;
+  // Storage dtype of the frozen backbone; trainable weights stay fp32 (master copies).
+  torch::ScalarType backbone_dtype = torch::kFloat;
+};
+
+class FineTuningMethod {
+ public:
+  explicit FineTuningMethod(T5ForConditionalGeneration backbone)
+      : backbone_(std::move(backbone)), backbone_count_(count_parameters(*backbone_)) {}
+  virtual ~FineTuningMethod() = default;
+
+  virtual std::string name() const = 0;
+  // The settings actually in effect (defaults filled in), saved in adapter_config.json.
+  virtual nlohmann::json settings() const = 0;
+  // Trainable tensors under the names they are saved with (LoRA: PEFT's names).
+  virtual std::vector<std::pair<std::string, torch::Tensor>> named_trainable() = 0;
+
+  // Loss and logits for a batch (labels required for the loss).
+  virtual Seq2SeqOutput forward(const Seq2SeqBatch& batch);
+  virtual std::unique_ptr<DecodingSession> start_decoding(const torch::Tensor& input_ids,
+                                                          const torch::Tensor& attention_mask,
+                                                          bool use_cache);
+  // Train/eval mode of everything that runs (dropout).
+  virtual void set_training(bool training);
+  // Moves the trainable part (fp32) to a device; the backbone is moved by the caller.
+  virtual void to(const torch::Device& device);
+
+  std::vector<torch::Tensor> trainable_parameters();
+  int64_t trainable_count();
+  // Parameters of the pretrained model, counted before the method added anything to it.
+  int64_t backbone_count() const { return backbone_count_; }
+  static int64_t count_parameters(const torch::nn::Module& module);
+
+  T5ForConditionalGeneration& backbone() { return backbone_; }
+  const T5Config& config() const { return backbone_->config; }
+
+ protected:
+  // Freezes every backbone parameter (methods then unfreeze or add their own).
+  void freeze_backbone();
+  T5ForConditionalGeneration backbone_;
+  int64_t backbone_count_;
+};
+
+// Builds a method around a loaded backbone (the backbone is modified in place for the
+// methods that add modules to it).
+std::unique_ptr<FineTuningMethod> make_method(T5ForConditionalGeneration backbone,
+                                              const MethodOptions& options);
+std::vector<std::string> method_names();
+// Default learning rate of the paper's recipe for a method (LST 3e-3, prompt 0.3, else 3e-4).
+double default_learning_rate(const std::string& method);
+
+// adapter_config.json + adapter_model.safetensors, written atomically into `dir`.
+// The config records the method, its settings and the backbone's identity (architecture
+// config and a checksum of its parameter names and shapes).
+void save_method(FineTuningMethod& method, const std::string& dir);
+// Rebuilds the method from `dir` around `backbone` and loads its weights; a different
+// backbone is a LoadError naming both identities.
+std::unique_ptr<FineTuningMethod> load_method(T5ForConditionalGeneration backbone, const std::string& dir,
+                                              torch::ScalarType backbone_dtype = torch::kFloat);
+
+}  // namespace ladder

@@ -1,0 +1,169 @@
+#include "ladder/methods/method.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "ladder/error.h"
+#include "ladder/io/atomic_file.h"
+#include "ladder/methods/factories.h"
+#include "ladder/models/t5/load.h"
+#include "ladder/models/tensor_io.h"
+
+namespace ladder {
+namespace fs = std::filesystem;
+
+Seq2SeqOutput FineTuningMethod::forward(const Seq2SeqBatch& batch) { return backbone_->forward(batch); }
+
+std::unique_ptr<DecodingSession> FineTuningMethod::start_decoding(const torch::Tensor& input_ids,
+                                                                  const torch::Tensor& attention_mask,
+                                                                  bool use_cache) {
+  return ladder::start_decoding(*backbone_, input_ids, attention_mask, use_cache);
+}
+
+void FineTuningMethod::set_training(bool training) { backbone_->train(training); }
+
+void FineTuningMethod::to(const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  for (auto& [name, tensor] : named_trainable()) {
+    if (tensor.device() != device) tensor.set_data(tensor.data().to(device));
+  }
+}
+
+std::vector<torch::Tensor> FineTuningMethod::trainable_parameters() {
+  std::vector<torch::Tensor> out;
+  for (auto& [name, tensor] : named_trainable()) out.push_back(tensor);
+  return out;
+}
+
+int64_t FineTuningMethod::trainable_count() {
+  int64_t n = 0;
+  for (auto& [name, tensor] : named_trainable()) n += tensor.numel();
+  return n;
+}
+
+int64_t FineTuningMethod::count_parameters(const torch::nn::Module& module) {
+  int64_t n = 0;
+  for (const auto& p : module.parameters()) n += p.numel();
+  return n;
+}
+
+void FineTuningMethod::freeze_backbone() {
+  for (auto& p : backbone_->parameters()) p.set_requires_grad(false);
+}
+
+void check_setting_keys(const nlohmann::json& settings, const std::vector<std::string>& known,
+                        const std::string& method) {
+  if (!settings.is_object()) throw UsageError(method + ": settings must be a JSON object");
+  for (const auto& item : settings.items()) {
+    if (std::find(known.begin(), known.end(), item.key()) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      throw UsageError(method + ": unknown setting \"" + item.key() + "\" (known: " + list + ")");
+    }
+  }
+}
+
+std::vector<std::string> method_names() { return {"lst", "full", "lora", "adapter", "bitfit", "prompt"}; }
+
+double default_learning_rate(const std::string& method) {
+  if (method == "lst") return 3e-3;
+  if (method == "prompt") return 0.3;
+  return 3e-4;
+}
+
+std::unique_ptr<FineTuningMethod> make_method(T5ForConditionalGeneration backbone, const MethodOptions& options) {
+  const std::string& n = options.name;
+  if (n == "lst") return make_lst(std::move(backbone), options);
+  if (n == "full") return make_full(std::move(backbone), options);
+  if (n == "lora") return make_lora(std::move(backbone), options);
+  if (n == "adapter") return make_adapter(std::move(backbone), options);
+  if (n == "bitfit") return make_bitfit(std::move(backbone), options);
+  if (n == "prompt") return make_prompt(std::move(backbone), options);
+  throw UsageError("unknown method \"" + n + "\" (known: lst, full, lora, adapter, bitfit, prompt)");
+}
+
+namespace {
+
+nlohmann::json backbone_identity(FineTuningMethod& method) {
+  return {{"config", method.config().to_json()},
+          {"parameter_checksum", architecture_checksum(*method.backbone())}};
+}
+
+}  // namespace
+
+void save_method(FineTuningMethod& method, const std::string& dir) {
+  fs::create_directories(dir);
+  nlohmann::json config = {
+      {"method", method.name()},
+      {"peft_type", method.name() == "lora" ? "LORA" : method.name() == "prompt" ? "PROMPT_TUNING" : method.name()},
+      {"settings", method.settings()},
+      {"base_model", backbone_identity(method)},
+      {"trainable_parameters", method.trainable_count()},
+      {"library", "ladder"},
+  };
+  if (method.name() == "lora") {
+    // The PEFT fields that let PEFT users load the file directly.
+    const auto s = method.settings();
+    config["r"] = s.value("r", 32);
+    config["lora_alpha"] = s.value("alpha", 32.0);
+    config["lora_dropout"] = s.value("dropout", 0.0);
+    config["target_modules"] = s.value("target_modules", std::vector<std::string>{"q", "v"});
+    config["task_type"] = "SEQ_2_SEQ_LM";
+    config["bias"] = "none";
+  }
+  std::map<std::string, torch::Tensor> tensors;
+  for (auto& [name, tensor] : method.named_trainable()) tensors[name] = tensor.detach().to(torch::kFloat);
+  write_safetensors((fs::path(dir) / "adapter_model.safetensors").string(), tensors, {{"format", "pt"}});
+  write_file_atomically((fs::path(dir) / "adapter_config.json").string(), config.dump(2) + "\n");
+}
+
+std::unique_ptr<FineTuningMethod> load_method(T5ForConditionalGeneration backbone, const std::string& dir,
+                                              torch::ScalarType backbone_dtype) {
+  const std::string config_path = (fs::path(dir) / "adapter_config.json").string();
+  std::ifstream in(config_path);
+  if (!in) throw LoadError(config_path + ": cannot open (expected a directory written by ladder train/save)");
+  nlohmann::json config;
+  try {
+    in >> config;
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(config_path + ": invalid JSON (" + std::string(e.what()) + ")");
+  }
+  if (!config.contains("method") || !config.contains("settings") || !config.contains("base_model"))
+    throw FormatError(config_path + ": missing \"method\", \"settings\" or \"base_model\"");
+  MethodOptions options;
+  options.name = config["method"].get<std::string>();
+  options.settings = config["settings"];
+  options.backbone_dtype = backbone_dtype;
+  const std::string expected = config["base_model"].value("parameter_checksum", "");
+  const std::string found = architecture_checksum(*backbone);
+  if (expected != found)
+    throw LoadError(config_path + ": " + expected_found("backbone", "parameter checksum " + expected,
+                                                        found, "these weights were trained on a different base model"));
+  const nlohmann::json saved_config = config["base_model"].value("config", nlohmann::json::object());
+  for (const char* key : {"d_model", "d_ff", "d_kv", "num_heads", "num_layers", "num_decoder_layers", "vocab_size"})
+    if (saved_config.contains(key) && saved_config[key] != backbone->config.to_json()[key])
+      throw LoadError(config_path + ": " + expected_found(std::string("backbone ") + key, saved_config[key].dump(),
+                                                          backbone->config.to_json()[key].dump(), "wrong base model?"));
+  auto method = make_method(std::move(backbone), options);
+  const std::string weights_path = (fs::path(dir) / "adapter_model.safetensors").string();
+  auto stored = read_safetensors(weights_path);
+  torch::NoGradGuard no_grad;
+  std::vector<std::string> missing;
+  for (auto& [name, tensor] : method->named_trainable()) {
+    auto it = stored.find(name);
+    if (it == stored.end()) {
+      missing.push_back(name);
+      continue;
+    }
+    if (it->second.sizes() != tensor.sizes())
+      throw LoadError(weights_path + ": tensor " + name + " has the wrong shape");
+    tensor.copy_(it->second);
+    stored.erase(it);
+  }
+  if (!missing.empty()) throw LoadError(weights_path + ": missing tensor " + missing.front() +
+                                        (missing.size() > 1 ? " and " + std::to_string(missing.size() - 1) + " more" : ""));
+  if (!stored.empty()) throw LoadError(weights_path + ": unexpected tensor " + stored.begin()->first);
+  return method;
+}
+
+}  // namespace ladder
