@@ -13,7 +13,10 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias)
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  torch::Tensor y = torch::nn::functional::linear(x, weight, bias.defined() ? bias : torch::Tensor());
+  // A method's bias stays fp32 over a bf16 weight (BitFit); it is added after the matmul, cast.
+  const bool mixed_bias = bias.defined() && bias.scalar_type() != weight.scalar_type();
+  torch::Tensor y = torch::nn::functional::linear(x, weight, bias.defined() && !mixed_bias ? bias : torch::Tensor());
+  if (mixed_bias) y = y + bias.to(y.scalar_type());
   if (lora_A && !lora_merged) {
     torch::Tensor h = torch::dropout(x, lora_dropout, is_training());
     y = y + lora_B->forward(lora_A->forward(h.to(lora_A->weight.scalar_type()))).to(y.scalar_type()) *
@@ -24,7 +27,8 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
 
 void LinearImpl::add_bias() {
   if (bias.defined()) return;
-  bias = register_parameter("bias", torch::zeros({out_features}, weight.options()));
+  // fp32 even over a bf16 weight: trainable tensors are fp32 master copies.
+  bias = register_parameter("bias", torch::zeros({out_features}, weight.options().dtype(torch::kFloat)));
 }
 
 void LinearImpl::add_lora(int64_t rank, double alpha, double dropout, torch::Generator generator) {
@@ -57,10 +61,15 @@ torch::Tensor T5LayerNormImpl::forward(const torch::Tensor& x) {
   torch::Tensor variance = xf.pow(2).mean(-1, /*keepdim=*/true);
   torch::Tensor normed = xf * torch::rsqrt(variance + eps);
   if (weight.scalar_type() != torch::kFloat) normed = normed.to(weight.scalar_type());
-  return weight * normed;
+  torch::Tensor out = weight * normed;
+  // An fp32 weight trained over a bf16 stream (adapters train the norms) keeps the stream bf16.
+  if (x.scalar_type() != torch::kFloat && out.scalar_type() != x.scalar_type()) out = out.to(x.scalar_type());
+  return out;
 }
 
-AdapterImpl::AdapterImpl(int64_t d_model, int64_t bottleneck, torch::Generator generator) {
+AdapterImpl::AdapterImpl(int64_t d_model, int64_t bottleneck, torch::Generator generator,
+                         const std::string& activation_)
+    : activation(activation_) {
   down = register_module("down", Linear(d_model, bottleneck, true));
   up = register_module("up", Linear(bottleneck, d_model, true));
   torch::NoGradGuard no_grad;
@@ -70,7 +79,7 @@ AdapterImpl::AdapterImpl(int64_t d_model, int64_t bottleneck, torch::Generator g
 
 torch::Tensor AdapterImpl::forward(const torch::Tensor& x) {
   torch::Tensor h = x.to(down->weight.scalar_type());
-  return x + up->forward(torch::relu(down->forward(h))).to(x.scalar_type());
+  return x + up->forward(apply_activation(down->forward(h), activation)).to(x.scalar_type());
 }
 
 torch::Tensor apply_activation(const torch::Tensor& x, const std::string& activation) {

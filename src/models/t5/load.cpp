@@ -29,36 +29,45 @@ std::string shape_string(at::IntArrayRef shape) {
 
 }  // namespace
 
+namespace {
+
+void normal_init(torch::Tensor t, double std, torch::Generator& gen) {
+  // Sample on the CPU in fp32 so the same seed gives the same weights on every device.
+  torch::Tensor values = torch::empty(t.sizes(), torch::kFloat).normal_(0.0, std, gen);
+  t.copy_(values);
+}
+
+}  // namespace
+
+void init_t5_stack(T5StackImpl& stack, const T5Config& c, torch::Generator& gen) {
+  torch::NoGradGuard no_grad;
+  const double d = static_cast<double>(c.d_model);
+  for (auto& block : stack.blocks) {
+    std::vector<T5Attention> attentions = {block->self_attention->SelfAttention};
+    if (block->cross_attention) attentions.push_back(block->cross_attention->EncDecAttention);
+    for (auto& attn : attentions) {
+      const double inner = static_cast<double>(attn->num_heads * attn->d_kv);
+      normal_init(attn->q->weight, std::pow(d * attn->d_kv, -0.5), gen);
+      normal_init(attn->k->weight, std::pow(d, -0.5), gen);
+      normal_init(attn->v->weight, std::pow(d, -0.5), gen);
+      normal_init(attn->o->weight, std::pow(inner, -0.5), gen);
+      if (attn->relative_attention_bias)
+        normal_init(attn->relative_attention_bias->weight, std::pow(d, -0.5), gen);
+    }
+    auto& ff = block->feed_forward->DenseReluDense;
+    for (auto* wi : {&ff->wi, &ff->wi_0, &ff->wi_1})
+      if (*wi) normal_init((*wi)->weight, std::pow(d, -0.5), gen);
+    normal_init(ff->wo->weight, std::pow(static_cast<double>(c.d_ff), -0.5), gen);
+  }
+}
+
 void init_t5_weights(T5ForConditionalGenerationImpl& model, uint64_t seed) {
   torch::NoGradGuard no_grad;
   torch::Generator gen = at::detail::createCPUGenerator(seed);
-  const T5Config& c = model.config;
-  const double d = static_cast<double>(c.d_model);
-  auto normal = [&](torch::Tensor t, double std) {
-    // Sample on the CPU in fp32 so the same seed gives the same weights on every device.
-    torch::Tensor values = torch::empty(t.sizes(), torch::kFloat).normal_(0.0, std, gen);
-    t.copy_(values);
-  };
-  normal(model.shared->weight, 1.0);
-  if (model.lm_head) normal(model.lm_head->weight, 1.0);
-  for (auto& stack : {model.encoder, model.decoder}) {
-    for (auto& block : stack->blocks) {
-      std::vector<T5Attention> attentions = {block->self_attention->SelfAttention};
-      if (block->cross_attention) attentions.push_back(block->cross_attention->EncDecAttention);
-      for (auto& attn : attentions) {
-        const double inner = static_cast<double>(attn->num_heads * attn->d_kv);
-        normal(attn->q->weight, std::pow(d * attn->d_kv, -0.5));
-        normal(attn->k->weight, std::pow(d, -0.5));
-        normal(attn->v->weight, std::pow(d, -0.5));
-        normal(attn->o->weight, std::pow(inner, -0.5));
-        if (attn->relative_attention_bias) normal(attn->relative_attention_bias->weight, std::pow(d, -0.5));
-      }
-      auto& ff = block->feed_forward->DenseReluDense;
-      for (auto* wi : {&ff->wi, &ff->wi_0, &ff->wi_1})
-        if (*wi) normal((*wi)->weight, std::pow(d, -0.5));
-      normal(ff->wo->weight, std::pow(static_cast<double>(c.d_ff), -0.5));
-    }
-  }
+  normal_init(model.shared->weight, 1.0, gen);
+  if (model.lm_head) normal_init(model.lm_head->weight, 1.0, gen);
+  init_t5_stack(*model.encoder, model.config, gen);
+  init_t5_stack(*model.decoder, model.config, gen);
 }
 
 void load_weights(torch::nn::Module& module, const safetensors::Checkpoint& checkpoint,

@@ -13,7 +13,7 @@ class LinearImpl : public torch::nn::Module {
   LinearImpl(int64_t in_features, int64_t out_features, bool with_bias = false);
   torch::Tensor forward(const torch::Tensor& x);
 
-  // BitFit: a zero bias registered as "bias".
+  // BitFit: a zero fp32 bias registered as "bias" (added in fp32 after a bf16 matmul).
   void add_bias();
   // LoRA (PEFT layout: lora_A.weight [r, in], lora_B.weight [out, r], B = 0 at start).
   void add_lora(int64_t rank, double alpha, double dropout, torch::Generator generator);
@@ -31,7 +31,8 @@ class LinearImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Linear);
 
-// T5's RMS norm: no mean, no bias, statistics in fp32.
+// T5's RMS norm: no mean, no bias, statistics in fp32. A bf16 input gives a bf16 output even
+// when a method trains the weight in fp32.
 class T5LayerNormImpl : public torch::nn::Module {
  public:
   T5LayerNormImpl(int64_t size, double eps);
@@ -41,13 +42,16 @@ class T5LayerNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(T5LayerNorm);
 
-// Bottleneck adapter (Houlsby-style) with its own residual: x + up(relu(down(x))).
-// up starts at zero so a fresh adapter is the identity.
+// Bottleneck adapter (Houlsby-style) with its own residual: x + up(act(down(x))).
+// up starts at zero so a fresh adapter is the identity. Its weights are fp32; a bf16 input is
+// cast up and the output back.
 class AdapterImpl : public torch::nn::Module {
  public:
-  AdapterImpl(int64_t d_model, int64_t bottleneck, torch::Generator generator);
+  AdapterImpl(int64_t d_model, int64_t bottleneck, torch::Generator generator,
+              const std::string& activation = "relu");
   torch::Tensor forward(const torch::Tensor& x);
   Linear down{nullptr}, up{nullptr};
+  std::string activation;  // relu | gelu_new | silu (see apply_activation)
 };
 TORCH_MODULE(Adapter);
 

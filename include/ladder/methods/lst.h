@@ -1,0 +1,109 @@
+#pragma once
+// Ladder Side-Tuning (../shared/SPEC-LST.md): a frozen backbone run without autograd, and a
+// thin side network of the same T5 blocks (widths / r) that reads the backbone's block
+// outputs through linear ladders mixed in by learned gates.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ladder/methods/method.h"
+#include "ladder/models/t5/stack.h"
+
+namespace ladder {
+
+struct LstConfig {
+  int64_t reduction = 8;
+  // Kept side layers per stack; empty = the paper's defaults (see default_side_layers).
+  std::vector<int64_t> encoder_layers, decoder_layers;
+  double gate_temperature = 0.1;
+  double gate_alpha_init = 0.0;
+  // The authors keep the backbone in train mode (dropout 0.1 while training). Off makes the
+  // backbone deterministic.
+  bool backbone_dropout = true;
+  std::string side_init = "fisher";  // fisher | magnitude | random
+  int64_t fisher_samples = 1024;
+
+  static LstConfig from_json(const nlohmann::json& settings);
+  nlohmann::json to_json() const;
+};
+
+// 12 layers: drop 0, 4, 8; 24 layers: the odd ones; otherwise drop every 4th from 0.
+std::vector<int64_t> default_side_layers(int64_t num_layers);
+// The side network's T5 config: widths divided by r (integer division), same head count.
+T5Config side_config(const T5Config& backbone, int64_t reduction);
+
+// One stack's side part: first downsample, ladders and gates, the side blocks (a T5Stack of
+// |K| blocks whose first owns the relative bias), and its final norm (the stack's).
+class SideStackImpl : public torch::nn::Module {
+ public:
+  SideStackImpl(const T5Config& backbone, const T5Config& side, bool is_decoder,
+                int64_t backbone_layers, std::vector<int64_t> kept, const LstConfig& lst);
+
+  // embeddings: the frozen token embeddings [B, L, d]; ladder_inputs[j]: output of backbone
+  // block kept[j]. Returns the side stream after the final norm and dropout [B, L, d/r].
+  torch::Tensor forward(const torch::Tensor& embeddings, const std::vector<torch::Tensor>& ladder_inputs,
+                        const torch::Tensor& attention_mask, const torch::Tensor& side_encoder_output,
+                        const torch::Tensor& encoder_mask, StackCache* cache = nullptr);
+
+  Linear first_downsample{nullptr};
+  torch::nn::ModuleList ladder;
+  torch::Tensor gate;  // alpha, one per backbone layer
+  T5Stack side{nullptr};
+  std::vector<int64_t> kept;
+  double temperature;
+  double dropout;
+};
+TORCH_MODULE(SideStack);
+
+class LstMethod : public FineTuningMethod {
+ public:
+  LstMethod(T5ForConditionalGeneration backbone, const MethodOptions& options);
+
+  std::string name() const override { return "lst"; }
+  nlohmann::json settings() const override { return config_.to_json(); }
+  std::vector<std::pair<std::string, torch::Tensor>> named_trainable() override;
+  Seq2SeqOutput forward(const Seq2SeqBatch& batch) override;
+  std::unique_ptr<DecodingSession> start_decoding(const torch::Tensor& input_ids,
+                                                  const torch::Tensor& attention_mask,
+                                                  bool use_cache) override;
+  void set_training(bool training) override;
+
+  // Runs the frozen backbone stack without autograd and keeps only the outputs of the kept
+  // blocks (in `ladder_dtype`), releasing every other activation as soon as it is consumed.
+  struct BackboneStates {
+    torch::Tensor embeddings;              // frozen token embeddings
+    std::vector<torch::Tensor> ladder_inputs;
+    torch::Tensor output;                  // the stack's final output (encoder: for the decoder)
+  };
+  BackboneStates run_backbone_encoder(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
+  BackboneStates run_backbone_decoder(const torch::Tensor& decoder_ids, const torch::Tensor& encoder_output,
+                                      const torch::Tensor& encoder_mask, StackCache* cache = nullptr);
+  torch::Tensor logits_from_side(const torch::Tensor& side_decoder_output);
+
+  // Side initialisation from per-parameter importance (Fisher or magnitude), §6.
+  void initialize_side(const std::map<std::string, torch::Tensor>& importance);
+  bool needs_fisher() const { return config_.side_init == "fisher" && !side_initialized_; }
+  const LstConfig& lst_config() const { return config_; }
+
+  SideStack side_encoder{nullptr}, side_decoder{nullptr};
+  Linear upsample{nullptr};
+  // Container registering the trainable modules under stable names.
+  std::shared_ptr<torch::nn::Module> side_modules;
+
+ private:
+  LstConfig config_;
+  torch::ScalarType ladder_dtype_;
+  bool side_initialized_ = false;
+};
+
+// Empirical Fisher: sum of grad**2 of the label loss over `batches` (batch size 1 each) for
+// every backbone parameter, with the plain T5 in eval mode.
+std::map<std::string, torch::Tensor> fisher_importance(T5ForConditionalGenerationImpl& model,
+                                                       const std::vector<Seq2SeqBatch>& batches);
+// |weight| of every backbone parameter (no data needed).
+std::map<std::string, torch::Tensor> magnitude_importance(T5ForConditionalGenerationImpl& model);
+// Indices of the `keep` rows of `importance` [n, m] (restricted beforehand) with the largest
+// L1 norms, in ascending order.
+torch::Tensor top_l1_rows(const torch::Tensor& importance, int64_t keep);
+
+}  // namespace ladder

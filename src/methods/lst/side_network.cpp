@@ -1,0 +1,107 @@
+// The side network of one stack (SPEC-LST §3-4) and the LST configuration.
+#include "ladder/error.h"
+#include "ladder/methods/factories.h"
+#include "ladder/methods/lst.h"
+
+namespace ladder {
+
+std::vector<int64_t> default_side_layers(int64_t num_layers) {
+  std::vector<int64_t> kept;
+  for (int64_t i = 0; i < num_layers; ++i) {
+    // The authors' lists: t5-base drops 0, 4, 8; t5-large keeps the odd layers.
+    const bool keep = num_layers == 24 ? (i % 2 == 1) : (i % 4 != 0);
+    if (keep) kept.push_back(i);
+  }
+  if (kept.empty()) kept.push_back(num_layers - 1);  // a 1-layer stack keeps its only layer
+  return kept;
+}
+
+T5Config side_config(const T5Config& backbone, int64_t reduction) {
+  T5Config side = backbone;
+  side.d_model = backbone.d_model / reduction;
+  side.d_kv = backbone.d_kv / reduction;
+  side.d_ff = backbone.d_ff / reduction;
+  side.relative_attention_num_buckets = 32;
+  side.relative_attention_max_distance = 128;
+  side.layer_norm_epsilon = 1e-6;
+  if (side.d_model <= 0 || side.d_kv <= 0 || side.d_ff <= 0)
+    throw UsageError("LST reduction " + std::to_string(reduction) + " is too large for d_model " +
+                     std::to_string(backbone.d_model) + ", d_kv " + std::to_string(backbone.d_kv) +
+                     ", d_ff " + std::to_string(backbone.d_ff));
+  return side;
+}
+
+LstConfig LstConfig::from_json(const nlohmann::json& s) {
+  check_setting_keys(s, {"reduction", "side_layers", "encoder_layers", "decoder_layers", "gate_temperature",
+                         "gate_alpha_init", "backbone_dropout", "side_init", "fisher_samples"},
+                     "lst");
+  LstConfig c;
+  try {
+    c.reduction = s.value("reduction", c.reduction);
+    if (s.contains("side_layers")) c.encoder_layers = c.decoder_layers = s["side_layers"].get<std::vector<int64_t>>();
+    if (s.contains("encoder_layers")) c.encoder_layers = s["encoder_layers"].get<std::vector<int64_t>>();
+    if (s.contains("decoder_layers")) c.decoder_layers = s["decoder_layers"].get<std::vector<int64_t>>();
+    c.gate_temperature = s.value("gate_temperature", c.gate_temperature);
+    c.gate_alpha_init = s.value("gate_alpha_init", c.gate_alpha_init);
+    c.backbone_dropout = s.value("backbone_dropout", c.backbone_dropout);
+    c.side_init = s.value("side_init", c.side_init);
+    c.fisher_samples = s.value("fisher_samples", c.fisher_samples);
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError(std::string("lst: a setting has the wrong type (") + e.what() + ")");
+  }
+  if (c.reduction < 1) throw UsageError("lst: reduction must be >= 1");
+  if (c.gate_temperature <= 0) throw UsageError("lst: gate_temperature must be positive");
+  if (c.side_init != "fisher" && c.side_init != "magnitude" && c.side_init != "random")
+    throw UsageError("lst: side_init must be fisher, magnitude or random, found \"" + c.side_init + "\"");
+  return c;
+}
+
+nlohmann::json LstConfig::to_json() const {
+  return {{"reduction", reduction},           {"encoder_layers", encoder_layers},
+          {"decoder_layers", decoder_layers}, {"gate_temperature", gate_temperature},
+          {"gate_alpha_init", gate_alpha_init}, {"backbone_dropout", backbone_dropout},
+          {"side_init", side_init},           {"fisher_samples", fisher_samples}};
+}
+
+SideStackImpl::SideStackImpl(const T5Config& backbone, const T5Config& side_cfg, bool is_decoder,
+                             int64_t backbone_layers, std::vector<int64_t> kept_layers, const LstConfig& lst)
+    : kept(std::move(kept_layers)), temperature(lst.gate_temperature), dropout(side_cfg.dropout_rate) {
+  if (kept.empty()) throw UsageError("lst: at least one side layer must be kept per stack");
+  for (size_t j = 0; j < kept.size(); ++j) {
+    if (kept[j] < 0 || kept[j] >= backbone_layers || (j > 0 && kept[j] <= kept[j - 1]))
+      throw UsageError("lst: side layers must be increasing indices in [0, " + std::to_string(backbone_layers) +
+                       "), found " + std::to_string(kept[j]));
+  }
+  first_downsample = register_module("first_downsample", Linear(backbone.d_model, side_cfg.d_model, true));
+  for (size_t j = 0; j < kept.size(); ++j) ladder->push_back(Linear(backbone.d_model, side_cfg.d_model, true));
+  register_module("ladder", ladder);
+  gate = register_parameter("gate", torch::full({backbone_layers}, lst.gate_alpha_init));
+  side = register_module("side", T5Stack(side_cfg, is_decoder, static_cast<int64_t>(kept.size())));
+}
+
+torch::Tensor SideStackImpl::forward(const torch::Tensor& embeddings, const std::vector<torch::Tensor>& ladder_inputs,
+                                     const torch::Tensor& attention_mask, const torch::Tensor& side_encoder_output,
+                                     const torch::Tensor& encoder_mask, StackCache* cache) {
+  if (cache && cache->blocks.empty()) cache->blocks.resize(side->blocks.size());
+  const int64_t past = cache ? cache->past_length : 0;
+  const auto dtype = first_downsample->weight.scalar_type();
+  torch::Tensor s = first_downsample->forward(torch::dropout(embeddings.to(dtype), dropout, is_training()));
+
+  T5StackImpl::Inputs inputs;
+  inputs.inputs_embeds = s;
+  inputs.attention_mask = attention_mask;
+  inputs.encoder_output = side_encoder_output;
+  inputs.encoder_mask = encoder_mask;
+  torch::Tensor bias = side->self_bias(inputs, past);
+  torch::Tensor enc_bias = side->is_decoder ? side->cross_bias(inputs, s.scalar_type()) : torch::Tensor();
+  for (size_t j = 0; j < kept.size(); ++j) {
+    torch::Tensor mu = torch::sigmoid(gate[kept[j]] / temperature);
+    torch::Tensor rung = ladder[j]->as<LinearImpl>()->forward(ladder_inputs[j].to(dtype));
+    s = mu * s + (1 - mu) * rung;
+    s = side->blocks[j]->forward(s, bias, side_encoder_output, enc_bias, cache ? &cache->blocks[j] : nullptr);
+  }
+  if (cache) cache->past_length = past + embeddings.size(1);
+  return torch::dropout(side->final_layer_norm->forward(s), dropout, is_training());
+}
+
+}  // namespace ladder

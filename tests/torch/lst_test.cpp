@@ -1,0 +1,251 @@
+// Ladder Side-Tuning: parameter counts, frozen backbone, pruning initialisation, save/load,
+// cached generation and a short training run.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "ladder/error.h"
+#include "ladder/methods/lst.h"
+#include "ladder/models/t5/load.h"
+#include "ladder/models/tensor_io.h"
+#include "test_util.h"
+
+namespace ladder {
+namespace {
+
+std::unique_ptr<LstMethod> make(T5ForConditionalGeneration backbone, nlohmann::json settings, uint64_t seed = 0,
+                                torch::ScalarType dtype = torch::kFloat) {
+  MethodOptions options;
+  options.name = "lst";
+  options.settings = std::move(settings);
+  options.seed = seed;
+  options.backbone_dtype = dtype;
+  return std::make_unique<LstMethod>(std::move(backbone), options);
+}
+
+Seq2SeqBatch golden_batch(const std::string& fixture) {
+  auto golden = read_safetensors(test::fixture_dir(fixture) + "/golden.safetensors");
+  Seq2SeqBatch batch;
+  batch.input_ids = golden.at("input_ids");
+  batch.attention_mask = golden.at("attention_mask");
+  batch.labels = golden.at("labels");
+  return batch;
+}
+
+std::string temp_dir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "ladder-lst-XXXXXX").string();
+  return mkdtemp(pattern.data());
+}
+
+TEST(LstParameters, T5BaseMatchesThePaper) {
+  // Structure only: counting needs no weights, so skip the random initialisation.
+  T5ForConditionalGeneration backbone(T5Config::builtin("t5-base"));
+  auto lst = make(backbone, {{"side_init", "random"}});
+  EXPECT_EQ(lst->backbone_count(), 222903552);
+  EXPECT_EQ(lst->trainable_count(), 3878712);
+  EXPECT_EQ(lst->side_encoder->gate.numel(), 12);
+  EXPECT_EQ(lst->side_decoder->gate.numel(), 12);
+  EXPECT_EQ(lst->lst_config().encoder_layers, (std::vector<int64_t>{1, 2, 3, 5, 6, 7, 9, 10, 11}));
+  // The authors resize the vocabulary to 32,100: 1.740% of 222,882,048.
+  EXPECT_NEAR(100.0 * 3878712 / 222882048, 1.740, 5e-4);
+
+  std::vector<int64_t> all(12);
+  for (int i = 0; i < 12; ++i) all[i] = i;
+  auto full_side = make(T5ForConditionalGeneration(T5Config::builtin("t5-base")), {{"side_init", "random"}, {"side_layers", all}});
+  EXPECT_EQ(full_side->trainable_count(), 5097240);
+}
+
+TEST(LstParameters, DefaultLayerLists) {
+  EXPECT_EQ(default_side_layers(24), (std::vector<int64_t>{1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23}));
+  EXPECT_EQ(default_side_layers(6), (std::vector<int64_t>{1, 2, 3, 5}));
+  EXPECT_EQ(default_side_layers(2), (std::vector<int64_t>{1}));
+  T5Config side = side_config(T5Config::builtin("t5-3b"), 8);
+  EXPECT_EQ(side.d_model, 128);
+  EXPECT_EQ(side.num_heads, 32);
+  EXPECT_EQ(side.d_kv, 16);
+  EXPECT_EQ(side.d_ff, 2048);
+}
+
+TEST(LstParameters, BadSettingsAreClearErrors) {
+  auto backbone = load_model(test::fixture_dir("t5-tiny-v1_0")).model;
+  EXPECT_THROW(make(backbone, {{"reduction", 0}}), UsageError);
+  EXPECT_THROW(make(backbone, {{"side_layers", {1, 0}}}), UsageError);
+  EXPECT_THROW(make(backbone, {{"side_layers", {5}}}), UsageError);
+  EXPECT_THROW(make(backbone, {{"colour", "red"}}), UsageError);
+}
+
+TEST(LstTraining, BackboneGetsNoGradientAndGatesStartAtHalf) {
+  auto lst = make(load_model(test::fixture_dir("t5-tiny-v1_0")).model, {{"side_init", "random"}});
+  for (auto* stack : {lst->side_encoder.get(), lst->side_decoder.get()}) {
+    torch::Tensor mu = torch::sigmoid(stack->gate / lst->lst_config().gate_temperature);
+    EXPECT_TRUE(torch::allclose(mu, torch::full_like(mu, 0.5)));
+  }
+  Seq2SeqBatch batch = golden_batch("t5-tiny-v1_0");
+  LstMethod::BackboneStates states = lst->run_backbone_encoder(batch.input_ids, batch.attention_mask);
+  ASSERT_EQ(states.ladder_inputs.size(), 1u);
+  for (const auto& h : states.ladder_inputs) {
+    EXPECT_FALSE(h.requires_grad());
+    EXPECT_EQ(h.grad_fn(), nullptr);
+  }
+  Seq2SeqOutput out = lst->forward(batch);
+  out.loss.backward();
+  for (const auto& p : lst->backbone()->parameters()) EXPECT_FALSE(p.grad().defined());
+  int with_grad = 0;
+  for (auto& [name, p] : lst->named_trainable()) with_grad += p.grad().defined();
+  EXPECT_EQ(with_grad, static_cast<int>(lst->named_trainable().size()));
+  // Only the gates of kept layers receive a gradient.
+  torch::Tensor gate_grad = lst->side_encoder->gate.grad();
+  EXPECT_EQ(gate_grad[0].item<float>(), 0.0f);
+  EXPECT_NE(gate_grad[1].item<float>(), 0.0f);
+}
+
+TEST(LstPruning, TopL1RowsAreAscending) {
+  torch::Tensor importance = torch::tensor({{1.0, -1.0}, {5.0, 0.0}, {0.5, 0.25}, {-3.0, -3.0}});
+  // L1 norms: 2, 5, 0.75, 6 -> the top two are rows 3 and 1, returned as [1, 3].
+  EXPECT_TRUE(torch::equal(top_l1_rows(importance, 2), torch::tensor({1, 3}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(top_l1_rows(importance, 3), torch::tensor({0, 1, 3}, torch::kLong)));
+  EXPECT_THROW(top_l1_rows(importance, 5), Error);
+}
+
+void expect_side_equals_backbone(LstMethod& lst) {
+  std::map<std::string, torch::Tensor> backbone;
+  for (const auto& item : lst.backbone()->named_parameters()) backbone[item.key()] = item.value();
+  int compared = 0;
+  const std::pair<SideStackImpl*, std::string> stacks[] = {{lst.side_encoder.get(), "encoder"},
+                                                           {lst.side_decoder.get(), "decoder"}};
+  for (const auto& [stack, name] : stacks) {
+    for (size_t j = 0; j < stack->kept.size(); ++j) {
+      const std::string prefix = name + ".block." + std::to_string(stack->kept[j]) + ".";
+      for (const auto& item : stack->side->blocks[j]->named_parameters()) {
+        if (item.key().find("relative_attention_bias") != std::string::npos) continue;
+        ASSERT_TRUE(backbone.count(prefix + item.key())) << prefix + item.key();
+        EXPECT_TRUE(torch::equal(item.value(), backbone.at(prefix + item.key()))) << prefix + item.key();
+        ++compared;
+      }
+    }
+    EXPECT_TRUE(torch::equal(stack->side->final_layer_norm->weight, backbone.at(name + ".final_layer_norm.weight")));
+    EXPECT_TRUE(torch::equal(stack->side->blocks[0]->self_attention->SelfAttention->relative_attention_bias->weight,
+                             backbone.at(name + ".block.0.layer.0.SelfAttention.relative_attention_bias.weight")));
+  }
+  EXPECT_GT(compared, 20);
+}
+
+TEST(LstPruning, ReductionOneReproducesTheBackboneWithMagnitude) {
+  auto lst = make(load_model(test::fixture_dir("t5-tiny-v1_1")).model,
+                  {{"reduction", 1}, {"side_layers", {0, 1}}, {"side_init", "magnitude"}});
+  expect_side_equals_backbone(*lst);
+}
+
+TEST(LstPruning, ReductionOneReproducesTheBackboneWithFisher) {
+  auto lst = make(load_model(test::fixture_dir("t5-tiny-v1_0")).model,
+                  {{"reduction", 1}, {"side_layers", {0, 1}}, {"side_init", "fisher"}});
+  ASSERT_TRUE(lst->needs_fisher());
+  Seq2SeqBatch batch = golden_batch("t5-tiny-v1_0");
+  std::vector<Seq2SeqBatch> singles;
+  for (int64_t i = 0; i < batch.input_ids.size(0); ++i)
+    singles.push_back({batch.input_ids.slice(0, i, i + 1), batch.attention_mask.slice(0, i, i + 1),
+                       batch.labels.slice(0, i, i + 1), torch::Tensor()});
+  auto fisher = fisher_importance(*lst->backbone(), singles);
+  EXPECT_GT(fisher.at("encoder.block.0.layer.0.SelfAttention.q.weight").sum().item<double>(), 0.0);
+  for (const auto& p : lst->backbone()->parameters()) {
+    EXPECT_FALSE(p.requires_grad());
+    EXPECT_FALSE(p.grad().defined());
+  }
+  lst->initialize_side(fisher);
+  EXPECT_FALSE(lst->needs_fisher());
+  expect_side_equals_backbone(*lst);
+}
+
+TEST(LstPruning, ReducedSideIsASubmatrixOfTheBackbone) {
+  auto lst = make(load_model(test::fixture_dir("t5-tiny-v1_0")).model, {{"reduction", 4}, {"side_init", "magnitude"}});
+  // Every pruned q row must be a row of the backbone's q restricted to some columns: check
+  // that each side value occurs in the backbone tensor.
+  torch::Tensor side_q = lst->side_encoder->side->blocks[0]->self_attention->SelfAttention->q->weight;
+  torch::Tensor backbone_q = lst->backbone()->encoder->blocks[1]->self_attention->SelfAttention->q->weight;
+  EXPECT_EQ(side_q.sizes(), (std::vector<int64_t>{16, 16}));
+  for (int64_t i = 0; i < side_q.size(0); ++i)
+    EXPECT_TRUE((backbone_q == side_q[i][0]).any().item<bool>());
+}
+
+TEST(LstSaveLoad, RoundTripGivesIdenticalLogitsAndRejectsOtherBackbones) {
+  auto lst = make(load_model(test::fixture_dir("t5-tiny-v1_0")).model, {{"side_init", "random"}}, 7);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& [name, p] : lst->named_trainable()) p.add_(torch::randn_like(p) * 0.05);
+  }
+  lst->set_training(false);
+  Seq2SeqBatch batch = golden_batch("t5-tiny-v1_0");
+  torch::Tensor before = lst->forward(batch).logits.detach();
+  const std::string dir = temp_dir();
+  save_method(*lst, dir);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/adapter_config.json"));
+  auto loaded = load_method(load_model(test::fixture_dir("t5-tiny-v1_0")).model, dir);
+  loaded->set_training(false);
+  EXPECT_TRUE(torch::equal(loaded->forward(batch).logits, before));
+  EXPECT_THROW(load_method(load_model(test::fixture_dir("t5-tiny-v1_1")).model, dir), LoadError);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LstGeneration, CachedEqualsRecomputed) {
+  auto lst = make(load_model(test::fixture_dir("t5-tiny-v1_1")).model, {{"side_init", "magnitude"}, {"reduction", 2}}, 3);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& [name, p] : lst->named_trainable()) p.add_(torch::randn_like(p) * 0.5);
+  }
+  lst->set_training(false);
+  Seq2SeqBatch batch = golden_batch("t5-tiny-v1_1");
+  GenerationOptions options;
+  options.max_new_tokens = 8;
+  auto cached = lst->start_decoding(batch.input_ids, batch.attention_mask, true);
+  torch::Tensor with_cache = greedy_generate(*cached, 3, lst->config(), options, torch::kCPU);
+  auto fresh = lst->start_decoding(batch.input_ids, batch.attention_mask, false);
+  torch::Tensor without_cache = greedy_generate(*fresh, 3, lst->config(), options, torch::kCPU);
+  EXPECT_EQ(with_cache.size(1), 9);
+  EXPECT_TRUE(torch::equal(with_cache, without_cache)) << with_cache << without_cache;
+  // The greedy first token is the argmax of the teacher-forced logits at position 0.
+  Seq2SeqBatch first = batch;
+  first.labels = torch::Tensor();
+  first.decoder_input_ids = torch::zeros({3, 1}, torch::kLong);
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(lst->forward(first).logits.argmax(-1).squeeze(1), with_cache.select(1, 1)));
+}
+
+TEST(LstTraining, HundredStepsLowerTheLossOnACopyTask) {
+  auto lst = make(load_model(test::fixture_dir("t5-tiny-v1_0")).model, {{"side_init", "magnitude"}, {"reduction", 2}}, 1);
+  torch::manual_seed(0);
+  torch::Tensor ids = torch::randint(3, 60, {16, 6}, torch::kLong);
+  Seq2SeqBatch batch;
+  batch.input_ids = ids;
+  batch.attention_mask = torch::ones_like(ids);
+  batch.labels = torch::cat({ids.slice(1, 0, 3), torch::ones({16, 1}, torch::kLong)}, 1);  // copy 3 tokens, eos
+  torch::optim::AdamW optimizer(lst->trainable_parameters(), torch::optim::AdamWOptions(3e-3).weight_decay(0));
+  double first = 0, last = 0;
+  for (int step = 0; step < 100; ++step) {
+    optimizer.zero_grad();
+    torch::Tensor loss = lst->forward(batch).loss;
+    loss.backward();
+    optimizer.step();
+    if (step == 0) first = loss.item<double>();
+    last = loss.item<double>();
+  }
+  EXPECT_LT(last, 0.3 * first) << "first " << first << " last " << last;
+}
+
+TEST(LstPrecision, Bf16BackboneKeepsBf16LadderInputsAndFp32SideWeights) {
+  ModelOptions model_options;
+  model_options.dtype = torch::kBFloat16;
+  auto lst = make(load_model(test::fixture_dir("t5-tiny-v1_0"), model_options).model, {{"side_init", "magnitude"}}, 0,
+                  torch::kBFloat16);
+  Seq2SeqBatch batch = golden_batch("t5-tiny-v1_0");
+  auto states = lst->run_backbone_encoder(batch.input_ids, batch.attention_mask);
+  EXPECT_EQ(states.ladder_inputs[0].scalar_type(), torch::kBFloat16);
+  for (auto& [name, p] : lst->named_trainable()) EXPECT_EQ(p.scalar_type(), torch::kFloat) << name;
+  Seq2SeqOutput out = lst->forward(batch);
+  EXPECT_TRUE(std::isfinite(out.loss.item<double>()));
+  out.loss.backward();
+  EXPECT_TRUE(lst->upsample->weight.grad().defined());
+}
+
+}  // namespace
+}  // namespace ladder
