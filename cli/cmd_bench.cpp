@@ -1,11 +1,133 @@
-// Placeholder: replaced by the real `ladder bench` command.
+// `ladder bench memory`: one training step per method, each in a fresh child process (so
+// peaks do not mix), printed as one table and optionally written as JSON.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <unistd.h>
+
 #include "commands.h"
 #include "ladder/error.h"
+#include "ladder/io/atomic_file.h"
+#include "ladder/runtime/benchmark.h"
+#include "ladder/runtime/memory.h"
+#include "runtime_options.h"
 
 namespace ladder::cli {
+namespace {
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> items;
+  std::stringstream in(list);
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (!item.empty()) items.push_back(item);
+  return items;
+}
+
+std::string self_path() {
+  char buffer[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer - 1);
+  if (n <= 0) throw Error("bench: cannot find the ladder executable (/proc/self/exe)");
+  return std::string(buffer, static_cast<size_t>(n));
+}
+
+runtime::BenchRecord run_child(const runtime::BenchConfig& c, int threads) {
+  std::ostringstream cmd;
+  cmd << shell_quote(self_path()) << " bench step --model " << shell_quote(c.model) << " --method " << shell_quote(c.method)
+      << " --settings " << shell_quote(c.settings) << " --batch " << c.batch << " --src-len " << c.source_length
+      << " --tgt-len " << c.target_length << " --warmup " << c.warmup_steps << " --steps " << c.timed_steps
+      << " --device " << c.device << " --precision " << c.precision << " --seed " << c.seed << " --threads " << threads;
+  FILE* pipe = ::popen(cmd.str().c_str(), "r");
+  if (!pipe) throw Error("bench: cannot start a child process for " + c.method);
+  std::string output;
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  if (status != 0) throw Error("bench: the run for method " + c.method + " failed (see its error above)");
+  const auto last_line_start = output.find_last_of('\n', output.size() >= 2 ? output.size() - 2 : 0);
+  const std::string last = output.substr(last_line_start == std::string::npos ? 0 : last_line_start + 1);
+  try {
+    return runtime::BenchRecord::from_json(nlohmann::json::parse(last));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("bench: unreadable result from the " + c.method + " run: " + last);
+  }
+}
+
+void add_shape_options(CLI::App* app, runtime::BenchConfig& c) {
+  app->add_option("--model", c.model, "model directory or arch:NAME")->capture_default_str();
+  app->add_option("--batch", c.batch, "batch size")->capture_default_str();
+  app->add_option("--src-len", c.source_length, "source tokens per example")->capture_default_str();
+  app->add_option("--tgt-len", c.target_length, "target tokens per example")->capture_default_str();
+  app->add_option("--warmup", c.warmup_steps, "untimed steps first")->capture_default_str();
+  app->add_option("--steps", c.timed_steps, "timed steps")->capture_default_str();
+  app->add_option("--settings", c.settings, "method settings as JSON (the same for every method)");
+}
+
+}  // namespace
 
 void add_bench_command(CLI::App& root) {
-  root.add_subcommand("bench", "(not yet implemented)")->callback([] { throw Error("ladder bench is not implemented yet"); });
+  CLI::App* bench = root.add_subcommand("bench", "memory and speed benchmarks");
+  bench->require_subcommand(1);
+
+  auto config = std::make_shared<runtime::BenchConfig>();
+  auto runtime_options = std::make_shared<RuntimeOptions>();
+  auto methods = std::make_shared<std::string>("full,lora,adapter,bitfit,prompt,lst");
+  auto json_path = std::make_shared<std::string>();
+  CLI::App* memory = bench->add_subcommand("memory", "peak memory by category and step time of each method");
+  add_shape_options(memory, *config);
+  memory->add_option("--methods", *methods, "comma-separated methods")->capture_default_str();
+  memory->add_option("--json", *json_path, "also write the records as JSON to this file");
+  add_runtime_options(memory, *runtime_options);
+  memory->callback([=] {
+    apply_runtime(*runtime_options);
+    const int threads = at::get_num_threads();
+    config->device = runtime_options->device == "auto" ? (runtime::cuda_available() ? "cuda" : "cpu") : runtime_options->device;
+    config->precision = runtime_options->precision;
+    config->seed = runtime_options->seed;
+    std::vector<runtime::BenchRecord> records;
+    const auto names = split_list(*methods);
+    for (size_t i = 0; i < names.size(); ++i) {
+      runtime::BenchConfig one = *config;
+      one.method = names[i];
+      std::cerr << "[" << i + 1 << "/" << names.size() << "] " << one.method << " on " << one.model << " ("
+                << one.device << ", " << one.precision << ")\n";
+      records.push_back(run_child(one, threads));
+    }
+    std::cout << runtime::format_bench_table(records, *config);
+    if (!json_path->empty()) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& r : records) out.push_back(r.to_json());
+      nlohmann::json doc = {{"model", config->model}, {"batch", config->batch}, {"source_length", config->source_length},
+                            {"target_length", config->target_length}, {"device", config->device},
+                            {"precision", config->precision}, {"records", out}};
+      write_file_atomically(*json_path, doc.dump(2) + "\n");
+    }
+  });
+
+  // The child side: one method, one JSON line on stdout.
+  auto step_config = std::make_shared<runtime::BenchConfig>();
+  auto step_runtime = std::make_shared<RuntimeOptions>();
+  CLI::App* step = bench->add_subcommand("step", "(internal) benchmark one method in this process");
+  step->group("");
+  add_shape_options(step, *step_config);
+  step->add_option("--method", step_config->method, "method")->required();
+  add_runtime_options(step, *step_runtime);
+  step->callback([=] {
+    const int64_t baseline = runtime::current_rss_bytes();
+    apply_runtime(*step_runtime);
+    step_config->device = step_runtime->device == "auto" ? (runtime::cuda_available() ? "cuda" : "cpu") : step_runtime->device;
+    step_config->precision = step_runtime->precision;
+    step_config->seed = step_runtime->seed;
+    runtime::BenchRecord record = runtime::run_training_benchmark(*step_config, baseline);
+    std::cout << record.to_json().dump() << std::endl;
+  });
 }
 
 }  // namespace ladder::cli

@@ -1,0 +1,45 @@
+#pragma once
+// Memory/speed benchmark of one training step per method (the comparison LST is about).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace ladder::runtime {
+
+struct BenchConfig {
+  std::string model = "arch:t5-small";
+  std::string method = "lst";
+  std::string settings = "{}";  // method settings as JSON
+  int64_t batch = 8, source_length = 128, target_length = 8;
+  int warmup_steps = 2, timed_steps = 3;
+  std::string device = "cpu";
+  std::string precision = "fp32";
+  uint64_t seed = 0;
+};
+
+struct BenchRecord {
+  std::string method;
+  int64_t trainable_parameters = 0, backbone_parameters = 0;
+  // Analytic categories, in bytes; activations = peak - (weights + gradients + optimizer).
+  int64_t frozen_weight_bytes = 0, trainable_weight_bytes = 0, gradient_bytes = 0, optimizer_bytes = 0;
+  int64_t activation_bytes = 0;
+  int64_t peak_bytes = 0;      // CPU: peak RSS above the process baseline; CUDA: peak allocated
+  int64_t reserved_bytes = 0;  // CUDA: peak reserved by the caching allocator
+  double median_step_seconds = 0;
+  double final_loss = 0;
+  std::string device, precision;
+
+  nlohmann::json to_json() const;
+  static BenchRecord from_json(const nlohmann::json& json);
+};
+
+// Runs warm-up and timed AdamW steps of one method in this process, with random token ids.
+// Call it in a fresh process: the CPU peak is the process's high-water mark.
+BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_rss_bytes);
+
+// The table printed by `ladder bench memory`.
+std::string format_bench_table(const std::vector<BenchRecord>& records, const BenchConfig& shape);
+
+}  // namespace ladder::runtime

@@ -1,0 +1,181 @@
+#include "ladder/runtime/benchmark.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+
+#include "ladder/error.h"
+#include "ladder/methods/method.h"
+#include "ladder/models/t5/load.h"
+#include "ladder/runtime/memory.h"
+
+namespace ladder::runtime {
+namespace {
+
+int64_t tensor_bytes(const torch::Tensor& t) { return t.numel() * static_cast<int64_t>(t.element_size()); }
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+nlohmann::json BenchRecord::to_json() const {
+  return {{"method", method},
+          {"trainable_parameters", trainable_parameters},
+          {"backbone_parameters", backbone_parameters},
+          {"trainable_percent", backbone_parameters ? 100.0 * trainable_parameters / backbone_parameters : 0.0},
+          {"peak_bytes", peak_bytes},
+          {"reserved_bytes", reserved_bytes},
+          {"categories",
+           {{"frozen_weights", frozen_weight_bytes},
+            {"trainable_weights", trainable_weight_bytes},
+            {"gradients", gradient_bytes},
+            {"optimizer_state", optimizer_bytes},
+            {"activations_and_temporaries", activation_bytes}}},
+          {"median_step_seconds", median_step_seconds},
+          {"final_loss", final_loss},
+          {"device", device},
+          {"precision", precision}};
+}
+
+BenchRecord BenchRecord::from_json(const nlohmann::json& j) {
+  BenchRecord r;
+  r.method = j.at("method").get<std::string>();
+  r.trainable_parameters = j.at("trainable_parameters").get<int64_t>();
+  r.backbone_parameters = j.at("backbone_parameters").get<int64_t>();
+  r.peak_bytes = j.at("peak_bytes").get<int64_t>();
+  r.reserved_bytes = j.value("reserved_bytes", int64_t{0});
+  const auto& c = j.at("categories");
+  r.frozen_weight_bytes = c.at("frozen_weights").get<int64_t>();
+  r.trainable_weight_bytes = c.at("trainable_weights").get<int64_t>();
+  r.gradient_bytes = c.at("gradients").get<int64_t>();
+  r.optimizer_bytes = c.at("optimizer_state").get<int64_t>();
+  r.activation_bytes = c.at("activations_and_temporaries").get<int64_t>();
+  r.median_step_seconds = j.at("median_step_seconds").get<double>();
+  r.final_loss = j.value("final_loss", 0.0);
+  r.device = j.value("device", "");
+  r.precision = j.value("precision", "");
+  return r;
+}
+
+BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_rss_bytes) {
+  const bool cuda = config.device == "cuda";
+  if (cuda && !cuda_available()) throw UsageError("bench: --device cuda but CUDA is not available in this build");
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  const torch::ScalarType dtype = config.precision == "bf16" ? torch::kBFloat16 : torch::kFloat;
+
+  ModelOptions model_options;
+  model_options.device = device;
+  model_options.dtype = dtype;
+  model_options.seed = config.seed;
+  LoadedModel loaded = load_model(config.model, model_options);
+  const T5Config model_config = loaded.model->config;
+  MethodOptions method_options;
+  method_options.name = config.method;
+  method_options.seed = config.seed;
+  method_options.backbone_dtype = dtype;
+  try {
+    method_options.settings = nlohmann::json::parse(config.settings);
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError("bench: --settings is not valid JSON (" + std::string(e.what()) + ")");
+  }
+  auto method = make_method(loaded.model, method_options);
+  loaded.model = nullptr;
+  method->to(device);
+  method->set_training(true);
+
+  BenchRecord record;
+  record.method = config.method;
+  record.device = config.device;
+  record.precision = config.precision;
+  record.trainable_parameters = method->trainable_count();
+  record.backbone_parameters = method->backbone_count();
+  std::vector<torch::Tensor> trainable = method->trainable_parameters();
+  for (const auto& t : trainable) record.trainable_weight_bytes += tensor_bytes(t);
+  for (const auto& p : method->backbone()->parameters())
+    if (!p.requires_grad()) record.frozen_weight_bytes += tensor_bytes(p);
+  record.gradient_bytes = record.trainable_weight_bytes;
+  // AdamW keeps two moments per trainable element, in the parameter's dtype.
+  record.optimizer_bytes = 2 * record.trainable_weight_bytes;
+
+  torch::optim::AdamW optimizer(trainable, torch::optim::AdamWOptions(1e-4).weight_decay(0));
+  torch::Generator gen = at::detail::createCPUGenerator(config.seed + 1);
+  const int64_t vocab = std::min<int64_t>(model_config.vocab_size, 32000);
+  Seq2SeqBatch batch;
+  batch.input_ids = torch::randint(3, vocab, {config.batch, config.source_length}, gen, torch::kLong).to(device);
+  batch.attention_mask = torch::ones_like(batch.input_ids);
+  batch.labels = torch::randint(3, vocab, {config.batch, config.target_length}, gen, torch::kLong).to(device);
+
+  std::vector<double> step_seconds;
+  const int total = config.warmup_steps + config.timed_steps;
+  for (int step = 0; step < total; ++step) {
+    if (step == config.warmup_steps) {
+      // Peaks count from here: steady-state steps with optimizer state allocated.
+      if (cuda) cuda_reset_peak();
+      else reset_peak_rss();  // where the kernel refuses, the peak counts from start-up
+    }
+    auto start = std::chrono::steady_clock::now();
+    // Gradients set to none (not zeroed) so they are not resident between steps.
+    for (auto& t : trainable) t.mutable_grad() = torch::Tensor();
+    Seq2SeqOutput out = method->forward(batch);
+    out.loss.backward();
+    torch::nn::utils::clip_grad_norm_(trainable, 1.0);
+    optimizer.step();
+    record.final_loss = out.loss.item<double>();  // also synchronises CUDA
+    if (cuda) cuda_synchronize();
+    if (step >= config.warmup_steps) step_seconds.push_back(seconds_since(start));
+    std::fprintf(stderr, "  %s: step %d/%d %.3f s\n", config.method.c_str(), step + 1, total, seconds_since(start));
+  }
+  std::sort(step_seconds.begin(), step_seconds.end());
+  record.median_step_seconds = step_seconds.empty() ? 0.0 : step_seconds[step_seconds.size() / 2];
+  if (cuda) {
+    CudaMemoryStats stats = cuda_memory_stats();
+    record.peak_bytes = stats.peak_allocated;
+    record.reserved_bytes = stats.peak_reserved;
+  } else {
+    record.peak_bytes = peak_rss_bytes() - baseline_rss_bytes;
+  }
+  const int64_t accounted = record.frozen_weight_bytes + record.trainable_weight_bytes + record.gradient_bytes + record.optimizer_bytes;
+  record.activation_bytes = std::max<int64_t>(0, record.peak_bytes - accounted);
+  return record;
+}
+
+std::string format_bench_table(const std::vector<BenchRecord>& records, const BenchConfig& shape) {
+  std::ostringstream out;
+  char line[512];
+  out << "model " << shape.model << ", batch " << shape.batch << ", source " << shape.source_length << ", target "
+      << shape.target_length << ", " << shape.device << ", " << shape.precision << ", AdamW\n";
+  std::snprintf(line, sizeof line, "%-8s %10s %11s %11s %11s %11s %11s %11s %9s\n", "method", "trainable%", "peak",
+                "frozen_w", "train_w", "grads", "optimizer", "activ+tmp", "step_s");
+  out << line;
+  const BenchRecord* full = nullptr;
+  for (const auto& r : records)
+    if (r.method == "full") full = &r;
+  for (const auto& r : records) {
+    std::snprintf(line, sizeof line, "%-8s %10.3f %11s %11s %11s %11s %11s %11s %9.3f\n", r.method.c_str(),
+                  r.backbone_parameters ? 100.0 * r.trainable_parameters / r.backbone_parameters : 0.0,
+                  format_bytes(r.peak_bytes).c_str(), format_bytes(r.frozen_weight_bytes).c_str(),
+                  format_bytes(r.trainable_weight_bytes).c_str(), format_bytes(r.gradient_bytes).c_str(),
+                  format_bytes(r.optimizer_bytes).c_str(), format_bytes(r.activation_bytes).c_str(),
+                  r.median_step_seconds);
+    out << line;
+  }
+  if (full && full->peak_bytes > 0) {
+    out << "peak relative to full fine-tuning:";
+    for (const auto& r : records)
+      if (&r != full) {
+        std::snprintf(line, sizeof line, " %s %.2f", r.method.c_str(), static_cast<double>(r.peak_bytes) / full->peak_bytes);
+        out << line;
+      }
+    out << "\n";
+  }
+  if (!records.empty() && records.front().device == "cuda")
+    out << "(CUDA: peak = caching allocator's peak allocated; reserved peaks in the JSON)\n";
+  else
+    out << "(CPU: peak = peak RSS above the process's baseline, each method in a fresh process)\n";
+  return out.str();
+}
+
+}  // namespace ladder::runtime
