@@ -3,6 +3,8 @@
 #include <cmath>
 #include <torch/version.h>
 
+#include "ladder/models/t5/attention_core.h"
+
 namespace ladder {
 
 torch::Tensor relative_position_bucket(const torch::Tensor& relative_position, bool bidirectional,
@@ -89,11 +91,7 @@ torch::Tensor T5AttentionImpl::forward(const torch::Tensor& x, const torch::Tens
   context = at::scaled_dot_product_attention(query, key, value, bias.to(query.scalar_type()),
                                              is_training() ? dropout : 0.0, false, 1.0);
 #else
-  torch::Tensor scores = torch::matmul(query, key.transpose(-1, -2));
-  if (bias.defined()) scores = scores + bias;
-  torch::Tensor weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
-  weights = torch::dropout(weights, dropout, is_training());
-  context = torch::matmul(weights, value);
+  context = attention_core(query, key, value, bias, dropout, is_training());
 #endif
   context = context.transpose(1, 2).reshape({batch, -1, num_heads * d_kv});
   return o->forward(context);
