@@ -1,11 +1,104 @@
-// Placeholder: replaced by the real `ladder eval` command.
+// `ladder eval`: greedy decoding + the task's metrics on a split, for a run's checkpoint
+//   ladder eval --run RUN [--split validation|test] [--checkpoint best|last]   (writes RUN/eval_<split>.json)
+// or for saved method weights on any model and data:
+//   ladder eval --model DIR --weights DIR --task T --data D [--method M]
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+
 #include "commands.h"
 #include "ladder/error.h"
+#include "ladder/train/checkpoint.h"
+#include "ladder/train/run.h"
+#include "runtime_options.h"
+#include "task_options.h"
 
 namespace ladder::cli {
+namespace {
+namespace fs = std::filesystem;
+
+struct EvalCommand {
+  std::string run, checkpoint = "best", split = "validation";
+  std::string model, tokenizer, method, weights, output;
+  TaskOptions task;
+  int64_t max_source_length = 128, batch_size = 100, max_new_tokens = 0;
+  RuntimeOptions runtime;
+};
+
+std::string weights_method(const std::string& dir) {
+  const std::string path = (fs::path(dir) / "adapter_config.json").string();
+  if (!fs::exists(path)) throw UsageError(dir + ": no adapter_config.json (expected a directory written by ladder train)");
+  return train::read_json_file(path).value("method", "");
+}
+
+void run_eval(const EvalCommand& c, const CLI::App& app) {
+  torch::Device device = apply_runtime(c.runtime);
+  train::DecodeOptions decode;
+  decode.batch_size = c.batch_size;
+  decode.device = device;
+  nlohmann::json result;
+  if (!c.run.empty()) {
+    for (const char* other : {"--model", "--weights", "--method", "--task", "--data", "--tokenizer"})
+      if (app.count(other)) throw UsageError(std::string(other) + " cannot be combined with --run (the run knows it)");
+    train::RunConfig config = train::load_run_config(c.run);
+    const std::string checkpoint = train::checkpoint_path((fs::path(c.run) / c.checkpoint).string());
+    const std::string precision = app.count("--precision") ? c.runtime.precision : config.precision;
+    train::LoadedMethod loaded =
+        train::load_trained_method(config.model, config.tokenizer, checkpoint, precision, device, config.train.seed);
+    if (app.count("--max-eval-examples")) config.task.max_eval_examples = c.task.max_eval_examples;
+    decode.max_new_tokens = c.max_new_tokens > 0 ? c.max_new_tokens : config.train.max_new_tokens;
+    result = train::evaluate_split(*loaded.method, *loaded.tokenizer, config.task, c.split, config.max_source_length, decode);
+    result["checkpoint"] = c.checkpoint;
+    result["step"] = train::load_training_state(checkpoint).global_step;
+    train::write_json_atomically((fs::path(c.run) / ("eval_" + c.split + ".json")).string(), result);
+  } else {
+    if (c.model.empty() || c.weights.empty())
+      throw UsageError("give --run RUN, or --model DIR with --weights DIR (and --task, --data)");
+    const std::string saved = weights_method(c.weights);
+    if (!c.method.empty() && c.method != saved)
+      throw UsageError(c.weights + ": " + expected_found("method", c.method, saved, "weights of another method"));
+    train::TaskSpec task = make_task_spec(app, c.task);
+    if (!task.is_glue() && task.kind == "classification")
+      task.classification.known_labels = train::load_split(task, "train").labels;
+    train::LoadedMethod loaded =
+        train::load_trained_method(c.model, c.tokenizer, c.weights, c.runtime.precision, device, c.runtime.seed);
+    if (c.max_new_tokens > 0) {
+      decode.max_new_tokens = c.max_new_tokens;
+    } else if (!train::task_labels(task).empty()) {
+      decode.max_new_tokens = train::max_new_tokens_for(*loaded.tokenizer, train::task_labels(task));
+    } else {
+      std::vector<std::string> targets;
+      for (const auto& e : train::load_split(task, "train").examples) targets.push_back(e.target);
+      decode.max_new_tokens = train::max_new_tokens_for(*loaded.tokenizer, targets);
+    }
+    result = train::evaluate_split(*loaded.method, *loaded.tokenizer, task, c.split, c.max_source_length, decode);
+    result["weights"] = fs::absolute(c.weights).string();
+  }
+  if (!c.output.empty()) train::write_json_atomically(c.output, result);
+  std::cout << result.dump(2) << std::endl;
+}
+
+}  // namespace
 
 void add_eval_command(CLI::App& root) {
-  root.add_subcommand("eval", "(not yet implemented)")->callback([] { throw Error("ladder eval is not implemented yet"); });
+  auto c = std::make_shared<EvalCommand>();
+  CLI::App* app = root.add_subcommand("eval", "Evaluate a run's checkpoint (or saved weights) on a split; prints JSON");
+  app->add_option("--run", c->run, "run directory made by ladder train");
+  app->add_option("--checkpoint", c->checkpoint, "best or last")->capture_default_str()->check(CLI::IsMember({"best", "last"}));
+  app->add_option("--split", c->split, "validation or test")->capture_default_str()->check(CLI::IsMember({"validation", "test"}));
+  app->add_option("--model", c->model, "without --run: Hugging Face model folder or arch:NAME");
+  app->add_option("--tokenizer", c->tokenizer, "without --run: sentencepiece model (default: MODEL/spiece.model)");
+  app->add_option("--method", c->method, "without --run: expected method of --weights (checked)");
+  app->add_option("--weights", c->weights, "without --run: folder with adapter_config.json + adapter_model.safetensors");
+  add_task_options(app, c->task);
+  app->add_option("--max-source-length", c->max_source_length, "without --run: input ids per example")->capture_default_str();
+  app->add_option("--batch-size", c->batch_size, "decoding batch")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--max-new-tokens", c->max_new_tokens, "decoding length (default: the run's, longest label + 1)")
+      ->check(CLI::PositiveNumber);
+  app->add_option("--output", c->output, "also write the JSON here");
+  add_runtime_options(app, c->runtime);
+  app->callback([c, app] { run_eval(*c, *app); });
 }
 
 }  // namespace ladder::cli

@@ -1,11 +1,136 @@
-// Placeholder: replaced by the real `ladder forward` command.
+// `ladder forward --model DIR --inputs IN --output OUT`: one eval-mode forward pass, written in
+// the layout of the fixtures' golden.safetensors so that any reference can be compared with it.
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+
 #include "commands.h"
 #include "ladder/error.h"
+#include "ladder/models/t5/load.h"
+#include "ladder/models/tensor_io.h"
+#include "runtime_options.h"
 
 namespace ladder::cli {
+namespace {
+
+struct ForwardOptions {
+  std::string model;
+  std::string inputs;
+  std::string output;
+  RuntimeOptions runtime;
+};
+
+std::string shape_of(const torch::Tensor& t) {
+  std::ostringstream out;
+  out << t.sizes();
+  return out.str();
+}
+
+// An integer [B, L] tensor from the inputs file, as int64; undefined when absent and optional.
+torch::Tensor id_tensor(const std::map<std::string, torch::Tensor>& tensors, const std::string& key,
+                        const std::string& file, bool required) {
+  auto it = tensors.find(key);
+  if (it == tensors.end()) {
+    if (required) throw FormatError(file + ": missing tensor \"" + key + "\" (expected int64 [batch, length])");
+    return {};
+  }
+  const torch::Tensor& t = it->second;
+  if (t.scalar_type() != torch::kLong && t.scalar_type() != torch::kInt)
+    throw FormatError(expected_found(file + ": tensor \"" + key + "\" dtype", "int64 (or int32)",
+                                     std::string(c10::toString(t.scalar_type()))));
+  if (t.dim() != 2 || t.size(0) == 0 || t.size(1) == 0)
+    throw FormatError(expected_found(file + ": tensor \"" + key + "\" shape", "[batch, length], both > 0", shape_of(t)));
+  return t.to(torch::kLong);
+}
+
+void check_ids_in_range(const torch::Tensor& ids, const std::string& key, const std::string& file, int64_t vocab,
+                        bool allow_ignore) {
+  torch::Tensor bad = (ids < 0) | (ids >= vocab);
+  if (allow_ignore) bad &= ids != -100;
+  if (bad.any().item<bool>()) {
+    const int64_t value = ids.masked_select(bad)[0].item<int64_t>();
+    throw FormatError(expected_found(file + ": tensor \"" + key + "\" ids",
+                                     "ids in [0, " + std::to_string(vocab) + ")" + (allow_ignore ? " or -100" : ""),
+                                     std::to_string(value), "inputs made for another vocabulary?"));
+  }
+}
+
+Seq2SeqBatch read_batch(const std::string& file, int64_t vocab) {
+  std::map<std::string, torch::Tensor> tensors = read_safetensors(file);
+  Seq2SeqBatch batch;
+  batch.input_ids = id_tensor(tensors, "input_ids", file, true);
+  batch.attention_mask = id_tensor(tensors, "attention_mask", file, false);
+  batch.labels = id_tensor(tensors, "labels", file, false);
+  batch.decoder_input_ids = id_tensor(tensors, "decoder_input_ids", file, false);
+  if (!batch.labels.defined() && !batch.decoder_input_ids.defined())
+    throw FormatError(file + ": needs \"labels\" or \"decoder_input_ids\" for the decoder (neither is present)");
+  const int64_t b = batch.input_ids.size(0);
+  if (batch.attention_mask.defined()) {
+    if (!batch.attention_mask.sizes().equals(batch.input_ids.sizes()))
+      throw FormatError(expected_found(file + ": attention_mask shape", "the shape of input_ids " + shape_of(batch.input_ids),
+                                       shape_of(batch.attention_mask)));
+    if (((batch.attention_mask != 0) & (batch.attention_mask != 1)).any().item<bool>())
+      throw FormatError(file + ": attention_mask must hold only 0 and 1");
+  }
+  for (const auto* key : {"labels", "decoder_input_ids"}) {
+    const torch::Tensor& t = std::string(key) == "labels" ? batch.labels : batch.decoder_input_ids;
+    if (t.defined() && t.size(0) != b)
+      throw FormatError(expected_found(file + ": " + key + " batch size", std::to_string(b) + " (as input_ids)",
+                                       shape_of(t)));
+  }
+  if (batch.labels.defined() && batch.decoder_input_ids.defined() &&
+      !batch.labels.sizes().equals(batch.decoder_input_ids.sizes()))
+    throw FormatError(expected_found(file + ": decoder_input_ids shape", "the shape of labels " + shape_of(batch.labels),
+                                     shape_of(batch.decoder_input_ids)));
+  check_ids_in_range(batch.input_ids, "input_ids", file, vocab, false);
+  if (batch.decoder_input_ids.defined()) check_ids_in_range(batch.decoder_input_ids, "decoder_input_ids", file, vocab, false);
+  if (batch.labels.defined()) check_ids_in_range(batch.labels, "labels", file, vocab, true);
+  return batch;
+}
+
+void run_forward(const ForwardOptions& o) {
+  torch::Device device = apply_runtime(o.runtime);
+  ModelOptions model_options;
+  model_options.device = device;
+  model_options.dtype = precision_dtype(o.runtime.precision);
+  model_options.seed = o.runtime.seed;
+  LoadedModel loaded = load_model(o.model, model_options);
+  loaded.model->eval();
+  Seq2SeqBatch batch = read_batch(o.inputs, loaded.model->config.vocab_size);
+  for (torch::Tensor* t : {&batch.input_ids, &batch.attention_mask, &batch.labels, &batch.decoder_input_ids})
+    if (t->defined()) *t = t->to(device);
+
+  torch::NoGradGuard no_grad;
+  Seq2SeqOutput out = loaded.model->forward(batch, /*collect_hidden=*/true);
+  auto cpu_float = [](const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat).contiguous(); };
+  std::map<std::string, torch::Tensor> result;
+  for (size_t i = 0; i < out.encoder_hidden_states.size(); ++i)
+    result["encoder_hidden_states." + std::to_string(i)] = cpu_float(out.encoder_hidden_states[i]);
+  for (size_t i = 0; i < out.decoder_hidden_states.size(); ++i)
+    result["decoder_hidden_states." + std::to_string(i)] = cpu_float(out.decoder_hidden_states[i]);
+  result["logits"] = cpu_float(out.logits);
+  if (out.loss.defined()) result["loss"] = cpu_float(out.loss).reshape({1});
+  write_safetensors(o.output, result, {{"format", "pt"}, {"model", o.model}, {"precision", o.runtime.precision}});
+}
+
+}  // namespace
 
 void add_forward_command(CLI::App& root) {
-  root.add_subcommand("forward", "(not yet implemented)")->callback([] { throw Error("ladder forward is not implemented yet"); });
+  auto options = std::make_shared<ForwardOptions>();
+  CLI::App* app = root.add_subcommand(
+      "forward",
+      "Run one forward pass (eval mode, no grad) and write hidden states, logits and loss as safetensors");
+  app->add_option("--model", options->model, "Hugging Face model directory or arch:NAME")->required();
+  app->add_option("--inputs", options->inputs,
+                  "safetensors with input_ids [B,S] and attention_mask, plus labels and/or decoder_input_ids "
+                  "[B,T] (int64; other tensors are ignored)")
+      ->required();
+  app->add_option("--output", options->output,
+                  "safetensors to write: encoder_hidden_states.i, decoder_hidden_states.i, logits, loss (float32)")
+      ->required();
+  add_runtime_options(app, options->runtime);
+  app->callback([options] { run_forward(*options); });
 }
 
 }  // namespace ladder::cli

@@ -1,11 +1,176 @@
-// Placeholder: replaced by the real `ladder inspect` command.
+// `ladder inspect MODEL [--method M ...]`: what a model (and a method around it) consists of.
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "ladder/error.h"
+#include "ladder/io/safetensors.h"
+#include "ladder/methods/method.h"
+#include "ladder/models/t5/load.h"
+#include "runtime_options.h"
 
 namespace ladder::cli {
+namespace {
+
+struct InspectOptions {
+  std::string model;
+  std::string method;
+  int reduction = 0;  // 0 = not given
+  std::vector<int> side_layers;
+  std::string settings;  // raw JSON
+  RuntimeOptions runtime;
+};
+
+std::string with_commas(int64_t n) {
+  std::string digits = std::to_string(n < 0 ? -n : n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+std::string head_kind(const T5Config& c) {
+  if (c.has_lm_head) return c.scale_decoder_outputs ? "untied (lm_head.weight), scaled" : "untied (lm_head.weight)";
+  return c.scale_decoder_outputs ? "tied+scaled (shared.weight, decoder output x d_model**-0.5)" : "tied (shared.weight)";
+}
+
+std::string ffn_kind(const T5Config& c) {
+  if (!c.is_gated() && c.activation() == c.feed_forward_proj) return c.feed_forward_proj;
+  return c.feed_forward_proj + " (" + (c.is_gated() ? "gated, " : "") + c.activation() + ")";
+}
+
+std::string dtype_name(torch::ScalarType type) {
+  switch (type) {
+    case torch::kFloat: return "float32";
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kHalf: return "float16";
+    case torch::kDouble: return "float64";
+    default: return c10::toString(type);
+  }
+}
+
+// The settings passed to the method: --settings first, then the LST shortcuts given on the
+// command line (only those given, so the method's own defaults apply to the rest).
+nlohmann::json method_settings(const InspectOptions& o) {
+  nlohmann::json settings = nlohmann::json::object();
+  if (!o.settings.empty()) {
+    try {
+      settings = nlohmann::json::parse(o.settings);
+    } catch (const nlohmann::json::exception& e) {
+      throw UsageError("--settings: not valid JSON (" + std::string(e.what()) + ")");
+    }
+    if (!settings.is_object())
+      throw UsageError(expected_found("--settings", "a JSON object such as {\"reduction\": 8}", settings.dump()));
+  }
+  if (o.reduction > 0) settings["reduction"] = o.reduction;
+  if (!o.side_layers.empty()) settings["side_layers"] = o.side_layers;
+  return settings;
+}
+
+void print_parameters(const T5ForConditionalGenerationImpl& model) {
+  // Group by the first component of the parameter name: shared, encoder, decoder, lm_head.
+  std::map<std::string, int64_t> groups;
+  std::map<std::string, std::pair<int64_t, int64_t>> dtypes;  // name -> tensors, elements
+  int64_t total = 0;
+  for (const auto& item : model.named_parameters(/*recurse=*/true)) {
+    const std::string& name = item.key();
+    const int64_t n = item.value().numel();
+    groups[name.substr(0, name.find('.'))] += n;
+    auto& d = dtypes[dtype_name(item.value().scalar_type())];
+    d.first += 1;
+    d.second += n;
+    total += n;
+  }
+  std::cout << "parameters: " << with_commas(total) << "\n";
+  for (const char* group : {"shared", "encoder", "decoder", "lm_head"}) {
+    auto it = groups.find(group);
+    std::cout << "  " << group << ": " << with_commas(it == groups.end() ? 0 : it->second);
+    if (it == groups.end() && std::string(group) == "lm_head") std::cout << " (tied to shared)";
+    std::cout << "\n";
+    if (it != groups.end()) groups.erase(it);
+  }
+  for (const auto& [group, n] : groups) std::cout << "  " << group << ": " << with_commas(n) << "\n";
+  std::cout << "parameter dtypes:";
+  for (const auto& [dtype, counts] : dtypes)
+    std::cout << " " << dtype << " (" << counts.first << " tensors, " << with_commas(counts.second) << " values)";
+  std::cout << "\n";
+}
+
+// What the files on disk hold, which may differ from the in-memory dtype (bf16 checkpoints).
+void print_checkpoint_dtypes(const std::string& dir, const T5Config& config) {
+  safetensors::Checkpoint checkpoint = safetensors::Checkpoint::open(dir);
+  std::map<std::string, int> counts;
+  for (const auto& name : checkpoint.names()) counts[safetensors::dtype_name(checkpoint.info(name).dtype)] += 1;
+  std::cout << "checkpoint dtypes:";
+  for (const auto& [dtype, n] : counts) std::cout << " " << dtype << " x " << n;
+  std::cout << " (config.json: " << config.dtype << ")\n";
+}
+
+void run_inspect(const InspectOptions& o) {
+  torch::Device device = apply_runtime(o.runtime);
+  ModelOptions model_options;
+  model_options.device = device;
+  model_options.dtype = precision_dtype(o.runtime.precision);
+  model_options.seed = o.runtime.seed;
+  // Parse the method settings before the (possibly slow) model load, so typos fail fast.
+  nlohmann::json settings = o.method.empty() ? nlohmann::json::object() : method_settings(o);
+
+  LoadedModel loaded = load_model(o.model, model_options);
+  const T5Config& c = loaded.model->config;
+  std::cout << "model: " << o.model << "\n"
+            << "config: d_model " << c.d_model << ", heads " << c.num_heads << " x d_kv " << c.d_kv << ", d_ff "
+            << c.d_ff << ", layers " << c.num_layers << " enc / " << c.num_decoder_layers << " dec, vocab "
+            << c.vocab_size << "\n"
+            << "FFN: " << ffn_kind(c) << "\n"
+            << "head: " << head_kind(c) << "\n"
+            << "relative attention: " << c.relative_attention_num_buckets << " buckets, max distance "
+            << c.relative_attention_max_distance << "\n";
+  if (!loaded.tokenizer_path.empty()) std::cout << "tokenizer: " << loaded.tokenizer_path << "\n";
+  print_parameters(*loaded.model);
+  if (o.model.rfind("arch:", 0) != 0) print_checkpoint_dtypes(o.model, c);
+  if (o.method.empty()) return;
+
+  MethodOptions method_options;
+  method_options.name = o.method;
+  method_options.settings = settings;
+  method_options.seed = o.runtime.seed;
+  method_options.backbone_dtype = model_options.dtype;
+  std::unique_ptr<FineTuningMethod> method = make_method(loaded.model, method_options);
+  const int64_t trainable = method->trainable_count();
+  const int64_t backbone = method->backbone_count();
+  char percent[32];
+  std::snprintf(percent, sizeof percent, "%.3f", backbone > 0 ? 100.0 * static_cast<double>(trainable) / backbone : 0.0);
+  std::cout << "method: " << method->name() << " " << method->settings().dump() << "\n"
+            << "trainable parameters: " << trainable << " of " << backbone << " backbone (" << percent << "%)\n";
+}
+
+}  // namespace
 
 void add_inspect_command(CLI::App& root) {
-  root.add_subcommand("inspect", "(not yet implemented)")->callback([] { throw Error("ladder inspect is not implemented yet"); });
+  auto options = std::make_shared<InspectOptions>();
+  CLI::App* app = root.add_subcommand("inspect", "Print a model's configuration, parameter counts and dtypes");
+  app->add_option("model", options->model, "Hugging Face model directory or arch:NAME (e.g. arch:t5-base)")->required();
+  CLI::Option* method = app->add_option("--method", options->method, "also build this fine-tuning method and count its trainable parameters")
+                            ->check(CLI::IsMember(method_names()));
+  app->add_option("--reduction", options->reduction, "LST: side-network reduction factor r")
+      ->check(CLI::PositiveNumber)
+      ->needs(method);
+  app->add_option("--side-layers", options->side_layers, "LST: kept side layers, e.g. 1,2,3,5,6,7,9,10,11")
+      ->delimiter(',')
+      ->needs(method);
+  app->add_option("--settings", options->settings, "method settings as a JSON object, e.g. '{\"r\": 8}'")->needs(method);
+  add_runtime_options(app, options->runtime);
+  app->callback([options] { run_inspect(*options); });
 }
 
 }  // namespace ladder::cli

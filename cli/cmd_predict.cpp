@@ -1,11 +1,86 @@
-// Placeholder: replaced by the real `ladder predict` command.
+// `ladder predict --run RUN TEXT...` or `--input FILE` (one text per line, "-" = stdin): one
+// prediction per line. Raw texts get the task's text-to-text format (train::format_input): a
+// text that already starts with the task prefix is used as given; pair tasks take the two
+// texts separated by a tab. Empty input lines give empty output lines.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "commands.h"
 #include "ladder/error.h"
+#include "ladder/train/checkpoint.h"
+#include "ladder/train/run.h"
+#include "runtime_options.h"
 
 namespace ladder::cli {
+namespace {
+namespace fs = std::filesystem;
+
+struct PredictCommand {
+  std::string run, checkpoint = "best", input;
+  std::vector<std::string> texts;
+  int64_t batch_size = 100, max_new_tokens = 0;
+  RuntimeOptions runtime;
+};
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::vector<std::string> lines;
+  std::ifstream file;
+  if (path != "-") {
+    file.open(path);
+    if (!file) throw UsageError(path + ": cannot open the input file");
+  }
+  std::istream& in = path == "-" ? std::cin : file;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+void run_predict(const PredictCommand& c, const CLI::App& app) {
+  if (c.texts.empty() == c.input.empty()) throw UsageError("give the texts as arguments or --input FILE, not both");
+  torch::Device device = apply_runtime(c.runtime);
+  train::RunConfig config = train::load_run_config(c.run);
+  const std::vector<std::string> texts = c.input.empty() ? c.texts : read_lines(c.input);
+  const std::string checkpoint = train::checkpoint_path((fs::path(c.run) / c.checkpoint).string());
+  const std::string precision = app.count("--precision") ? c.runtime.precision : config.precision;
+  train::LoadedMethod loaded =
+      train::load_trained_method(config.model, config.tokenizer, checkpoint, precision, device, config.train.seed);
+  std::vector<std::vector<int64_t>> sources;
+  std::vector<std::size_t> rows;  // which input line each source came from
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if (texts[i].empty()) continue;
+    sources.push_back(loaded.tokenizer->encode(train::format_input(config.task, texts[i]), config.max_source_length));
+    rows.push_back(i);
+  }
+  train::DecodeOptions decode;
+  decode.batch_size = c.batch_size;
+  decode.max_new_tokens = c.max_new_tokens > 0 ? c.max_new_tokens : config.train.max_new_tokens;
+  decode.device = device;
+  std::vector<std::string> predictions = train::generate_texts(*loaded.method, *loaded.tokenizer, sources, decode);
+  std::vector<std::string> out(texts.size());
+  for (std::size_t k = 0; k < rows.size(); ++k) out[rows[k]] = predictions[k];
+  for (const auto& line : out) std::cout << line << "\n";
+  std::cout.flush();
+}
+
+}  // namespace
 
 void add_predict_command(CLI::App& root) {
-  root.add_subcommand("predict", "(not yet implemented)")->callback([] { throw Error("ladder predict is not implemented yet"); });
+  auto c = std::make_shared<PredictCommand>();
+  CLI::App* app = root.add_subcommand("predict", "Predict with a trained run, one output line per input text");
+  app->add_option("--run", c->run, "run directory made by ladder train")->required();
+  app->add_option("--checkpoint", c->checkpoint, "best or last")->capture_default_str()->check(CLI::IsMember({"best", "last"}));
+  app->add_option("--input", c->input, "file with one text per line (- = stdin); pair tasks: the two texts tab-separated");
+  app->add_option("--batch-size", c->batch_size, "decoding batch")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--max-new-tokens", c->max_new_tokens, "decoding length (default: the run's)")->check(CLI::PositiveNumber);
+  app->add_option("text", c->texts, "input texts (GLUE: raw sentences, the task prefix is added; pairs: A<TAB>B)");
+  add_runtime_options(app, c->runtime);
+  app->callback([c, app] { run_predict(*c, *app); });
 }
 
 }  // namespace ladder::cli

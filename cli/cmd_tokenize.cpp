@@ -1,11 +1,53 @@
-// Placeholder: replaced by the real `ladder tokenize` command.
+// `ladder tokenize --tokenizer spiece.model TEXT...`: sentencepiece's pieces of each text, then
+// </s> (the contract of the golden tokenization files). --parse-special also turns
+// `<extra_id_N>`, `</s>`, `<pad>` and `<unk>` written in the text into their single ids, as
+// Hugging Face's T5Tokenizer does (and as ladder's own span-corruption pretraining needs).
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "commands.h"
-#include "ladder/error.h"
+#include "ladder/tokenizer/t5_tokenizer.h"
 
 namespace ladder::cli {
+namespace {
+
+struct TokenizeOptions {
+  std::string tokenizer;
+  int64_t max_length = -1;  // -1 = no limit
+  bool parse_special = false;
+  std::vector<std::string> texts;
+};
+
+void run_tokenize(const TokenizeOptions& o) {
+  T5Tokenizer tokenizer = T5Tokenizer::load(o.tokenizer);
+  for (const auto& text : o.texts) {
+    std::vector<int64_t> ids;
+    if (o.parse_special) {
+      ids = tokenizer.encode(text, o.max_length);
+    } else {
+      ids = tokenizer.encode_plain(text);
+      if (o.max_length > 0 && static_cast<int64_t>(ids.size()) >= o.max_length) ids.resize(o.max_length - 1);
+      ids.push_back(tokenizer.eos_id());
+    }
+    std::string line;
+    for (size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
+    std::cout << line << "\n";
+  }
+}
+
+}  // namespace
 
 void add_tokenize_command(CLI::App& root) {
-  root.add_subcommand("tokenize", "(not yet implemented)")->callback([] { throw Error("ladder tokenize is not implemented yet"); });
+  auto options = std::make_shared<TokenizeOptions>();
+  CLI::App* app = root.add_subcommand("tokenize", "Print the token ids of each text (one line per text, </s> included)");
+  app->add_option("--tokenizer", options->tokenizer, "sentencepiece model (spiece.model)")->required();
+  app->add_option("--max-length", options->max_length, "cut to at most N ids, </s> included")->check(CLI::PositiveNumber);
+  app->add_flag("--parse-special", options->parse_special,
+                "recognise <extra_id_N>, </s>, <pad>, <unk> in the text as single tokens (Hugging Face behaviour)");
+  app->add_option("text", options->texts, "texts to tokenize")->required();
+  app->callback([options] { run_tokenize(*options); });
 }
 
 }  // namespace ladder::cli

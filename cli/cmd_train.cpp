@@ -1,11 +1,180 @@
-// Placeholder: replaced by the real `ladder train` command.
+// `ladder train`: starts a run in --out, or continues one with --resume RUN. SIGINT/SIGTERM
+// save last/ and exit 130/143; `ladder train --resume RUN` picks up from there.
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "commands.h"
 #include "ladder/error.h"
+#include "ladder/methods/method.h"
+#include "ladder/train/interrupt.h"
+#include "ladder/train/run.h"
+#include "runtime_options.h"
+#include "task_options.h"
 
 namespace ladder::cli {
+namespace {
+
+struct TrainCommand {
+  std::string model, tokenizer, method = "lst", out, resume;
+  TaskOptions task;
+  double lr = 0;  // 0: default_learning_rate(method)
+  std::string schedule = "linear";
+  int64_t batch_size = 0;  // 0: 100 (prompt: 50), as the paper
+  int64_t max_source_length = 128, max_target_length = 128;
+  int64_t epochs = 0;  // 0: the paper's count for the task
+  int64_t max_steps = 0, warmup_steps = -1, grad_accum = 1;
+  int64_t eval_every = 0, log_every = 10, eval_batch_size = 0, max_new_tokens = 0;
+  double weight_decay = 0.0, max_grad_norm = 1.0;
+  bool bucket = false;
+  std::string settings = "{}";
+  int64_t reduction = 0;
+  std::vector<int64_t> side_layers;
+  int64_t data_seed = -1;  // -1: --seed
+  RuntimeOptions runtime;
+};
+
+// SPEC-LST §7: 20 epochs for the small GLUE tasks, 10 for the large ones.
+int64_t paper_epochs(const std::string& task) {
+  for (const char* small : {"cola", "mrpc", "rte", "stsb", "wnli"})
+    if (task == small) return 20;
+  return 10;
+}
+
+nlohmann::json method_settings(const TrainCommand& c, const CLI::App& app) {
+  nlohmann::json settings;
+  try {
+    settings = nlohmann::json::parse(c.settings);
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError("--settings: invalid JSON (" + std::string(e.what()) + ")");
+  }
+  if (!settings.is_object()) throw UsageError("--settings: expected a JSON object, e.g. '{\"r\": 8}'");
+  if ((app.count("--reduction") || app.count("--side-layers")) && c.method != "lst")
+    throw UsageError("--reduction and --side-layers are LST settings (--method lst)");
+  if (app.count("--reduction")) settings["reduction"] = c.reduction;
+  if (app.count("--side-layers")) settings["side_layers"] = c.side_layers;
+  return settings;
+}
+
+train::RunConfig run_config(const TrainCommand& c, const CLI::App& app) {
+  if (c.model.empty()) throw UsageError("--model is required (a Hugging Face folder or arch:NAME)");
+  if (c.out.empty()) throw UsageError("--out RUN is required (the run directory to create)");
+  train::RunConfig config;
+  config.model = c.model;
+  config.tokenizer = c.tokenizer;
+  config.task = make_task_spec(app, c.task);
+  config.method = c.method;
+  config.settings = method_settings(c, app);
+  config.precision = c.runtime.precision;
+  config.max_source_length = c.max_source_length;
+  config.max_target_length = c.max_target_length;
+  train::TrainOptions& t = config.train;
+  t.learning_rate = c.lr > 0 ? c.lr : default_learning_rate(c.method);
+  t.schedule = c.schedule;
+  t.warmup_steps = c.warmup_steps;
+  t.max_grad_norm = c.max_grad_norm;
+  t.adam.weight_decay = c.weight_decay;
+  t.batch_size = c.batch_size > 0 ? c.batch_size : c.method == "prompt" ? 50 : 100;
+  t.grad_accum = c.grad_accum;
+  t.max_steps = c.max_steps;
+  t.epochs = c.epochs > 0 ? c.epochs : paper_epochs(c.task.task);
+  t.eval_every = c.eval_every;
+  t.log_every = c.log_every;
+  t.eval_batch_size = c.eval_batch_size;
+  t.max_new_tokens = c.max_new_tokens;
+  t.bucket_by_length = c.bucket;
+  t.seed = c.runtime.seed;
+  t.data_seed = c.data_seed >= 0 ? static_cast<uint64_t>(c.data_seed) : c.runtime.seed;
+  return config;
+}
+
+// With --resume everything comes from RUN/run.json; only where and how to run may change.
+void check_resume_options(const CLI::App& app) {
+  for (const CLI::Option* option : app.get_options()) {
+    const std::string name = option->get_name();
+    if (option->count() == 0 || name == "--resume" || name == "--device" || name == "--threads" || name == "--help")
+      continue;
+    throw UsageError(name + " cannot be combined with --resume: the run's settings are in RUN/run.json "
+                     "(only --device and --threads may change)");
+  }
+}
+
+void run_train(const TrainCommand& c, const CLI::App& app) {
+  torch::Device device = apply_runtime(c.runtime);
+  train::RunContext context;
+  context.device = device;
+  context.hooks.progress = &std::cerr;
+  context.hooks.stop = [](int64_t) { return train::StopSignals::received(); };
+  train::StopSignals signals;
+  train::TrainResult result;
+  const std::string run_dir = c.resume.empty() ? c.out : c.resume;
+  try {
+    if (!c.resume.empty()) {
+      check_resume_options(app);
+      result = train::resume_run(c.resume, context);
+    } else {
+      result = train::start_run(run_config(c, app), c.out, context);
+    }
+  } catch (const train::TrainingInterrupted& e) {
+    std::cerr << "ladder: " << e.what() << "; continue with: ladder train --resume " << run_dir << "\n";
+    throw CLI::RuntimeError(e.exit_code());  // main returns it without printing anything more
+  }
+  nlohmann::json summary = {{"run", run_dir},
+                            {"global_step", result.state.global_step},
+                            {"best_step", result.state.best_step},
+                            {"best", result.metrics.value("best", nlohmann::json())},
+                            {"last", result.metrics.value("last", nlohmann::json())}};
+  std::cout << summary.dump(2) << std::endl;
+}
+
+}  // namespace
 
 void add_train_command(CLI::App& root) {
-  root.add_subcommand("train", "(not yet implemented)")->callback([] { throw Error("ladder train is not implemented yet"); });
+  auto c = std::make_shared<TrainCommand>();
+  CLI::App* app = root.add_subcommand("train", "Fine-tune a T5 model on a GLUE task or your data (resumable)");
+  app->add_option("--model", c->model, "Hugging Face model folder or arch:NAME");
+  app->add_option("--tokenizer", c->tokenizer, "sentencepiece model (default: MODEL/spiece.model)");
+  app->add_option("--method", c->method, "lst, full, lora, adapter, bitfit or prompt")->capture_default_str();
+  app->add_option("--out", c->out, "run directory to create (run.json, best/, last/, log.jsonl, metrics.json)");
+  app->add_option("--resume", c->resume, "continue the run in this directory from its last/ checkpoint");
+  add_task_options(app, c->task);
+  app->add_option("--lr", c->lr, "learning rate (default: lst 3e-3, prompt 0.3, others 3e-4)")->check(CLI::PositiveNumber);
+  app->add_option("--schedule", c->schedule, "linear (warmup, then linear decay) or constant (after warmup)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"linear", "constant"}));
+  app->add_option("--batch-size", c->batch_size, "examples per micro-batch (default 100; prompt 50)")->check(CLI::PositiveNumber);
+  app->add_option("--grad-accum", c->grad_accum, "micro-batches per update")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--epochs", c->epochs, "epochs (default: the paper's, 20 for cola/mrpc/rte/stsb, 10 otherwise)")
+      ->check(CLI::PositiveNumber);
+  app->add_option("--max-steps", c->max_steps, "updates in total (overrides --epochs)")->check(CLI::PositiveNumber);
+  app->add_option("--warmup-steps", c->warmup_steps,
+                  "linear warmup updates (default: the paper's 500, but at most a tenth of the run)")
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--weight-decay", c->weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+  app->add_option("--max-grad-norm", c->max_grad_norm, "gradient clipping (0: off)")->capture_default_str();
+  app->add_option("--max-source-length", c->max_source_length, "input ids per example, </s> included")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+  app->add_option("--max-target-length", c->max_target_length, "target ids per example, </s> included")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+  app->add_option("--eval-every", c->eval_every, "updates between evaluations (default: every epoch)")
+      ->check(CLI::PositiveNumber);
+  app->add_option("--log-every", c->log_every, "updates between progress lines")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--eval-batch-size", c->eval_batch_size, "decoding batch (default: --batch-size)")->check(CLI::PositiveNumber);
+  app->add_option("--max-new-tokens", c->max_new_tokens, "decoding length (default: longest label + 1)")
+      ->check(CLI::PositiveNumber);
+  app->add_flag("--bucket", c->bucket, "batch examples of similar length together (less padding)");
+  app->add_option("--settings", c->settings, "method settings as JSON, e.g. '{\"r\": 8}' for lora");
+  app->add_option("--reduction", c->reduction, "lst: side network width reduction r")->check(CLI::PositiveNumber);
+  app->add_option("--side-layers", c->side_layers, "lst: kept side layers, e.g. 1,2,3,5")->delimiter(',');
+  app->add_option("--data-seed", c->data_seed, "seed of the data order (default: --seed)")->check(CLI::NonNegativeNumber);
+  add_runtime_options(app, c->runtime);
+  app->callback([c, app] {
+    if (c->resume.empty() == c->out.empty()) throw UsageError("give either --out RUN (a new run) or --resume RUN (continue one)");
+    run_train(*c, *app);
+  });
 }
 
 }  // namespace ladder::cli

@@ -20,7 +20,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and friends exit 0 through CLI11; real usage errors get our one-line format.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "ladder: error: " << e.what() << "\n";
+    return 2;
   } catch (const ladder::Error& e) {
     std::cerr << "ladder: error: " << e.what() << "\n";
     return 1;

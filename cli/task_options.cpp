@@ -1,0 +1,70 @@
+#include "task_options.h"
+
+#include "ladder/data/glue.h"
+#include "ladder/error.h"
+
+namespace ladder::cli {
+
+void add_task_options(CLI::App* app, TaskOptions& o) {
+  app->add_option("--task", o.task, "GLUE task (cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli) or custom");
+  app->add_option("--data", o.data,
+                  "GLUE: the glue folder or the task's folder; custom: a data file (validation held out) or a "
+                  "folder with train/validation(/test) .jsonl/.csv/.tsv files");
+  app->add_option("--text-field", o.text_field, "custom classification: text field")->capture_default_str();
+  app->add_option("--text-pair-field", o.text_pair_field, "custom classification: second text field (pair tasks)");
+  app->add_option("--label-field", o.label_field, "custom classification: label field")->capture_default_str();
+  app->add_option("--source-field", o.source_field, "custom seq2seq: source field");
+  app->add_option("--target-field", o.target_field, "custom seq2seq: target field");
+  app->add_option("--prefix", o.prefix, "custom: task prefix put before the input text");
+  app->add_option("--split-seed", o.split_seed, "seed of the validation/test splits (the paper: 42)")->capture_default_str();
+  app->add_option("--max-train-examples", o.max_train_examples, "use only the first N training examples (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--max-eval-examples", o.max_eval_examples, "use only the first N validation/test examples (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--validation-size", o.validation_size,
+                  "sst2/qnli/qqp: training rows held out as validation (the paper: 1000)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+}
+
+train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& o) {
+  if (o.task.empty()) throw UsageError("--task is required (a GLUE task name or custom)");
+  if (o.data.empty()) throw UsageError("--data is required (the GLUE folder or your data file/folder)");
+  train::TaskSpec spec;
+  spec.task = o.task;
+  spec.data = o.data;
+  spec.split_seed = o.split_seed;
+  spec.max_train_examples = o.max_train_examples;
+  spec.max_eval_examples = o.max_eval_examples;
+  spec.large_task_validation_size = o.validation_size;
+  const bool seq2seq = app.count("--source-field") > 0 || app.count("--target-field") > 0;
+  const bool classification = app.count("--text-field") > 0 || app.count("--text-pair-field") > 0 ||
+                              app.count("--label-field") > 0;
+  if (o.task != "custom") {
+    data::glue_task(o.task);  // UsageError listing the tasks
+    if (seq2seq || classification || app.count("--prefix") > 0)
+      throw UsageError("--text-field, --label-field, --source-field, --target-field and --prefix go with --task custom "
+                       "(GLUE tasks have fixed formats)");
+    return spec;
+  }
+  if (seq2seq && classification)
+    throw UsageError("custom task: use --source-field/--target-field (seq2seq) or --text-field/--label-field "
+                     "(classification), not both");
+  if (seq2seq) {
+    if (o.source_field.empty() || o.target_field.empty())
+      throw UsageError("custom seq2seq task: give both --source-field and --target-field");
+    spec.kind = "seq2seq";
+    spec.seq2seq.source_field = o.source_field;
+    spec.seq2seq.target_field = o.target_field;
+    spec.seq2seq.prefix = o.prefix;
+  } else {
+    spec.kind = "classification";
+    spec.classification.text_field = o.text_field;
+    spec.classification.text_pair_field = o.text_pair_field;
+    spec.classification.label_field = o.label_field;
+    spec.classification.prefix = o.prefix;
+  }
+  return spec;
+}
+
+}  // namespace ladder::cli

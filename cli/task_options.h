@@ -1,0 +1,26 @@
+#pragma once
+// Task and data options shared by `ladder train` and `ladder eval`.
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "ladder/train/task_data.h"
+
+namespace ladder::cli {
+
+struct TaskOptions {
+  std::string task, data;
+  std::string text_field = "text", text_pair_field, label_field = "label";
+  std::string source_field, target_field;  // either one given: a seq2seq custom task
+  std::string prefix;
+  uint64_t split_seed = 42;
+  int64_t max_train_examples = 0, max_eval_examples = 0;
+  int64_t validation_size = 1000;
+};
+
+void add_task_options(CLI::App* app, TaskOptions& options);
+// Checks the combination (field options only with --task custom, both seq2seq fields) and
+// builds the TaskSpec; the custom label set is left empty (inferred from the training data).
+train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& options);
+
+}  // namespace ladder::cli

@@ -1,0 +1,336 @@
+// The `ladder` binary end to end: forward parity on the fixtures, tokenize against the golden
+// tokenizations, inspect against published parameter counts, and one-line errors.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+
+#include "ladder/models/tensor_io.h"
+#include "test_util.h"
+
+namespace ladder {
+namespace {
+namespace fs = std::filesystem;
+
+// A fresh directory under the system temp dir, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "ladder-cli-test-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::string quote(const std::string& arg) {
+  std::string out = "'";
+  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+struct CliResult {
+  int status = -1;
+  std::string out, err;
+  int err_lines() const {
+    int n = 0;
+    for (char c : err) n += c == '\n';
+    return n;
+  }
+};
+
+CliResult run_cli(const std::vector<std::string>& args, const TempDir& dir) {
+  std::string command = quote(LADDER_CLI);
+  for (const auto& a : args) command += " " + quote(a);
+  command += " > " + quote(dir / "stdout") + " 2> " + quote(dir / "stderr") + " < /dev/null";
+  CliResult result;
+  const int raw = std::system(command.c_str());
+  result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  result.out = read_text(dir / "stdout");
+  result.err = read_text(dir / "stderr");
+  return result;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// An error as the contract wants it: non-zero exit, one line on stderr naming the problem.
+void expect_one_line_error(const CliResult& r, const std::vector<std::string>& must_contain) {
+  EXPECT_NE(r.status, 0) << "stdout: " << r.out;
+  EXPECT_EQ(r.err_lines(), 1) << "stderr: " << r.err;
+  for (const auto& s : must_contain) EXPECT_NE(r.err.find(s), std::string::npos) << "expected \"" << s << "\" in: " << r.err;
+}
+
+std::map<std::string, torch::Tensor> golden_of(const std::string& fixture) {
+  return read_safetensors(test::fixture_dir(fixture) + "/golden.safetensors");
+}
+
+// ---- forward: parity with the reference through the binary --------------------------------
+
+class CliForward : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CliForward, MatchesGoldenHiddenStatesLogitsAndLoss) {
+  TempDir dir;
+  auto golden = golden_of(GetParam());
+  write_safetensors(dir / "in.safetensors", {{"input_ids", golden.at("input_ids")},
+                                             {"attention_mask", golden.at("attention_mask")},
+                                             {"labels", golden.at("labels")}});
+  CliResult r = run_cli({"forward", "--model", test::fixture_dir(GetParam()), "--inputs", dir / "in.safetensors",
+                         "--output", dir / "out.safetensors", "--threads", "1"},
+                        dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto out = read_safetensors(dir / "out.safetensors");
+  int compared = 0;
+  for (const auto& [name, expected] : golden) {
+    const bool wanted = name.rfind("encoder_hidden_states.", 0) == 0 || name.rfind("decoder_hidden_states.", 0) == 0 ||
+                        name == "logits" || name == "loss";
+    if (!wanted) continue;
+    ++compared;
+    auto it = out.find(name);
+    ASSERT_NE(it, out.end()) << "output lacks " << name;
+    EXPECT_EQ(it->second.scalar_type(), torch::kFloat) << name;
+    ASSERT_EQ(it->second.sizes(), expected.sizes()) << name;
+    EXPECT_LE(test::max_abs_diff(it->second, expected), 1e-4) << name;
+  }
+  EXPECT_GE(compared, 6);  // at least 2+1 encoder, 2+1 decoder states, logits, loss
+  EXPECT_EQ(out.size(), static_cast<size_t>(compared)) << "the output holds tensors the golden file does not";
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CliForward,
+                         ::testing::Values("t5-tiny-v1_0", "t5-tiny-v1_1", "t5-tiny-relpos", "t5-tiny-untied"));
+
+TEST(CliForwardInputs, DecoderInputIdsWithoutLabelsGiveLogitsAndNoLoss) {
+  TempDir dir;
+  auto golden = golden_of("t5-tiny-v1_1");
+  write_safetensors(dir / "in.safetensors", {{"input_ids", golden.at("input_ids").to(torch::kInt)},
+                                             {"attention_mask", golden.at("attention_mask")},
+                                             {"decoder_input_ids", golden.at("decoder_input_ids")}});
+  CliResult r = run_cli({"forward", "--model", test::fixture_dir("t5-tiny-v1_1"), "--inputs", dir / "in.safetensors",
+                         "--output", dir / "out.safetensors"},
+                        dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto out = read_safetensors(dir / "out.safetensors");
+  EXPECT_EQ(out.count("loss"), 0u);
+  ASSERT_EQ(out.count("logits"), 1u);
+  EXPECT_LE(test::max_abs_diff(out.at("logits"), golden.at("logits")), 1e-4);
+}
+
+TEST(CliForwardInputs, BadInputsNameTheFile) {
+  TempDir dir;
+  auto golden = golden_of("t5-tiny-v1_0");
+  const std::string model = test::fixture_dir("t5-tiny-v1_0");
+  auto forward = [&](const std::map<std::string, torch::Tensor>& inputs) {
+    write_safetensors(dir / "bad.safetensors", inputs);
+    return run_cli({"forward", "--model", model, "--inputs", dir / "bad.safetensors", "--output", dir / "out.safetensors"},
+                   dir);
+  };
+  expect_one_line_error(forward({{"attention_mask", golden.at("attention_mask")}, {"labels", golden.at("labels")}}),
+                        {dir / "bad.safetensors", "input_ids"});
+  expect_one_line_error(forward({{"input_ids", golden.at("input_ids").to(torch::kFloat)}, {"labels", golden.at("labels")}}),
+                        {dir / "bad.safetensors", "input_ids", "int64"});
+  expect_one_line_error(forward({{"input_ids", golden.at("input_ids")},
+                                 {"attention_mask", golden.at("attention_mask").narrow(1, 0, 3)},
+                                 {"labels", golden.at("labels")}}),
+                        {dir / "bad.safetensors", "attention_mask"});
+  expect_one_line_error(forward({{"input_ids", golden.at("input_ids")}, {"labels", golden.at("labels").narrow(0, 0, 2)}}),
+                        {dir / "bad.safetensors", "labels"});
+  expect_one_line_error(forward({{"input_ids", golden.at("input_ids") + 5000}, {"labels", golden.at("labels")}}),
+                        {dir / "bad.safetensors", "input_ids", "1100"});
+  expect_one_line_error(run_cli({"forward", "--model", model, "--inputs", dir / "absent.safetensors", "--output",
+                                 dir / "out.safetensors"},
+                                dir),
+                        {dir / "absent.safetensors"});
+  EXPECT_FALSE(fs::exists(dir / "out.safetensors"));
+}
+
+// ---- model loading errors ----------------------------------------------------------------
+
+// A copy of a fixture's model whose config or checkpoint the test then breaks.
+class CliBrokenModel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_dir = dir / "model";
+    fs::create_directories(model_dir);
+    fs::copy_file(test::fixture_dir("t5-tiny-v1_0") + "/config.json", model_dir + "/config.json");
+    weights = read_safetensors(test::fixture_dir("t5-tiny-v1_0") + "/model.safetensors");
+    auto golden = golden_of("t5-tiny-v1_0");
+    write_safetensors(dir / "in.safetensors", {{"input_ids", golden.at("input_ids")}, {"labels", golden.at("labels")}});
+  }
+  CliResult forward() {
+    return run_cli({"forward", "--model", model_dir, "--inputs", dir / "in.safetensors", "--output", dir / "out.safetensors"},
+                   dir);
+  }
+  TempDir dir;
+  std::string model_dir;
+  std::map<std::string, torch::Tensor> weights;
+};
+
+TEST_F(CliBrokenModel, IntactCopyWorks) {
+  write_safetensors(model_dir + "/model.safetensors", weights);
+  CliResult r = forward();
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+TEST_F(CliBrokenModel, MissingModelDirectory) {
+  expect_one_line_error(run_cli({"forward", "--model", dir / "no-such-model", "--inputs", dir / "in.safetensors",
+                                 "--output", dir / "out.safetensors"},
+                                dir),
+                        {dir / "no-such-model"});
+  expect_one_line_error(run_cli({"inspect", dir / "no-such-model"}, dir), {dir / "no-such-model"});
+}
+
+TEST_F(CliBrokenModel, ConfigMissingAKey) {
+  write_safetensors(model_dir + "/model.safetensors", weights);
+  nlohmann::json config = nlohmann::json::parse(read_text(model_dir + "/config.json"));
+  config.erase("d_model");
+  std::ofstream(model_dir + "/config.json") << config.dump(2);
+  expect_one_line_error(forward(), {"config.json", "d_model"});
+}
+
+TEST_F(CliBrokenModel, CheckpointMissingATensor) {
+  const std::string name = "encoder.final_layer_norm.weight";
+  ASSERT_EQ(weights.erase(name), 1u);
+  write_safetensors(model_dir + "/model.safetensors", weights);
+  expect_one_line_error(forward(), {"missing", name});
+}
+
+TEST_F(CliBrokenModel, CheckpointTensorOfTheWrongShape) {
+  const std::string name = "decoder.block.1.layer.2.DenseReluDense.wi.weight";
+  ASSERT_EQ(weights.at(name).sizes(), torch::IntArrayRef({96, 64}));
+  weights[name] = torch::zeros({95, 64});
+  write_safetensors(model_dir + "/model.safetensors", weights);
+  expect_one_line_error(forward(), {"wrong shape", name});
+}
+
+// ---- tokenize ------------------------------------------------------------------------------
+
+TEST(CliTokenize, GivesTheGoldenIds) {
+  TempDir dir;
+  const std::string data = std::string(LADDER_TEST_DATA) + "/tokenizer";
+  auto golden = nlohmann::json::parse(read_text(data + "/golden_tokenization.json"));
+  std::vector<std::string> args = {"tokenize", "--tokenizer", data + "/spiece.model"};
+  std::vector<std::string> expected;
+  for (int index : {0, 2, 6}) {  // plain text, an apostrophe, runs of spaces
+    const auto& c = golden.at("cases").at(index);
+    args.push_back(c.at("text").get<std::string>());
+    std::string line;
+    for (const auto& id : c.at("ids")) line += (line.empty() ? "" : " ") + std::to_string(id.get<int64_t>());
+    expected.push_back(line);
+  }
+  CliResult r = run_cli(args, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(lines_of(r.out), expected);
+
+  // "translate English to German: ..." cut to 4 ids keeps 3 pieces and </s>.
+  r = run_cli({"tokenize", "--tokenizer", data + "/spiece.model", "--max-length", "4", args[3]}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(lines_of(r.out), std::vector<std::string>{"13959 1566 12 1"});
+
+  expect_one_line_error(run_cli({"tokenize", "--tokenizer", dir / "missing.model", "hello"}, dir),
+                        {dir / "missing.model"});
+}
+
+// ---- inspect -------------------------------------------------------------------------------
+
+TEST(CliInspect, T5SmallParameterCounts) {
+  TempDir dir;
+  CliResult r = run_cli({"inspect", "arch:t5-small", "--threads", "1"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  // transformers: T5ForConditionalGeneration("t5-small").num_parameters() == 60,506,624.
+  EXPECT_NE(r.out.find("parameters: 60,506,624\n"), std::string::npos) << r.out;
+  // By hand: shared 32128*512; encoder 6 x (4*512^2 + 2*512*2048 + 2*512) + 32*8 + 512;
+  // decoder 6 x (8*512^2 + 2*512*2048 + 3*512) + 32*8 + 512.
+  EXPECT_NE(r.out.find("shared: 16,449,536\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("encoder: 18,881,280\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("decoder: 25,175,808\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("d_model 512, heads 8 x d_kv 64, d_ff 2048, layers 6 enc / 6 dec, vocab 32128"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("head: tied+scaled"), std::string::npos) << r.out;
+}
+
+TEST(CliInspect, HeadKindsOfTheFixtures) {
+  TempDir dir;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"t5-tiny-v1_0", "head: tied+scaled"}, {"t5-tiny-v1_1", "head: tied ("}, {"t5-tiny-untied", "head: untied"}};
+  for (const auto& [fixture, head] : cases) {
+    CliResult r = run_cli({"inspect", test::fixture_dir(fixture)}, dir);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find(head), std::string::npos) << fixture << ":\n" << r.out;
+  }
+  // The untied head: 1100 x 64 = 70,400 parameters of its own.
+  CliResult r = run_cli({"inspect", test::fixture_dir("t5-tiny-untied")}, dir);
+  EXPECT_NE(r.out.find("lm_head: 70,400\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FFN: gated-gelu"), std::string::npos) << r.out;
+}
+
+TEST(CliInspect, LstTrainableParametersOfT5Base) {
+  TempDir dir;
+  CliResult r = run_cli({"inspect", "arch:t5-base", "--method", "lst"}, dir);
+  if (r.err.find("not implemented") != std::string::npos) GTEST_SKIP() << "LST is not implemented yet: " << r.err;
+  ASSERT_EQ(r.status, 0) << r.err;
+  // SPEC-LST.md section 5: 3,878,712 trainable (1.740%); 222,903,552 = transformers' t5-base count.
+  EXPECT_NE(r.out.find("trainable parameters: 3878712 of 222903552 backbone (1.740%)\n"), std::string::npos) << r.out;
+  r = run_cli({"inspect", "arch:t5-base", "--method", "lst", "--reduction", "8", "--side-layers",
+               "0,1,2,3,4,5,6,7,8,9,10,11"},
+              dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("trainable parameters: 5097240 of 222903552 backbone (2.287%)\n"), std::string::npos) << r.out;
+  expect_one_line_error(run_cli({"inspect", "arch:t5-small", "--method", "lst", "--settings", "{not json"}, dir),
+                        {"--settings"});
+}
+
+// ---- generate ------------------------------------------------------------------------------
+
+TEST(CliGenerate, BatchedEqualsOneByOne) {
+  // Padding must not change a row's output: texts of different lengths, together and alone.
+  TempDir dir;
+  const std::string model = test::fixture_dir("t5-tiny-v1_0");
+  const std::string tokenizer = test::fixture_dir("tiny-tokenizer") + "/spiece.model";
+  const std::vector<std::string> texts = {"a short one", "a much longer sentence with many more words in it than the other"};
+  std::vector<std::string> args = {"generate", "--model", model, "--tokenizer", tokenizer, "--max-new-tokens", "8"};
+  std::vector<std::string> both = args;
+  both.insert(both.end(), texts.begin(), texts.end());
+  CliResult together = run_cli(both, dir);
+  ASSERT_EQ(together.status, 0) << together.err;
+  std::vector<std::string> lines = lines_of(together.out);
+  ASSERT_EQ(lines.size(), texts.size()) << together.out;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    std::vector<std::string> one = args;
+    one.push_back(texts[i]);
+    CliResult alone = run_cli(one, dir);
+    ASSERT_EQ(alone.status, 0) << alone.err;
+    EXPECT_EQ(lines_of(alone.out), std::vector<std::string>{lines[i]}) << texts[i];
+  }
+  // The fixture folder has no spiece.model: the error says what to pass.
+  expect_one_line_error(run_cli({"generate", "--model", model, "hello"}, dir), {"--tokenizer"});
+}
+
+}  // namespace
+}  // namespace ladder
