@@ -86,7 +86,7 @@ namespace {
 
 nlohmann::json backbone_identity(FineTuningMethod& method) {
   return {{"config", method.config().to_json()},
-          {"parameter_checksum", architecture_checksum(*method.backbone())}};
+          {"parameter_checksum", method.backbone_checksum()}};
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "ladder/models/generate.h"
+#include "ladder/models/t5/load.h"
 #include "ladder/models/t5/model.h"
 
 namespace ladder {
@@ -27,7 +28,9 @@ struct MethodOptions {
 class FineTuningMethod {
  public:
   explicit FineTuningMethod(T5ForConditionalGeneration backbone)
-      : backbone_(std::move(backbone)), backbone_count_(count_parameters(*backbone_)) {}
+      : backbone_(std::move(backbone)),
+        backbone_count_(count_parameters(*backbone_)),
+        backbone_checksum_(architecture_checksum(*backbone_)) {}
   virtual ~FineTuningMethod() = default;
 
   virtual std::string name() const = 0;
@@ -50,6 +53,9 @@ class FineTuningMethod {
   int64_t trainable_count();
   // Parameters of the pretrained model, counted before the method added anything to it.
   int64_t backbone_count() const { return backbone_count_; }
+  // architecture_checksum() of the pretrained model, also taken before the method added
+  // anything: LoRA, adapters, BitFit biases and prompts register parameters in the backbone.
+  const std::string& backbone_checksum() const { return backbone_checksum_; }
   static int64_t count_parameters(const torch::nn::Module& module);
 
   T5ForConditionalGeneration& backbone() { return backbone_; }
@@ -60,6 +66,7 @@ class FineTuningMethod {
   void freeze_backbone();
   T5ForConditionalGeneration backbone_;
   int64_t backbone_count_;
+  std::string backbone_checksum_;
 };
 
 // Builds a method around a loaded backbone (the backbone is modified in place for the
