@@ -111,6 +111,23 @@ void add_bench_command(CLI::App& root) {
     }
   });
 
+  // Inference: forward passes of the plain model (no grad), median wall time.
+  auto forward_config = std::make_shared<runtime::BenchConfig>();
+  auto forward_runtime = std::make_shared<RuntimeOptions>();
+  CLI::App* forward = bench->add_subcommand("forward", "time the forward pass of the plain model (eval, no grad)");
+  add_shape_options(forward, *forward_config);
+  add_runtime_options(forward, *forward_runtime);
+  forward->callback([=] {
+    const torch::Device device = apply_runtime(*forward_runtime);
+    forward_config->device = device.is_cuda() ? "cuda" : "cpu";
+    forward_config->precision = forward_runtime->precision;
+    forward_config->seed = forward_runtime->seed;
+    const double seconds = runtime::time_forward(*forward_config);
+    std::cout << "forward " << forward_config->model << " batch " << forward_config->batch << " x " << forward_config->source_length
+              << " -> " << forward_config->target_length << " (" << forward_config->device << ", " << forward_config->precision
+              << ", " << at::get_num_threads() << " threads): median " << seconds << " s\n";
+  });
+
   // The child side: one method, one JSON line on stdout.
   auto step_config = std::make_shared<runtime::BenchConfig>();
   auto step_runtime = std::make_shared<RuntimeOptions>();

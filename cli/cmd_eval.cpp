@@ -42,7 +42,7 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
     for (const char* other : {"--model", "--weights", "--method", "--task", "--data", "--tokenizer"})
       if (app.count(other)) throw UsageError(std::string(other) + " cannot be combined with --run (the run knows it)");
     train::RunConfig config = train::load_run_config(c.run);
-    const std::string checkpoint = train::checkpoint_path((fs::path(c.run) / c.checkpoint).string());
+    const std::string checkpoint = train::run_checkpoint(c.run, c.checkpoint);
     const std::string precision = app.count("--precision") ? c.runtime.precision : config.precision;
     train::LoadedMethod loaded =
         train::load_trained_method(config.model, config.tokenizer, checkpoint, precision, device, config.train.seed);

@@ -46,7 +46,7 @@ void run_predict(const PredictCommand& c, const CLI::App& app) {
   torch::Device device = apply_runtime(c.runtime);
   train::RunConfig config = train::load_run_config(c.run);
   const std::vector<std::string> texts = c.input.empty() ? c.texts : read_lines(c.input);
-  const std::string checkpoint = train::checkpoint_path((fs::path(c.run) / c.checkpoint).string());
+  const std::string checkpoint = train::run_checkpoint(c.run, c.checkpoint);
   const std::string precision = app.count("--precision") ? c.runtime.precision : config.precision;
   train::LoadedMethod loaded =
       train::load_trained_method(config.model, config.tokenizer, checkpoint, precision, device, config.train.seed);

@@ -1,5 +1,6 @@
 // `ladder train`: starts a run in --out, or continues one with --resume RUN. SIGINT/SIGTERM
 // save last/ and exit 130/143; `ladder train --resume RUN` picks up from there.
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -117,8 +118,8 @@ void run_train(const TrainCommand& c, const CLI::App& app) {
       result = train::start_run(run_config(c, app), c.out, context);
     }
   } catch (const train::TrainingInterrupted& e) {
-    std::cerr << "ladder: " << e.what() << "; continue with: ladder train --resume " << run_dir << "\n";
-    throw CLI::RuntimeError(e.exit_code());  // main returns it without printing anything more
+    // The checkpoint is saved; main() turns this into exit code 128 + signal.
+    throw train::TrainingInterrupted(e.signal(), std::string(e.what()) + "; continue with: ladder train --resume " + run_dir);
   }
   nlohmann::json summary = {{"run", run_dir},
                             {"global_step", result.state.global_step},

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "ladder/error.h"
+#include "ladder/train/interrupt.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"ladder: memory-efficient fine-tuning of T5 models (Ladder Side-Tuning and baselines)"};
@@ -24,6 +25,9 @@ int main(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::cerr << "ladder: error: " << e.what() << "\n";
     return 2;
+  } catch (const ladder::train::TrainingInterrupted& e) {
+    std::cerr << "ladder: " << e.what() << "\n";
+    return e.exit_code();  // 130 (SIGINT) or 143 (SIGTERM), after the checkpoint was saved
   } catch (const ladder::Error& e) {
     std::cerr << "ladder: error: " << e.what() << "\n";
     return 1;

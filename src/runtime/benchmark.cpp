@@ -142,6 +142,33 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
   return record;
 }
 
+double time_forward(const BenchConfig& config) {
+  const bool cuda = config.device == "cuda";
+  ModelOptions model_options;
+  model_options.device = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  model_options.dtype = config.precision == "bf16" ? torch::kBFloat16 : torch::kFloat;
+  model_options.seed = config.seed;
+  LoadedModel loaded = load_model(config.model, model_options);
+  loaded.model->eval();
+  torch::NoGradGuard no_grad;
+  torch::Generator gen = at::detail::createCPUGenerator(config.seed + 1);
+  const int64_t vocab = std::min<int64_t>(loaded.model->config.vocab_size, 32000);
+  Seq2SeqBatch batch;
+  batch.input_ids = torch::randint(3, vocab, {config.batch, config.source_length}, gen, torch::kLong).to(model_options.device);
+  batch.attention_mask = torch::ones_like(batch.input_ids);
+  batch.labels = torch::randint(3, vocab, {config.batch, config.target_length}, gen, torch::kLong).to(model_options.device);
+  std::vector<double> seconds;
+  for (int i = 0; i < config.warmup_steps + config.timed_steps; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    Seq2SeqOutput out = loaded.model->forward(batch);
+    out.loss.item<double>();
+    if (cuda) cuda_synchronize();
+    if (i >= config.warmup_steps) seconds.push_back(seconds_since(start));
+  }
+  std::sort(seconds.begin(), seconds.end());
+  return seconds.empty() ? 0.0 : seconds[seconds.size() / 2];
+}
+
 std::string format_bench_table(const std::vector<BenchRecord>& records, const BenchConfig& shape) {
   std::ostringstream out;
   char line[512];

@@ -12,7 +12,8 @@ bool cuda_available() { return torch::cuda::is_available(); }
 CudaMemoryStats cuda_memory_stats(int device) {
   using c10::cuda::CUDACachingAllocator::getDeviceStats;
   auto stats = getDeviceStats(device);
-  const auto aggregate = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+  // Index 0 is StatType::AGGREGATE; the enum's namespace moved between PyTorch 2.x releases.
+  const size_t aggregate = 0;
   CudaMemoryStats out;
   out.peak_allocated = stats.allocated_bytes[aggregate].peak;
   out.peak_reserved = stats.reserved_bytes[aggregate].peak;

@@ -39,6 +39,10 @@ struct BenchRecord {
 // Call it in a fresh process: the CPU peak is the process's high-water mark.
 BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_rss_bytes);
 
+// Median seconds of a forward pass (eval mode, no grad, teacher-forced decoder) of the plain
+// model: warm-up passes first, then `timed_steps` timed ones.
+double time_forward(const BenchConfig& config);
+
 // The table printed by `ladder bench memory`.
 std::string format_bench_table(const std::vector<BenchRecord>& records, const BenchConfig& shape);
 

@@ -1,0 +1,66 @@
+#pragma once
+// A training run as the CLI sees it: run.json (everything needed to rebuild the run: model,
+// tokenizer, task and data, method and settings, hyper-parameters, the label set of custom
+// tasks), starting, resuming, and loading a checkpoint for evaluation and prediction.
+// Flashlight's rule: what the run directory holds decides between a new run and a resumed one.
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "ladder/methods/method.h"
+#include "ladder/tokenizer/t5_tokenizer.h"
+#include "ladder/train/evaluate.h"
+#include "ladder/train/task_data.h"
+#include "ladder/train/trainer.h"
+
+namespace ladder::train {
+
+struct RunConfig {
+  std::string model;      // Hugging Face directory (stored absolute) or arch:NAME
+  std::string tokenizer;  // spiece.model; empty: <model>/spiece.model
+  TaskSpec task;
+  std::string method = "lst";
+  nlohmann::json settings = nlohmann::json::object();
+  std::string precision = "fp32";  // fp32 | bf16: storage of the frozen backbone
+  int64_t max_source_length = 128;
+  int64_t max_target_length = 128;
+  TrainOptions train;
+
+  nlohmann::json to_json() const;
+  static RunConfig from_json(const nlohmann::json& json, const std::string& source);
+};
+
+struct RunContext {
+  torch::Device device = torch::kCPU;
+  TrainerHooks hooks;
+};
+
+// Starts a run in `run_dir` (created; it must not hold a run.json already: that is a resume).
+// Fills in what was left to defaults (tokenizer path, label set, max_new_tokens, warmup) and
+// records it in run.json before training.
+TrainResult start_run(RunConfig config, const std::string& run_dir, const RunContext& context);
+// Continues the run in `run_dir` from last/; a finished run returns at once.
+TrainResult resume_run(const std::string& run_dir, const RunContext& context);
+
+RunConfig load_run_config(const std::string& run_dir);
+// RUN/best or RUN/last (or the copy a crash left at .old); UsageError with a hint when the
+// run has none yet (best/ appears with the first evaluation).
+std::string run_checkpoint(const std::string& run_dir, const std::string& which);
+
+// A trained method ready for decoding.
+struct LoadedMethod {
+  std::unique_ptr<FineTuningMethod> method;
+  std::shared_ptr<T5Tokenizer> tokenizer;
+};
+// Backbone from `model`, method and weights from `checkpoint_dir` (save_method's layout).
+LoadedMethod load_trained_method(const std::string& model, const std::string& tokenizer,
+                                 const std::string& checkpoint_dir, const std::string& precision,
+                                 const torch::Device& device, uint64_t seed = 0);
+
+// Metrics of a split with greedy decoding, as {"split", "examples", "metrics": {...}}.
+nlohmann::json evaluate_split(FineTuningMethod& method, const T5Tokenizer& tokenizer, const TaskSpec& task,
+                              const std::string& split, int64_t max_source_length, const DecodeOptions& options);
+
+}  // namespace ladder::train

@@ -1,0 +1,112 @@
+#pragma once
+// The training loop shared by every method: AdamW on the trainable tensors only, warmup +
+// linear decay, gradient clipping and accumulation, periodic greedy evaluation keeping best/
+// and last/, and exact resumption.
+//
+// Determinism: torch::manual_seed(seed + global_step) starts every update and the data order
+// is a function of (data_seed, epoch), so on the CPU N straight updates equal k updates,
+// an interruption, a resume and N - k more, bit for bit.
+//
+// Run directory (see run.h for run.json):
+//   last/, best/      checkpoints (checkpoint.h); best/ = highest validation "score"
+//   log.jsonl         one record per log interval ({"type": "train", ...progress fields}, epoch
+//                     1-based) and per evaluation ({"type": "eval", "step", "epoch" = epochs
+//                     completed, fractional mid-epoch, "metrics"})
+//   metrics.json      {"best": {...}, "last": {...}, "evaluations": [...]} (validation)
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "ladder/methods/method.h"
+#include "ladder/tokenizer/t5_tokenizer.h"
+#include "ladder/train/batching.h"
+#include "ladder/train/checkpoint.h"
+#include "ladder/train/optimizer.h"
+#include "ladder/train/task_data.h"
+
+namespace ladder::train {
+
+struct TrainOptions {
+  double learning_rate = 3e-3;
+  std::string schedule = "linear";  // linear | constant (both after warmup)
+  int64_t warmup_steps = -1;        // < 0: resolve_warmup_steps' default
+  double max_grad_norm = 1.0;
+  AdamWOptions adam;
+  int64_t batch_size = 100;  // examples per micro-batch
+  int64_t grad_accum = 1;    // micro-batches per update (an epoch's last update takes what is left)
+  int64_t epochs = 10;       // used when max_steps == 0
+  int64_t max_steps = 0;     // updates; > 0 overrides epochs
+  int64_t eval_every = 0;    // updates between evaluations; 0 = at the end of every epoch
+  int64_t log_every = 10;    // updates between progress lines
+  int64_t eval_batch_size = 0;  // 0 = batch_size
+  int64_t max_new_tokens = 0;   // 0 = max_new_tokens_for(labels or training targets)
+  bool bucket_by_length = false;
+  uint64_t seed = 0;       // initialisation and dropout
+  uint64_t data_seed = 0;  // data order
+
+  nlohmann::json to_json() const;
+  static TrainOptions from_json(const nlohmann::json& json, const std::string& source);
+  void validate() const;  // UsageError for non-positive sizes and the like
+};
+
+struct TrainData {
+  std::vector<TokenizedExample> train, validation;
+  std::vector<std::string> validation_references;
+};
+
+struct TrainerHooks {
+  // Polled before every update with the number of updates done; a non-zero signal number
+  // stops training: last/ is saved and TrainingInterrupted(signal) is thrown. Unset: never.
+  std::function<int(int64_t step)> stop;
+  std::ostream* progress = nullptr;  // progress lines (nullptr: none)
+};
+
+struct TrainResult {
+  TrainingState state;
+  nlohmann::json metrics;  // metrics.json's content
+};
+
+class Trainer {
+ public:
+  // `method` must sit on `device` (backbone and trainable part). Creates the optimizer over
+  // method.named_trainable().
+  Trainer(FineTuningMethod& method, const T5Tokenizer& tokenizer, TaskSpec task, TrainData data,
+          TrainOptions options, std::string run_dir, torch::Device device);
+
+  // Continues from a checkpoint (RUN/last): optimizer moments, counters, data position and
+  // best score. The method's weights must already be loaded from the same directory.
+  void restore(const std::string& checkpoint_dir);
+
+  // Trains to the end (or to an interruption, see TrainerHooks::stop).
+  TrainResult run(const TrainerHooks& hooks = {});
+
+  int64_t steps_per_epoch() const;
+  int64_t total_steps() const;
+  const TrainingState& state() const { return state_; }
+  int64_t max_new_tokens() const { return max_new_tokens_; }
+
+ private:
+  void initialize_side_if_needed(std::ostream* log);
+  nlohmann::json evaluate_now();
+  void save_last();
+  void write_metrics();
+
+  FineTuningMethod& method_;
+  const T5Tokenizer& tokenizer_;
+  TaskSpec task_;
+  TrainData data_;
+  TrainOptions options_;
+  std::string run_dir_;
+  torch::Device device_;
+  AdamW optimizer_;
+  TrainingState state_;
+  nlohmann::json evaluations_ = nlohmann::json::array();
+  int64_t max_new_tokens_ = 0;
+};
+
+}  // namespace ladder::train

@@ -1,0 +1,197 @@
+#include "ladder/train/run.h"
+
+#include <filesystem>
+#include <ostream>
+
+#include "ladder/error.h"
+#include "ladder/models/t5/load.h"
+#include "ladder/train/checkpoint.h"
+#include "ladder/train/schedule.h"
+
+namespace ladder::train {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr int kRunVersion = 1;
+
+torch::ScalarType storage_dtype(const std::string& precision) {
+  if (precision == "fp32") return torch::kFloat;
+  if (precision == "bf16") return torch::kBFloat16;
+  throw UsageError(expected_found("precision", "fp32 or bf16 (fp16 overflows in T5)", "\"" + precision + "\""));
+}
+
+std::string absolute_path(const std::string& path) {
+  return path.empty() ? path : fs::absolute(path).lexically_normal().string();
+}
+
+std::string run_json_path(const std::string& run_dir) { return (fs::path(run_dir) / "run.json").string(); }
+
+// Everything a run trains and validates on, tokenised.
+TrainData prepare_data(const RunConfig& config, const T5Tokenizer& tokenizer) {
+  data::Dataset train = load_split(config.task, "train");
+  data::Dataset validation = load_split(config.task, "validation");
+  TrainData data;
+  data.train = tokenize_examples(train.examples, tokenizer, config.max_source_length, config.max_target_length);
+  data.validation = tokenize_examples(validation.examples, tokenizer, config.max_source_length, config.max_target_length);
+  for (const auto& e : validation.examples) data.validation_references.push_back(e.target);
+  return data;
+}
+
+struct Backbone {
+  T5ForConditionalGeneration model{nullptr};
+  std::shared_ptr<T5Tokenizer> tokenizer;
+  std::string tokenizer_path;
+};
+
+Backbone load_backbone(const std::string& model, const std::string& tokenizer_path, const std::string& precision,
+                       const torch::Device& device, uint64_t seed) {
+  ModelOptions options;
+  options.device = device;
+  options.dtype = storage_dtype(precision);
+  options.seed = seed;
+  LoadedModel loaded = load_model(model, options);
+  Backbone b;
+  b.model = loaded.model;
+  b.tokenizer_path = tokenizer_path.empty() ? loaded.tokenizer_path : tokenizer_path;
+  if (b.tokenizer_path.empty())
+    throw UsageError(model + ": no spiece.model next to the model (pass --tokenizer FILE)");
+  b.tokenizer = std::make_shared<T5Tokenizer>(T5Tokenizer::load(b.tokenizer_path));
+  if (b.tokenizer->vocab_size() > b.model->config.vocab_size)
+    throw UsageError(expected_found(b.tokenizer_path + ": tokenizer vocabulary",
+                                    "at most the model's " + std::to_string(b.model->config.vocab_size),
+                                    std::to_string(b.tokenizer->vocab_size()), "tokenizer of another model?"));
+  return b;
+}
+
+}  // namespace
+
+nlohmann::json RunConfig::to_json() const {
+  return {{"version", kRunVersion},
+          {"model", model},
+          {"tokenizer", tokenizer},
+          {"task", task.to_json()},
+          {"method", method},
+          {"settings", settings},
+          {"precision", precision},
+          {"max_source_length", max_source_length},
+          {"max_target_length", max_target_length},
+          {"training", train.to_json()}};
+}
+
+RunConfig RunConfig::from_json(const nlohmann::json& json, const std::string& source) {
+  RunConfig c;
+  try {
+    if (json.value("version", 0) != kRunVersion)
+      throw FormatError(source + ": " + expected_found("run version", std::to_string(kRunVersion),
+                                                       json.value("version", nlohmann::json()).dump()));
+    c.model = json.at("model").get<std::string>();
+    c.tokenizer = json.value("tokenizer", "");
+    c.task = TaskSpec::from_json(json.at("task"), source);
+    c.method = json.at("method").get<std::string>();
+    c.settings = json.value("settings", nlohmann::json::object());
+    c.precision = json.value("precision", c.precision);
+    c.max_source_length = json.value("max_source_length", c.max_source_length);
+    c.max_target_length = json.value("max_target_length", c.max_target_length);
+    c.train = TrainOptions::from_json(json.at("training"), source);
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(source + ": bad run description (" + std::string(e.what()) + ")");
+  }
+  return c;
+}
+
+RunConfig load_run_config(const std::string& run_dir) {
+  const std::string path = run_json_path(run_dir);
+  if (!fs::exists(path)) throw UsageError(run_dir + ": not a run directory (no run.json; made by ladder train --out)");
+  return RunConfig::from_json(read_json_file(path), path);
+}
+
+std::string run_checkpoint(const std::string& run_dir, const std::string& which) {
+  if (which != "best" && which != "last") throw UsageError(expected_found("checkpoint", "best or last", "\"" + which + "\""));
+  try {
+    return checkpoint_path((fs::path(run_dir) / which).string());
+  } catch (const LoadError&) {
+    throw UsageError(run_dir + ": no " + which + "/ checkpoint yet" +
+                     (which == "best" ? " (no evaluation has run; try --checkpoint last)" : " (the run saved none)"));
+  }
+}
+
+TrainResult start_run(RunConfig config, const std::string& run_dir, const RunContext& context) {
+  if (fs::exists(run_json_path(run_dir)))
+    throw UsageError(run_dir + " already holds a run (run.json): continue it with --resume " + run_dir +
+                     " or pick a new --out");
+  config.train.validate();
+  if (config.model.rfind("arch:", 0) != 0) config.model = absolute_path(config.model);
+  config.task.data = absolute_path(config.task.data);
+  Backbone backbone = load_backbone(config.model, config.tokenizer, config.precision, context.device, config.train.seed);
+  config.tokenizer = absolute_path(backbone.tokenizer_path);
+
+  if (!config.task.is_glue() && config.task.kind == "classification" && config.task.classification.known_labels.empty())
+    config.task.classification.known_labels = load_split(config.task, "train").labels;
+  TrainData data = prepare_data(config, *backbone.tokenizer);
+
+  MethodOptions method_options;
+  method_options.name = config.method;
+  method_options.settings = config.settings;
+  method_options.seed = config.train.seed;
+  method_options.backbone_dtype = storage_dtype(config.precision);
+  std::unique_ptr<FineTuningMethod> method = make_method(backbone.model, method_options);
+  method->to(context.device);
+  config.settings = method->settings();  // defaults filled in
+
+  Trainer trainer(*method, *backbone.tokenizer, config.task, std::move(data), config.train, run_dir, context.device);
+  config.train.max_new_tokens = trainer.max_new_tokens();
+  config.train.warmup_steps = resolve_warmup_steps(config.train.warmup_steps, trainer.total_steps());
+  fs::create_directories(run_dir);
+  write_json_atomically(run_json_path(run_dir), config.to_json());
+  return trainer.run(context.hooks);
+}
+
+TrainResult resume_run(const std::string& run_dir, const RunContext& context) {
+  RunConfig config = load_run_config(run_dir);
+  std::string checkpoint;
+  try {
+    checkpoint = checkpoint_path((fs::path(run_dir) / "last").string());
+  } catch (const LoadError&) {
+    throw UsageError(run_dir + ": nothing to resume (no last/ checkpoint: the run stopped before its first one; "
+                     "start it again with a new --out)");
+  }
+  if (load_training_state(checkpoint).finished) {
+    if (context.hooks.progress) *context.hooks.progress << "train: " << run_dir << " has already finished\n";
+    TrainResult result;
+    result.state = load_training_state(checkpoint);
+    result.metrics = read_json_file((fs::path(run_dir) / "metrics.json").string());
+    return result;
+  }
+  Backbone backbone = load_backbone(config.model, config.tokenizer, config.precision, context.device, config.train.seed);
+  TrainData data = prepare_data(config, *backbone.tokenizer);
+  std::unique_ptr<FineTuningMethod> method = load_method(backbone.model, checkpoint, storage_dtype(config.precision));
+  method->to(context.device);
+  Trainer trainer(*method, *backbone.tokenizer, config.task, std::move(data), config.train, run_dir, context.device);
+  trainer.restore(checkpoint);
+  return trainer.run(context.hooks);
+}
+
+LoadedMethod load_trained_method(const std::string& model, const std::string& tokenizer,
+                                 const std::string& checkpoint_dir, const std::string& precision,
+                                 const torch::Device& device, uint64_t seed) {
+  Backbone backbone = load_backbone(model, tokenizer, precision, device, seed);
+  LoadedMethod loaded;
+  loaded.method = load_method(backbone.model, checkpoint_dir, storage_dtype(precision));
+  loaded.method->to(device);
+  loaded.method->set_training(false);
+  loaded.tokenizer = backbone.tokenizer;
+  return loaded;
+}
+
+nlohmann::json evaluate_split(FineTuningMethod& method, const T5Tokenizer& tokenizer, const TaskSpec& task,
+                              const std::string& split, int64_t max_source_length, const DecodeOptions& options) {
+  data::Dataset dataset = load_split(task, split);
+  // Targets are only compared as text; their token length does not matter here.
+  auto examples = tokenize_examples(dataset.examples, tokenizer, max_source_length, 512);
+  std::vector<std::string> references;
+  for (const auto& e : dataset.examples) references.push_back(e.target);
+  Evaluation e = evaluate(method, tokenizer, task, examples, references, options);
+  return {{"task", task.task}, {"split", split}, {"examples", examples.size()}, {"metrics", e.metrics}};
+}
+
+}  // namespace ladder::train

@@ -1,0 +1,190 @@
+#include "ladder/train/task_data.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "ladder/data/glue.h"
+#include "ladder/data/metrics.h"
+#include "ladder/data/shuffle.h"
+#include "ladder/error.h"
+
+namespace ladder::train {
+namespace fs = std::filesystem;
+namespace {
+
+const char* const kExtensions[] = {".jsonl", ".json", ".csv", ".tsv"};
+
+// DIR/<stem>.<ext> for the first stem and extension that exists, or "".
+std::string find_split_file(const fs::path& dir, const std::vector<std::string>& stems) {
+  for (const auto& stem : stems)
+    for (const char* ext : kExtensions) {
+      fs::path candidate = dir / (stem + ext);
+      if (fs::is_regular_file(candidate)) return candidate.string();
+    }
+  return "";
+}
+
+data::Dataset load_custom_file(const TaskSpec& task, const std::string& path, const data::LoadOptions& options) {
+  if (task.kind == "seq2seq") return data::load_custom_seq2seq(path, task.seq2seq, "custom", options);
+  return data::load_custom_classification(path, task.classification, "custom", options);
+}
+
+// A data set restricted to `indices` (ascending: file order is kept).
+data::Dataset subset(const data::Dataset& all, std::vector<std::size_t> indices) {
+  std::sort(indices.begin(), indices.end());
+  data::Dataset out = all;
+  out.examples.clear();
+  for (std::size_t i : indices) out.examples.push_back(all.examples[i]);
+  return out;
+}
+
+data::Dataset load_custom_split(const TaskSpec& task, const std::string& split, const data::LoadOptions& options) {
+  if (fs::is_directory(task.data)) {
+    std::vector<std::string> stems = split == "train" ? std::vector<std::string>{"train"}
+                                     : split == "validation" ? std::vector<std::string>{"validation", "dev"}
+                                                             : std::vector<std::string>{"test"};
+    std::string path = find_split_file(task.data, stems);
+    if (path.empty())
+      throw UsageError(task.data + ": no " + split + " file (expected " + stems.front() +
+                       ".jsonl, .json, .csv or .tsv" + (split == "validation" ? ", or dev.*" : "") + ")");
+    return load_custom_file(task, path, options);
+  }
+  if (split == "test")
+    throw UsageError(task.data + ": a single custom data file has no test split (use a directory with train.*, "
+                     "validation.* and test.* files)");
+  data::Dataset all = load_custom_file(task, task.data, options);
+  const std::size_t n = all.examples.size();
+  if (n < 2) throw UsageError(task.data + ": needs at least 2 examples to hold out a validation split");
+  const std::size_t held = std::max<std::size_t>(1, std::min<std::size_t>(1000, n / 10));
+  std::vector<std::size_t> order = data::shuffled_indices(n, task.split_seed);
+  if (split == "validation") return subset(all, {order.begin(), order.begin() + held});
+  return subset(all, {order.begin() + held, order.end()});
+}
+
+bool starts_with(const std::string& text, const std::string& prefix) {
+  return !prefix.empty() && text.compare(0, prefix.size(), prefix) == 0;
+}
+
+std::string with_prefix(const std::string& prefix, const std::string& text) {
+  return prefix.empty() ? text : prefix + " " + text;
+}
+
+}  // namespace
+
+bool TaskSpec::is_glue() const { return task != "custom"; }
+
+nlohmann::json TaskSpec::to_json() const {
+  nlohmann::json json = {{"task", task},
+                         {"data", data},
+                         {"split_seed", split_seed},
+                         {"max_train_examples", max_train_examples},
+                         {"max_eval_examples", max_eval_examples},
+                         {"large_task_validation_size", large_task_validation_size}};
+  if (!is_glue()) {
+    json["kind"] = kind;
+    if (kind == "seq2seq") {
+      json["source_field"] = seq2seq.source_field;
+      json["target_field"] = seq2seq.target_field;
+      json["prefix"] = seq2seq.prefix;
+    } else {
+      json["text_field"] = classification.text_field;
+      json["text_pair_field"] = classification.text_pair_field;
+      json["label_field"] = classification.label_field;
+      json["prefix"] = classification.prefix;
+      json["labels"] = classification.known_labels;
+    }
+  }
+  return json;
+}
+
+TaskSpec TaskSpec::from_json(const nlohmann::json& json, const std::string& source) {
+  TaskSpec t;
+  try {
+    t.task = json.at("task").get<std::string>();
+    t.data = json.at("data").get<std::string>();
+    t.split_seed = json.value("split_seed", t.split_seed);
+    t.max_train_examples = json.value("max_train_examples", int64_t{0});
+    t.max_eval_examples = json.value("max_eval_examples", int64_t{0});
+    t.large_task_validation_size = json.value("large_task_validation_size", t.large_task_validation_size);
+    if (!t.is_glue()) {
+      t.kind = json.at("kind").get<std::string>();
+      if (t.kind == "seq2seq") {
+        t.seq2seq.source_field = json.at("source_field").get<std::string>();
+        t.seq2seq.target_field = json.at("target_field").get<std::string>();
+        t.seq2seq.prefix = json.value("prefix", "");
+      } else {
+        t.classification.text_field = json.at("text_field").get<std::string>();
+        t.classification.text_pair_field = json.value("text_pair_field", "");
+        t.classification.label_field = json.at("label_field").get<std::string>();
+        t.classification.prefix = json.value("prefix", "");
+        t.classification.known_labels = json.value("labels", std::vector<std::string>{});
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(source + ": bad task description (" + std::string(e.what()) + ")");
+  }
+  if (t.is_glue()) data::glue_task(t.task);  // UsageError for an unknown task
+  else if (t.kind != "classification" && t.kind != "seq2seq")
+    throw FormatError(source + ": " + expected_found("task kind", "classification or seq2seq", "\"" + t.kind + "\""));
+  return t;
+}
+
+data::Dataset load_split(const TaskSpec& task, const std::string& split, const data::LoadOptions& options) {
+  if (split != "train" && split != "validation" && split != "test")
+    throw UsageError(expected_found("split", "train, validation or test", "\"" + split + "\""));
+  data::Dataset dataset;
+  if (task.is_glue()) {
+    data::LoadOptions glue_options = options;
+    glue_options.large_task_validation_size = static_cast<std::size_t>(task.large_task_validation_size);
+    dataset = data::load_glue(task.task, task.data, split, task.split_seed, glue_options);
+  } else {
+    dataset = load_custom_split(task, split, options);
+  }
+  const int64_t limit = split == "train" ? task.max_train_examples : task.max_eval_examples;
+  if (limit > 0 && static_cast<int64_t>(dataset.examples.size()) > limit) dataset.examples.resize(static_cast<std::size_t>(limit));
+  if (dataset.examples.empty()) throw UsageError(task.data + ": the " + split + " split of " + task.task + " is empty");
+  return dataset;
+}
+
+std::vector<std::string> task_labels(const TaskSpec& task) {
+  if (task.is_glue()) return data::glue_task(task.task).labels;
+  if (task.kind == "seq2seq") return {};
+  return task.classification.known_labels;
+}
+
+std::map<std::string, double> score_predictions(const TaskSpec& task, const std::vector<std::string>& predictions,
+                                                const std::vector<std::string>& references) {
+  if (task.is_glue()) return data::evaluate_task(task.task, predictions, references);
+  if (task.kind == "classification")
+    return data::evaluate_classification(predictions, references, task.classification.known_labels);
+  const double exact = data::accuracy(predictions, references);
+  return {{"exact_match", exact}, {"score", exact}};
+}
+
+std::string format_input(const TaskSpec& task, const std::string& text) {
+  const std::size_t tab = text.find('\t');
+  if (task.is_glue()) {
+    if (starts_with(text, task.task + " ")) return text;
+    const bool single = task.task == "cola" || task.task == "sst2";
+    if (single) return data::glue_source(task.task, text);
+    if (tab == std::string::npos)
+      throw UsageError("\"" + text + "\": " + task.task + " takes a pair of texts: separate them with a tab");
+    return data::glue_source(task.task, text.substr(0, tab), text.substr(tab + 1));
+  }
+  if (task.kind == "seq2seq") {
+    if (starts_with(text, task.seq2seq.prefix + " ")) return text;
+    return with_prefix(task.seq2seq.prefix, text);
+  }
+  const auto& f = task.classification;
+  if (starts_with(text, f.prefix + " ")) return text;
+  if (f.prefix.empty() && !f.text_pair_field.empty() && starts_with(text, f.text_field + ": ")) return text;
+  if (f.text_pair_field.empty()) return with_prefix(f.prefix, text);
+  if (tab == std::string::npos)
+    throw UsageError("\"" + text + "\": the task takes a pair (" + f.text_field + ", " + f.text_pair_field +
+                     "): separate them with a tab");
+  // The same layout as data/custom.h's classification sources.
+  return with_prefix(f.prefix, f.text_field + ": " + text.substr(0, tab) + " " + f.text_pair_field + ": " +
+                                   text.substr(tab + 1));
+}
+
+}  // namespace ladder::train

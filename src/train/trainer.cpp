@@ -1,0 +1,254 @@
+#include "ladder/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <ostream>
+
+#include "ladder/error.h"
+#include "ladder/methods/lst.h"
+#include "ladder/train/evaluate.h"
+#include "ladder/train/interrupt.h"
+#include "ladder/train/progress.h"
+#include "ladder/train/schedule.h"
+
+namespace ladder::train {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Statistics of the current logging interval.
+struct Interval {
+  double loss_sum = 0;
+  int64_t updates = 0, tokens = 0;
+  double seconds = 0;  // training time only (evaluation excluded)
+};
+
+}  // namespace
+
+Trainer::Trainer(FineTuningMethod& method, const T5Tokenizer& tokenizer, TaskSpec task, TrainData data,
+                 TrainOptions options, std::string run_dir, torch::Device device)
+    : method_(method),
+      tokenizer_(tokenizer),
+      task_(std::move(task)),
+      data_(std::move(data)),
+      options_(std::move(options)),
+      run_dir_(std::move(run_dir)),
+      device_(device),
+      optimizer_(method.named_trainable(), options_.adam) {
+  options_.validate();
+  if (data_.train.empty()) throw UsageError("no training examples");
+  if (data_.validation.size() != data_.validation_references.size())
+    throw Error("trainer: validation examples and references differ in number");
+  if (optimizer_.params().empty())
+    throw UsageError("method " + method_.name() + " has no trainable parameters: nothing to train");
+  state_.total_steps = total_steps();
+  state_.seed = options_.seed;
+  state_.data_seed = options_.data_seed;
+  if (options_.max_new_tokens > 0) {
+    max_new_tokens_ = options_.max_new_tokens;
+  } else if (!task_labels(task_).empty()) {
+    max_new_tokens_ = max_new_tokens_for(tokenizer_, task_labels(task_));
+  } else {  // free text: the longest training target, </s> included
+    for (const auto& e : data_.train) max_new_tokens_ = std::max<int64_t>(max_new_tokens_, e.target.size());
+  }
+}
+
+int64_t Trainer::steps_per_epoch() const {
+  const int64_t n = static_cast<int64_t>(data_.train.size());
+  const int64_t batches = (n + options_.batch_size - 1) / options_.batch_size;
+  return (batches + options_.grad_accum - 1) / options_.grad_accum;
+}
+
+int64_t Trainer::total_steps() const {
+  return options_.max_steps > 0 ? options_.max_steps : options_.epochs * steps_per_epoch();
+}
+
+void Trainer::restore(const std::string& checkpoint_dir) {
+  TrainingState state = load_training_state(checkpoint_dir);
+  if (state.total_steps != total_steps())
+    throw LoadError(checkpoint_dir + ": " + expected_found("total updates", std::to_string(total_steps()),
+                                                           std::to_string(state.total_steps),
+                                                           "the data or the settings changed since the run started"));
+  load_optimizer(checkpoint_dir, optimizer_);
+  state_ = state;
+  // Records written after the checkpoint (a hard kill) are dropped: the resumed run redoes them.
+  const fs::path metrics_path = fs::path(run_dir_) / "metrics.json";
+  evaluations_ = nlohmann::json::array();
+  if (fs::exists(metrics_path)) {
+    for (const auto& e : read_json_file(metrics_path.string()).value("evaluations", nlohmann::json::array()))
+      if (e.value("step", int64_t{0}) <= state_.global_step) evaluations_.push_back(e);
+  }
+  truncate_jsonl_after((fs::path(run_dir_) / "log.jsonl").string(), state_.global_step);
+}
+
+void Trainer::initialize_side_if_needed(std::ostream* log) {
+  auto* lst = dynamic_cast<LstMethod*>(&method_);
+  if (lst == nullptr || !lst->needs_fisher() || state_.side_init_done == "fisher") return;
+  const auto start = Clock::now();
+  const std::size_t n = std::min<std::size_t>(data_.train.size(), static_cast<std::size_t>(lst->lst_config().fisher_samples));
+  std::vector<Seq2SeqBatch> batches;
+  for (std::size_t i = 0; i < n; ++i) batches.push_back(batch_to(collate(data_.train, {i}, method_.config().pad_token_id), device_));
+  lst->initialize_side(fisher_importance(*lst->backbone(), batches));
+  state_.side_init_done = "fisher";
+  if (log) *log << "fisher: side network initialised from " << n << " training examples in "
+                << format_duration(seconds_since(start)) << "\n";
+  // Recorded at once, so that a resumed run never recomputes it.
+  save_last();
+}
+
+void Trainer::save_last() { save_checkpoint((fs::path(run_dir_) / "last").string(), method_, state_, &optimizer_); }
+
+void Trainer::write_metrics() {
+  nlohmann::json best, last;
+  for (const auto& e : evaluations_) {
+    if (e.value("step", int64_t{-1}) == state_.best_step) best = e;
+    last = e;
+  }
+  nlohmann::json metrics = {{"task", task_.task},         {"split", "validation"},
+                            {"global_step", state_.global_step}, {"total_steps", state_.total_steps},
+                            {"finished", state_.finished}, {"best", best},
+                            {"last", last},               {"evaluations", evaluations_}};
+  write_json_atomically((fs::path(run_dir_) / "metrics.json").string(), metrics);
+}
+
+nlohmann::json Trainer::evaluate_now() {
+  DecodeOptions decode;
+  decode.batch_size = options_.eval_batch_size > 0 ? options_.eval_batch_size : options_.batch_size;
+  decode.max_new_tokens = max_new_tokens_;
+  decode.device = device_;
+  Evaluation e = evaluate(method_, tokenizer_, task_, data_.validation, data_.validation_references, decode);
+  const double batches = static_cast<double>((data_.train.size() + options_.batch_size - 1) / options_.batch_size);
+  nlohmann::json record = {{"type", "eval"},
+                           {"step", state_.global_step},
+                           {"epoch", static_cast<double>(state_.epoch) + state_.batch_in_epoch / batches},
+                           {"split", "validation"},
+                           {"examples", data_.validation.size()},
+                           {"metrics", e.metrics}};
+  evaluations_.push_back(record);
+  append_jsonl((fs::path(run_dir_) / "log.jsonl").string(), record);
+  const double score = e.metrics.at("score");
+  if (score > state_.best_score) {
+    state_.best_score = score;
+    state_.best_step = state_.global_step;
+    save_checkpoint((fs::path(run_dir_) / "best").string(), method_, state_, nullptr);
+  }
+  return record;
+}
+
+TrainResult Trainer::run(const TrainerHooks& hooks) {
+  fs::create_directories(run_dir_);
+  std::ostream* log = hooks.progress;
+  const int64_t total = total_steps();
+  Schedule schedule{options_.schedule, options_.learning_rate, resolve_warmup_steps(options_.warmup_steps, total), total};
+  schedule.validate();
+  if (log) {
+    const int64_t trainable = method_.trainable_count();
+    *log << "train: " << method_.name() << ", " << trainable << " trainable parameters ("
+         << 100.0 * static_cast<double>(trainable) / static_cast<double>(std::max<int64_t>(1, method_.backbone_count()))
+         << "% of the backbone), " << data_.train.size() << " examples, " << steps_per_epoch() << " updates/epoch, "
+         << total << " updates, warmup " << schedule.warmup_steps << ", lr " << options_.learning_rate
+         << (state_.global_step > 0 ? ", resuming at update " + std::to_string(state_.global_step) : std::string()) << "\n";
+  }
+  initialize_side_if_needed(log);
+
+  const BatchingOptions batching{options_.batch_size, options_.bucket_by_length, 50};
+  auto plan = epoch_batches(data_.train, batching, options_.data_seed, state_.epoch);
+  const int64_t pad = method_.config().pad_token_id;
+  Interval interval;
+  double session_seconds = 0;
+  int64_t session_updates = 0;
+  while (state_.global_step < total) {
+    if (hooks.stop) {
+      if (int signal = hooks.stop(state_.global_step); signal != 0) {
+        save_last();
+        write_metrics();
+        throw TrainingInterrupted(signal, "training interrupted by signal " + std::to_string(signal) + " at update " +
+                                              std::to_string(state_.global_step) + "; saved " +
+                                              (fs::path(run_dir_) / "last").string());
+      }
+    }
+    const auto start = Clock::now();
+    // Dropout depends on the update number only, so a resumed run draws the same masks.
+    torch::manual_seed(options_.seed + static_cast<uint64_t>(state_.global_step));
+    method_.set_training(true);
+    const int64_t micro = std::min<int64_t>(options_.grad_accum, static_cast<int64_t>(plan.size()) - state_.batch_in_epoch);
+    double loss = 0;
+    for (int64_t i = 0; i < micro; ++i) {
+      const auto& indices = plan[static_cast<std::size_t>(state_.batch_in_epoch + i)];
+      Seq2SeqBatch batch = collate(data_.train, indices, pad);
+      interval.tokens += count_tokens(batch);
+      Seq2SeqOutput out = method_.forward(batch_to(batch, device_));
+      (out.loss / static_cast<double>(micro)).backward();
+      loss += out.loss.item<double>() / static_cast<double>(micro);
+      state_.examples_seen += static_cast<int64_t>(indices.size());
+    }
+    if (!std::isfinite(loss))
+      throw Error("training loss is " + std::to_string(loss) + " at update " + std::to_string(state_.global_step + 1) +
+                  " (learning rate too high? try a lower --lr; last/ holds the last good checkpoint)");
+    const double grad_norm = clip_grad_norm(optimizer_.params(), options_.max_grad_norm);
+    const double lr = schedule.lr_at(state_.global_step);
+    optimizer_.step(lr);
+    optimizer_.zero_grad();
+    const int64_t epoch_of_update = state_.epoch + 1;
+    state_.batch_in_epoch += micro;
+    state_.global_step += 1;
+    const bool epoch_end = state_.batch_in_epoch >= static_cast<int64_t>(plan.size());
+    if (epoch_end) {
+      state_.epoch += 1;
+      state_.batch_in_epoch = 0;
+      plan = epoch_batches(data_.train, batching, options_.data_seed, state_.epoch);
+    }
+    const double seconds = seconds_since(start);
+    interval.loss_sum += loss;
+    interval.updates += 1;
+    interval.seconds += seconds;
+    session_seconds += seconds;
+    session_updates += 1;
+
+    const bool last_update = state_.global_step == total;
+    if (state_.global_step % options_.log_every == 0 || last_update) {
+      ProgressRecord record;
+      record.step = state_.global_step;
+      record.total_steps = total;
+      record.epoch = epoch_of_update;
+      record.loss = interval.loss_sum / static_cast<double>(interval.updates);
+      record.lr = lr;
+      record.grad_norm = grad_norm;
+      record.tokens_per_second = interval.seconds > 0 ? static_cast<double>(interval.tokens) / interval.seconds : 0;
+      record.eta_seconds = session_seconds / static_cast<double>(session_updates) * static_cast<double>(total - state_.global_step);
+      record.peak_bytes = peak_memory_bytes(device_);
+      if (log) *log << format_progress_line(record) << std::endl;
+      append_jsonl((fs::path(run_dir_) / "log.jsonl").string(), progress_json(record));
+      interval = Interval{};
+    }
+    const bool evaluate_here = options_.eval_every > 0 ? state_.global_step % options_.eval_every == 0 : epoch_end;
+    if (last_update) state_.finished = true;
+    if ((evaluate_here || last_update) && !data_.validation.empty()) {
+      nlohmann::json record = evaluate_now();
+      if (log) {
+        *log << "eval step " << state_.global_step << " | validation";
+        for (const auto& [key, value] : record["metrics"].items()) *log << " | " << key << " " << value.get<double>();
+        *log << " | best " << state_.best_score << " (step " << state_.best_step << ")" << std::endl;
+      }
+      save_last();
+      write_metrics();
+    } else if (last_update) {
+      save_last();
+      write_metrics();
+    }
+  }
+  // Also covers resuming a run that had already finished (the loop did nothing).
+  write_metrics();
+  TrainResult result;
+  result.state = state_;
+  result.metrics = read_json_file((fs::path(run_dir_) / "metrics.json").string());
+  return result;
+}
+
+}  // namespace ladder::train

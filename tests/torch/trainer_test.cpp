@@ -1,0 +1,507 @@
+// Training: schedule values, batching, AdamW against torch's, checkpoints, exact resumption for
+// every method, end to end on a GLUE slice (library and CLI), SIGTERM through the CLI, custom data.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include "ladder/data/glue.h"
+#include "ladder/error.h"
+#include "ladder/models/tensor_io.h"
+#include "ladder/train/checkpoint.h"
+#include "ladder/train/interrupt.h"
+#include "ladder/train/progress.h"
+#include "ladder/train/run.h"
+#include "ladder/train/schedule.h"
+#include "test_util.h"
+
+namespace ladder::train {
+namespace {
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "ladder-trainer-test-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// One thread: the tiny model is fastest that way, and build machines are busy.
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    threads_ = at::get_num_threads();
+    at::set_num_threads(1);
+  }
+  void TearDown() override { at::set_num_threads(threads_); }
+  int threads_ = 1;
+};
+
+std::string tiny_model() { return test::fixture_dir("t5-tiny-v1_0"); }
+std::string tokenizer_path() { return test::fixture_dir("tiny-tokenizer") + "/spiece.model"; }
+std::string samples_dir() { return std::string(LADDER_TEST_DATA) + "/glue_samples"; }
+
+// Real RTE from ../shared when present, else the hand-written samples (3 training rows).
+std::string rte_data_dir() {
+  const std::string shared = std::string(LADDER_SHARED_DIR) + "/data/glue";
+  return fs::exists(shared + "/RTE/train.tsv") ? shared : samples_dir();
+}
+
+// The tiny fixture with dropout 0.1 (the fixture has none), so that a resumed run must
+// reproduce the dropout masks too.
+std::string model_with_dropout(const TempDir& dir) {
+  const fs::path out = dir.path() / "model";
+  fs::create_directories(out);
+  fs::copy_file(tiny_model() + "/model.safetensors", out / "model.safetensors");
+  nlohmann::json config = read_json_file(tiny_model() + "/config.json");
+  config["dropout_rate"] = 0.1;
+  std::ofstream(out / "config.json") << config.dump(2);
+  return out.string();
+}
+
+torch::Tensor ids(std::vector<int64_t> values, int64_t rows, int64_t cols) {
+  return torch::tensor(values, torch::kLong).view({rows, cols});
+}
+
+std::vector<nlohmann::json> read_jsonl(const std::string& path, const std::string& type) {
+  std::vector<nlohmann::json> records;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    nlohmann::json record = nlohmann::json::parse(line);
+    if (record.value("type", "") == type) records.push_back(record);
+  }
+  return records;
+}
+
+TEST(TrainSchedule, LinearWarmupThenDecay) {
+  const Schedule s{"linear", 1.0, 10, 110};
+  EXPECT_DOUBLE_EQ(s.lr_at(0), 0.0);  // transformers' first update, with warmup
+  EXPECT_DOUBLE_EQ(s.lr_at(5), 0.5);
+  EXPECT_DOUBLE_EQ(s.lr_at(10), 1.0);
+  EXPECT_DOUBLE_EQ(s.lr_at(60), 0.5);  // (110 - 60) / (110 - 10)
+  EXPECT_DOUBLE_EQ(s.lr_at(109), 0.01);
+  EXPECT_DOUBLE_EQ(s.lr_at(110), 0.0);
+}
+
+TEST(TrainSchedule, ConstantAndNoWarmup) {
+  const Schedule constant{"constant", 0.3, 4, 100};
+  EXPECT_DOUBLE_EQ(constant.lr_at(2), 0.15);
+  EXPECT_DOUBLE_EQ(constant.lr_at(4), 0.3);
+  EXPECT_DOUBLE_EQ(constant.lr_at(99), 0.3);
+  const Schedule linear{"linear", 2.0, 0, 4};
+  EXPECT_DOUBLE_EQ(linear.lr_at(0), 2.0);
+  EXPECT_DOUBLE_EQ(linear.lr_at(1), 1.5);
+  EXPECT_DOUBLE_EQ(linear.lr_at(3), 0.5);
+  EXPECT_THROW((Schedule{"cosine", 1.0, 0, 10}.validate()), UsageError);
+}
+
+TEST(TrainSchedule, DefaultWarmupIsThePapersButAtMostATenth) {
+  EXPECT_EQ(resolve_warmup_steps(-1, 100000), 500);
+  EXPECT_EQ(resolve_warmup_steps(-1, 500), 50);
+  EXPECT_EQ(resolve_warmup_steps(-1, 5), 0);
+  EXPECT_EQ(resolve_warmup_steps(500, 500), 500);  // given explicitly: as given
+}
+
+TEST(TrainBatching, PadsEachBatchToItsLongestRowAndMasks) {
+  const std::vector<TokenizedExample> examples = {{{5, 6, 1}, {7, 1}}, {{5, 1}, {8, 9, 10, 1}}, {{4, 4, 4, 4, 1}, {1}}};
+  Seq2SeqBatch all = collate(examples, {0, 1, 2}, 0);
+  EXPECT_TRUE(torch::equal(all.input_ids, ids({5, 6, 1, 0, 0, 5, 1, 0, 0, 0, 4, 4, 4, 4, 1}, 3, 5)));
+  EXPECT_TRUE(torch::equal(all.attention_mask, ids({1, 1, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1}, 3, 5)));
+  EXPECT_TRUE(torch::equal(all.labels, ids({7, 1, -100, -100, 8, 9, 10, 1, 1, -100, -100, -100}, 3, 4)));
+  Seq2SeqBatch two = collate(examples, {1, 0}, 0);  // padded to these rows only
+  EXPECT_TRUE(torch::equal(two.input_ids, ids({5, 1, 0, 5, 6, 1}, 2, 3)));
+  EXPECT_TRUE(torch::equal(two.labels, ids({8, 9, 10, 1, 7, 1, -100, -100}, 2, 4)));
+  EXPECT_EQ(count_tokens(two), 5 + 6);
+  EXPECT_FALSE(collate(examples, {2}, 0, false).labels.defined());
+}
+
+TEST(TrainBatching, EpochOrderIsSeededCompleteAndBucketed) {
+  std::vector<TokenizedExample> examples;
+  for (int i = 0; i < 12; ++i) examples.push_back({std::vector<int64_t>(static_cast<std::size_t>(i + 1), 3), {1}});
+  const BatchingOptions plain{5, false, 50};
+  auto e0 = epoch_batches(examples, plain, 7, 0);
+  ASSERT_EQ(e0.size(), 3u);
+  EXPECT_EQ(e0[2].size(), 2u);
+  std::multiset<std::size_t> seen;
+  for (const auto& b : e0) seen.insert(b.begin(), b.end());
+  EXPECT_EQ(seen, (std::multiset<std::size_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
+  EXPECT_EQ(epoch_batches(examples, plain, 7, 0), e0);
+  EXPECT_NE(epoch_batches(examples, plain, 7, 1), e0);
+  EXPECT_NE(epoch_batches(examples, plain, 8, 0), e0);
+  // One pool holding everything: batches are runs of consecutive lengths.
+  for (const auto& b : epoch_batches(examples, BatchingOptions{3, true, 10}, 7, 0)) {
+    std::size_t lo = 100, hi = 0;
+    for (std::size_t i : b) lo = std::min(lo, examples[i].source.size()), hi = std::max(hi, examples[i].source.size());
+    EXPECT_EQ(hi - lo, 2u);
+  }
+}
+
+TEST(TrainOptimizer, MatchesTorchAdamW) {
+  torch::manual_seed(3);
+  torch::Tensor ours_w = torch::randn({4, 3}).requires_grad_();
+  torch::Tensor theirs_w = ours_w.detach().clone().requires_grad_();
+  AdamW ours({{"w", ours_w}}, AdamWOptions{0.9, 0.999, 1e-8, 0.01});
+  torch::optim::AdamW theirs({theirs_w}, torch::optim::AdamWOptions(1e-2).weight_decay(0.01));
+  for (int step = 0; step < 5; ++step) {
+    torch::Tensor grad = torch::randn({4, 3});
+    ours_w.mutable_grad() = grad.clone();
+    theirs_w.mutable_grad() = grad.clone();
+    const double lr = 1e-2 * (step + 1);
+    static_cast<torch::optim::AdamWOptions&>(theirs.param_groups()[0].options()).lr(lr);
+    ours.step(lr);
+    theirs.step();
+  }
+  EXPECT_LT(test::max_abs_diff(ours_w, theirs_w), 1e-6);
+  EXPECT_GT(test::max_abs_diff(ours_w, torch::zeros({4, 3})), 0.1);
+}
+
+TEST(TrainOptimizer, SavedStateContinuesExactly) {
+  torch::manual_seed(4);
+  torch::Tensor a = torch::randn({5}).requires_grad_(), b = torch::randn({2, 2}).requires_grad_();
+  AdamW first({{"a", a}, {"b", b}});
+  std::vector<torch::Tensor> grads;
+  for (int i = 0; i < 5; ++i) grads.push_back(torch::randn({9}));
+  auto apply = [&](AdamW& opt, torch::Tensor& x, torch::Tensor& y, int i) {
+    x.mutable_grad() = grads[i].narrow(0, 0, 5).clone();
+    y.mutable_grad() = grads[i].narrow(0, 5, 4).view({2, 2}).clone();
+    opt.step(1e-2);
+    opt.zero_grad();
+  };
+  for (int i = 0; i < 3; ++i) apply(first, a, b, i);
+  auto tensors = first.state_tensors();
+  EXPECT_EQ(tensors.size(), 4u);
+  EXPECT_TRUE(tensors.count("exp_avg.a") && tensors.count("exp_avg_sq.b"));
+  torch::Tensor a2 = a.detach().clone().requires_grad_(), b2 = b.detach().clone().requires_grad_();
+  AdamW second({{"a", a2}, {"b", b2}});
+  second.load_state(tensors, first.step_counts(), "memory");
+  for (int i = 3; i < 5; ++i) {
+    apply(first, a, b, i);
+    apply(second, a2, b2, i);
+  }
+  EXPECT_TRUE(torch::equal(a, a2));
+  EXPECT_TRUE(torch::equal(b, b2));
+  auto wrong = tensors;
+  wrong["exp_avg.a"] = torch::zeros({4});
+  EXPECT_THROW(second.load_state(wrong, first.step_counts(), "memory"), LoadError);
+  EXPECT_THROW(second.load_state(tensors, {{"c", 1}, {"a", 3}, {"b", 3}}, "memory"), LoadError);
+}
+
+TEST(TrainOptimizer, ClipsTheGlobalNorm) {
+  torch::Tensor x = torch::zeros({2}).requires_grad_();
+  x.mutable_grad() = torch::tensor({3.0f, 4.0f});
+  EXPECT_NEAR(clip_grad_norm({{"x", x}}, 10.0), 5.0, 1e-6);
+  EXPECT_TRUE(torch::equal(x.grad(), torch::tensor({3.0f, 4.0f})));
+  EXPECT_NEAR(clip_grad_norm({{"x", x}}, 1.0), 5.0, 1e-6);
+  EXPECT_LT(test::max_abs_diff(x.grad(), torch::tensor({0.6f, 0.8f})), 1e-6);
+}
+
+TEST(TrainProgress, LineFormat) {
+  ProgressRecord r;
+  r.step = 120, r.total_steps = 1000, r.epoch = 2, r.loss = 0.43124, r.lr = 2.9e-3;
+  r.tokens_per_second = 1534.2, r.eta_seconds = 192, r.peak_bytes = 851758285;  // 812.3 MiB
+  EXPECT_EQ(format_progress_line(r),
+            "step 120/1000 | epoch 2 | loss 0.4312 | lr 2.9e-03 | 1534 tok/s | eta 3m12s | peak 812.3 MiB");
+  EXPECT_EQ(format_duration(45), "45s");
+  EXPECT_EQ(format_duration(3725), "1h02m");
+}
+
+TEST(TrainCheckpoint, StateRoundTripAndCrashRecovery) {
+  TrainingState s;
+  s.global_step = 7, s.total_steps = 20, s.epoch = 2, s.batch_in_epoch = 1, s.examples_seen = 70;
+  s.seed = 3, s.data_seed = 18446744073709551615ull, s.side_init_done = "fisher";
+  TrainingState back = TrainingState::from_json(s.to_json(), "memory");
+  EXPECT_EQ(back.to_json(), s.to_json());
+  EXPECT_EQ(back.data_seed, s.data_seed);
+  EXPECT_TRUE(std::isinf(back.best_score) && back.best_step == -1);  // no best yet: null in JSON
+  EXPECT_THROW(TrainingState::from_json({{"global_step", 1}}, "memory"), FormatError);
+
+  TempDir dir;
+  EXPECT_THROW(checkpoint_path(dir / "last"), LoadError);
+  // A crash between the two renames leaves only last.old: it is what gets read.
+  fs::create_directories(dir / "last.old");
+  write_json_atomically(dir / "last.old/training_state.json", s.to_json());
+  EXPECT_EQ(checkpoint_path(dir / "last"), dir / "last.old");
+  EXPECT_EQ(load_training_state(dir / "last").global_step, 7);
+  const std::string staged = staging_directory(dir / "last");
+  s.global_step = 8;
+  write_json_atomically(staged + "/training_state.json", s.to_json());
+  replace_directory(staged, dir / "last");
+  EXPECT_EQ(load_training_state(dir / "last").global_step, 8);
+  EXPECT_FALSE(fs::exists(staged));
+}
+
+TEST(TrainTaskData, InputFormats) {
+  TaskSpec rte;
+  rte.task = "rte";
+  EXPECT_EQ(format_input(rte, "A man sleeps.\tA person rests."), "rte sentence1: A man sleeps. sentence2: A person rests.");
+  EXPECT_EQ(format_input(rte, "rte sentence1: x sentence2: y"), "rte sentence1: x sentence2: y");
+  EXPECT_THROW(format_input(rte, "no tab here"), UsageError);
+  TaskSpec sst2;
+  sst2.task = "sst2";
+  EXPECT_EQ(format_input(sst2, "a fine film"), "sst2 sentence: a fine film");
+  TaskSpec nli;
+  nli.task = "custom";
+  nli.classification.text_field = "premise";
+  nli.classification.text_pair_field = "hypothesis";
+  nli.classification.prefix = "nli";
+  EXPECT_EQ(format_input(nli, "A\tB"), "nli premise: A hypothesis: B");
+}
+
+RunConfig tiny_run(const std::string& model, const std::string& method) {
+  RunConfig c;
+  c.model = model;
+  c.tokenizer = tokenizer_path();
+  c.task.task = "rte";
+  c.task.data = samples_dir();  // 3 training rows, 5 validation rows
+  c.method = method;
+  if (method == "lst") c.settings = {{"fisher_samples", 2}};
+  c.train.learning_rate = default_learning_rate(method);
+  c.train.batch_size = 1;
+  c.train.grad_accum = 2;  // 3 micro-batches per epoch: updates of 2 and 1
+  c.train.epochs = 4;      // 8 updates
+  c.train.warmup_steps = 2;
+  c.train.eval_every = 3;
+  c.train.log_every = 1;
+  c.train.seed = 5;
+  c.train.data_seed = 7;
+  return c;
+}
+
+class TrainResume : public TrainerTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(TrainResume, InterruptedAndResumedRunEqualsAStraightOne) {
+  TempDir dir;
+  const RunConfig config = tiny_run(model_with_dropout(dir), GetParam());
+  const TrainResult straight = start_run(config, dir / "straight", {});
+  EXPECT_EQ(straight.state.global_step, 8);
+  EXPECT_TRUE(straight.state.finished);
+
+  RunContext stopping;
+  stopping.hooks.stop = [](int64_t step) { return step == 3 ? SIGTERM : 0; };  // mid-epoch
+  try {
+    start_run(config, dir / "resumed", stopping);
+    FAIL() << "expected TrainingInterrupted";
+  } catch (const TrainingInterrupted& e) {
+    EXPECT_EQ(e.exit_code(), 143);
+  }
+  const TrainingState stopped = load_training_state(dir / "resumed/last");
+  EXPECT_EQ(stopped.global_step, 3);
+  EXPECT_EQ(stopped.epoch, 1);
+  EXPECT_EQ(stopped.batch_in_epoch, 2);
+  const TrainResult resumed = resume_run(dir / "resumed", {});
+  EXPECT_EQ(resumed.state.global_step, 8);
+
+  for (const char* file : {"last/adapter_model.safetensors", "best/adapter_model.safetensors", "last/optimizer.safetensors"}) {
+    auto a = read_safetensors(dir / ("straight/" + std::string(file)));
+    auto b = read_safetensors(dir / ("resumed/" + std::string(file)));
+    ASSERT_EQ(a.size(), b.size()) << file;
+    for (const auto& [name, tensor] : a) EXPECT_TRUE(torch::equal(tensor, b.at(name))) << file << ": " << name;
+  }
+  EXPECT_EQ(straight.metrics["evaluations"], resumed.metrics["evaluations"]);
+  EXPECT_EQ(straight.metrics["evaluations"].size(), 3u);  // updates 3, 6, 8
+  auto logged = read_jsonl(dir / "resumed/log.jsonl", "train");
+  ASSERT_EQ(logged.size(), 8u);  // every update once
+  EXPECT_EQ(logged[3]["loss"], read_jsonl(dir / "straight/log.jsonl", "train")[3]["loss"]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, TrainResume, ::testing::Values("lst", "lora", "adapter", "bitfit", "prompt", "full"),
+                         [](const auto& info) { return info.param; });
+
+TEST_F(TrainerTest, EndToEndOnAnRteSlice) {
+  TempDir dir;
+  RunConfig c;
+  c.model = tiny_model();
+  c.tokenizer = tokenizer_path();
+  c.task.task = "rte";
+  c.task.data = rte_data_dir();
+  c.task.max_train_examples = 48;
+  c.task.max_eval_examples = 16;
+  c.settings = {{"fisher_samples", 8}};
+  c.train.learning_rate = 3e-3;
+  c.train.batch_size = 8;
+  c.train.max_steps = 36;
+  c.train.log_every = 6;
+  const TrainResult result = start_run(c, dir / "run", {});
+  for (const char* file : {"run.json", "metrics.json", "log.jsonl", "best/adapter_config.json", "last/optimizer.safetensors"})
+    EXPECT_TRUE(fs::exists(dir / ("run/" + std::string(file)))) << file;
+  EXPECT_EQ(load_training_state(dir / "run/last").side_init_done, "fisher");
+  auto losses = read_jsonl(dir / "run/log.jsonl", "train");
+  ASSERT_EQ(losses.size(), 6u);
+  EXPECT_LT(losses.back()["loss"].get<double>(), 0.9 * losses.front()["loss"].get<double>());
+  ASSERT_TRUE(result.metrics["best"].is_object());
+  double best = -1;
+  for (const auto& e : result.metrics["evaluations"]) best = std::max(best, e["metrics"]["score"].get<double>());
+  EXPECT_EQ(result.metrics["best"]["metrics"]["score"].get<double>(), best);
+
+  const RunConfig saved = load_run_config(dir / "run");
+  EXPECT_EQ(saved.train.max_new_tokens,
+            max_new_tokens_for(T5Tokenizer::load(tokenizer_path()), data::glue_task("rte").labels));
+  LoadedMethod loaded = load_trained_method(saved.model, saved.tokenizer, dir / "run/best", "fp32", torch::kCPU);
+  DecodeOptions decode;
+  decode.max_new_tokens = saved.train.max_new_tokens;
+  nlohmann::json test = evaluate_split(*loaded.method, *loaded.tokenizer, saved.task, "test", 128, decode);
+  EXPECT_GE(test["metrics"]["accuracy"].get<double>(), 0.0);
+  EXPECT_LE(test["metrics"]["accuracy"].get<double>(), 1.0);
+}
+
+TEST_F(TrainerTest, CustomClassificationRecordsItsLabels) {
+  TempDir dir;
+  RunConfig c = tiny_run(tiny_model(), "lst");
+  c.settings = {{"side_init", "random"}};
+  c.task.task = "custom";
+  c.task.data = std::string(LADDER_TEST_DATA) + "/trainer/sentiment.jsonl";
+  c.task.classification.text_field = "review";
+  c.task.classification.label_field = "sentiment";
+  c.task.classification.prefix = "sentiment";
+  c.train.max_steps = 3;
+  start_run(c, dir / "run", {});
+  const RunConfig saved = load_run_config(dir / "run");
+  EXPECT_EQ(saved.task.classification.known_labels, (std::vector<std::string>{"neg", "pos"}));
+  EXPECT_EQ(load_split(saved.task, "validation").examples.size(), 2u);  // 20 rows: a tenth held out
+  EXPECT_EQ(load_split(saved.task, "train").examples.size(), 18u);
+  EXPECT_THROW(load_split(saved.task, "test"), UsageError);
+  EXPECT_EQ(format_input(saved.task, "great"), "sentiment great");
+  EXPECT_TRUE(read_json_file(dir / "run/metrics.json")["last"]["metrics"].contains("macro_f1"));
+}
+
+TEST_F(TrainerTest, RunDirectoryDecidesNewOrResume) {
+  TempDir dir;
+  const RunConfig c = tiny_run(tiny_model(), "bitfit");
+  fs::create_directories(dir / "run");
+  write_json_atomically(dir / "run/run.json", c.to_json());
+  EXPECT_THROW(start_run(c, dir / "run", {}), UsageError);   // already a run
+  EXPECT_THROW(resume_run(dir / "run", {}), UsageError);     // no last/ yet
+  EXPECT_THROW(resume_run(dir / "nothing", {}), UsageError);  // no run.json
+}
+
+// ---- the CLI binary ----
+
+struct CliResult {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::string quote(const std::string& arg) {
+  std::string out = "'";
+  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+CliResult run_cli(const std::vector<std::string>& args, const TempDir& dir) {
+  std::string command = quote(LADDER_CLI);
+  for (const auto& a : args) command += " " + quote(a);
+  command += " > " + quote(dir / "stdout") + " 2> " + quote(dir / "stderr") + " < /dev/null";
+  CliResult result;
+  const int raw = std::system(command.c_str());
+  result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  result.out = read_text(dir / "stdout");
+  result.err = read_text(dir / "stderr");
+  return result;
+}
+
+std::vector<std::string> cli_train_args(const std::string& run, const std::string& max_steps) {
+  return {"train", "--model", tiny_model(), "--tokenizer", tokenizer_path(), "--task", "rte", "--data", rte_data_dir(),
+          "--max-train-examples", "32", "--max-eval-examples", "8", "--batch-size", "8", "--max-steps", max_steps,
+          "--out", run, "--threads", "1", "--settings", R"({"side_init": "random"})"};
+}
+
+TEST_F(TrainerTest, CliTrainEvalPredict) {
+  TempDir dir;
+  const std::string run = dir / "run";
+  auto args = cli_train_args(run, "12");
+  args.insert(args.end(), {"--log-every", "4"});
+  CliResult train = run_cli(args, dir);
+  ASSERT_EQ(train.status, 0) << train.err;
+  EXPECT_EQ(nlohmann::json::parse(train.out)["global_step"], 12);
+  const std::regex line(R"(step \d+/12 \| epoch \d+ \| loss \d+\.\d{4} \| lr \d\.\de[-+]\d\d \| \d+ tok/s \| eta \S+ \| peak \d+\.\d [KMG]iB)");
+  int progress_lines = 0;
+  std::istringstream err(train.err);
+  for (std::string l; std::getline(err, l);) progress_lines += std::regex_match(l, line);
+  EXPECT_EQ(progress_lines, 3) << train.err;
+
+  CliResult eval = run_cli({"eval", "--run", run, "--split", "test", "--threads", "1"}, dir);
+  ASSERT_EQ(eval.status, 0) << eval.err;
+  const nlohmann::json metrics = nlohmann::json::parse(eval.out);
+  EXPECT_TRUE(metrics["metrics"].contains("score"));
+  EXPECT_EQ(read_json_file(run + "/eval_test.json"), metrics);
+
+  std::ofstream(dir / "inputs.txt") << "A man sleeps.\tA person rests.\n\nrte sentence1: x sentence2: y\n";
+  CliResult predict = run_cli({"predict", "--run", run, "--input", dir / "inputs.txt", "--threads", "1"}, dir);
+  ASSERT_EQ(predict.status, 0) << predict.err;
+  EXPECT_EQ(std::count(predict.out.begin(), predict.out.end(), '\n'), 3);
+  CliResult bad = run_cli({"predict", "--run", run, "no tab"}, dir);
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("tab"), std::string::npos);
+}
+
+TEST_F(TrainerTest, CliSigtermSavesLastAndExits143) {
+  TempDir dir;
+  const std::string run = dir / "run";
+  auto args = cli_train_args(run, "1000000");
+  args.insert(args.end(), {"--log-every", "1", "--eval-every", "1000000"});
+  args.insert(args.begin(), LADDER_CLI);
+  // Everything the child needs is prepared before fork: only async-signal-safe calls after it.
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string log_path = dir / "stderr";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::execv(LADDER_CLI, argv.data());
+    ::_exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  // Text search: the line being written may still be incomplete.
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (read_text(run + "/log.jsonl").find("\"type\":\"train\"") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << read_text(dir / "stderr");
+  EXPECT_EQ(WEXITSTATUS(status), 143) << read_text(dir / "stderr");
+  EXPECT_NE(read_text(dir / "stderr").find("--resume " + run), std::string::npos);
+  const TrainingState state = load_training_state(run + "/last");
+  EXPECT_GE(state.global_step, 1);
+  EXPECT_FALSE(state.finished);
+  LoadedMethod loaded = load_trained_method(tiny_model(), tokenizer_path(), run + "/last", "fp32", torch::kCPU);
+  EXPECT_GT(loaded.method->trainable_count(), 0);
+}
+
+}  // namespace
+}  // namespace ladder::train
