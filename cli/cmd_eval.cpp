@@ -29,7 +29,7 @@ struct EvalCommand {
 std::string weights_method(const std::string& dir) {
   const std::string path = (fs::path(dir) / "adapter_config.json").string();
   if (!fs::exists(path)) throw UsageError(dir + ": no adapter_config.json (expected a directory written by ladder train)");
-  return train::read_json_file(path).value("method", "");
+  return read_json_file(path).value("method", "");
 }
 
 void run_eval(const EvalCommand& c, const CLI::App& app) {
@@ -51,7 +51,7 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
     result = train::evaluate_split(*loaded.method, *loaded.tokenizer, config.task, c.split, config.max_source_length, decode);
     result["checkpoint"] = c.checkpoint;
     result["step"] = train::load_training_state(checkpoint).global_step;
-    train::write_json_atomically((fs::path(c.run) / ("eval_" + c.split + ".json")).string(), result);
+    write_json_atomically((fs::path(c.run) / ("eval_" + c.split + ".json")).string(), result);
   } else {
     if (c.model.empty() || c.weights.empty())
       throw UsageError("give --run RUN, or --model DIR with --weights DIR (and --task, --data)");
@@ -75,7 +75,7 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
     result = train::evaluate_split(*loaded.method, *loaded.tokenizer, task, c.split, c.max_source_length, decode);
     result["weights"] = fs::absolute(c.weights).string();
   }
-  if (!c.output.empty()) train::write_json_atomically(c.output, result);
+  if (!c.output.empty()) write_json_atomically(c.output, result);
   std::cout << result.dump(2) << std::endl;
 }
 

@@ -90,11 +90,8 @@ Seq2SeqBatch read_batch(const std::string& file, int64_t vocab) {
 }
 
 void run_forward(const ForwardOptions& o) {
-  torch::Device device = apply_runtime(o.runtime);
-  ModelOptions model_options;
-  model_options.device = device;
-  model_options.dtype = precision_dtype(o.runtime.precision);
-  model_options.seed = o.runtime.seed;
+  const ModelOptions model_options = apply_runtime_for_model(o.runtime);
+  const torch::Device device = model_options.device;
   LoadedModel loaded = load_model(o.model, model_options);
   loaded.model->eval();
   Seq2SeqBatch batch = read_batch(o.inputs, loaded.model->config.vocab_size);

@@ -24,11 +24,8 @@ struct GenerateOptions {
 };
 
 void run_generate(const GenerateOptions& o) {
-  torch::Device device = apply_runtime(o.runtime);
-  ModelOptions model_options;
-  model_options.device = device;
-  model_options.dtype = precision_dtype(o.runtime.precision);
-  model_options.seed = o.runtime.seed;
+  const ModelOptions model_options = apply_runtime_for_model(o.runtime);
+  const torch::Device device = model_options.device;
   LoadedModel loaded = load_model(o.model, model_options);
   std::string tokenizer_path = o.tokenizer.empty() ? loaded.tokenizer_path : o.tokenizer;
   if (tokenizer_path.empty())

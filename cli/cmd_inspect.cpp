@@ -117,11 +117,8 @@ void print_checkpoint_dtypes(const std::string& dir, const T5Config& config) {
 }
 
 void run_inspect(const InspectOptions& o) {
-  torch::Device device = apply_runtime(o.runtime);
-  ModelOptions model_options;
-  model_options.device = device;
-  model_options.dtype = precision_dtype(o.runtime.precision);
-  model_options.seed = o.runtime.seed;
+  const ModelOptions model_options = apply_runtime_for_model(o.runtime);
+  const torch::Device device = model_options.device;
   // Parse the method settings before the (possibly slow) model load, so typos fail fast.
   nlohmann::json settings = o.method.empty() ? nlohmann::json::object() : method_settings(o);
 

@@ -13,5 +13,6 @@ void add_train_command(CLI::App& root);
 void add_eval_command(CLI::App& root);
 void add_predict_command(CLI::App& root);
 void add_bench_command(CLI::App& root);
+void add_pretrain_command(CLI::App& root);
 
 }  // namespace ladder::cli

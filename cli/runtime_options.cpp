@@ -32,4 +32,12 @@ torch::ScalarType precision_dtype(const std::string& precision) {
   throw UsageError("unknown precision \"" + precision + "\" (fp32 or bf16; fp16 overflows in T5)");
 }
 
+ModelOptions apply_runtime_for_model(const RuntimeOptions& options) {
+  ModelOptions model_options;
+  model_options.device = apply_runtime(options);
+  model_options.dtype = precision_dtype(options.precision);
+  model_options.seed = options.seed;
+  return model_options;
+}
+
 }  // namespace ladder::cli

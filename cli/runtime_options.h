@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
+#include "ladder/models/t5/load.h"
+
 namespace ladder::cli {
 
 struct RuntimeOptions {
@@ -18,5 +20,7 @@ void add_runtime_options(CLI::App* app, RuntimeOptions& options);
 // Sets libtorch's thread count and resolves the device ("auto" = CUDA when available).
 torch::Device apply_runtime(const RuntimeOptions& options);
 torch::ScalarType precision_dtype(const std::string& precision);  // fp32 | bf16
+// apply_runtime() plus the model options it implies (device, dtype, seed).
+ModelOptions apply_runtime_for_model(const RuntimeOptions& options);
 
 }  // namespace ladder::cli

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main demonstration: builds ladder (scripts/setup.sh), then shows what LST trains on
+# The main demonstration: builds ladder (scripts/setup.sh), shows what LST trains on
 # T5-base and runs the CLI's forward pass on the reference fixtures, comparing it with the
-# outputs Hugging Face transformers computed (tests/data/fixtures/*/golden.safetensors).
+# outputs Hugging Face transformers computed (tests/data/fixtures/*/golden.safetensors), and
+# ends with the memory/speed table of every method.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,3 +63,9 @@ for fixture in t5-tiny-v1_0 t5-tiny-v1_1 t5-tiny-relpos t5-tiny-untied; do
     compare "$work/$fixture.safetensors" "$dir/golden.safetensors"
   fi
 done
+
+# The comparison LST is about: peak memory by category and step time of one AdamW training
+# step per method, each in a fresh process (a few minutes on 2 cores; progress on stderr).
+printf '\n== Training memory and speed per method: arch:t5-small, CPU, batch 8, source 128, target 8\n'
+run bench memory --model arch:t5-small --batch 8 --src-len 128 --tgt-len 8 \
+  --methods full,lora,adapter,bitfit,prompt,lst

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libtorch-dev libopenblas0-openmp nlohmann-json3-dev libcli11-dev libgtest-dev
-          cmake g++ ninja-build xz-utils)
+          cmake g++ ninja-build xz-utils liblzma-dev)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -22,7 +22,7 @@ if ((${#missing[@]} > 0)); then
   fi
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -q
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}"
 else
   echo "setup: all packages present (${packages[*]})"
 fi

@@ -4,7 +4,7 @@
 #include <fstream>
 
 #include "ladder/error.h"
-#include "ladder/io/atomic_file.h"
+#include "ladder/io/json_file.h"
 #include "ladder/methods/factories.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/models/tensor_io.h"
@@ -114,20 +114,15 @@ void save_method(FineTuningMethod& method, const std::string& dir) {
   std::map<std::string, torch::Tensor> tensors;
   for (auto& [name, tensor] : method.named_trainable()) tensors[name] = tensor.detach().to(torch::kFloat);
   write_safetensors((fs::path(dir) / "adapter_model.safetensors").string(), tensors, {{"format", "pt"}});
-  write_file_atomically((fs::path(dir) / "adapter_config.json").string(), config.dump(2) + "\n");
+  write_json_atomically((fs::path(dir) / "adapter_config.json").string(), config);
 }
 
 std::unique_ptr<FineTuningMethod> load_method(T5ForConditionalGeneration backbone, const std::string& dir,
                                               torch::ScalarType backbone_dtype) {
   const std::string config_path = (fs::path(dir) / "adapter_config.json").string();
-  std::ifstream in(config_path);
-  if (!in) throw LoadError(config_path + ": cannot open (expected a directory written by ladder train/save)");
-  nlohmann::json config;
-  try {
-    in >> config;
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(config_path + ": invalid JSON (" + std::string(e.what()) + ")");
-  }
+  if (!fs::exists(config_path))
+    throw LoadError(config_path + ": not found (expected a directory written by ladder train or save_method)");
+  const nlohmann::json config = read_json_file(config_path);
   if (!config.contains("method") || !config.contains("settings") || !config.contains("base_model"))
     throw FormatError(config_path + ": missing \"method\", \"settings\" or \"base_model\"");
   MethodOptions options;

@@ -71,20 +71,6 @@ TrainingState TrainingState::from_json(const nlohmann::json& json, const std::st
   return s;
 }
 
-void write_json_atomically(const std::string& path, const nlohmann::json& json) {
-  write_file_atomically(path, json.dump(2) + "\n");
-}
-
-nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw FormatError(path + ": cannot open");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(path + ": invalid JSON (" + std::string(e.what()) + ")");
-  }
-}
-
 std::string staging_directory(const std::string& target) {
   fs::path staged = fs::path(target).string() + ".tmp-" + std::to_string(::getpid());
   fs::remove_all(staged);  // left over from a crash of an earlier process with this pid

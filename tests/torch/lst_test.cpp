@@ -24,19 +24,8 @@ std::unique_ptr<LstMethod> make(T5ForConditionalGeneration backbone, nlohmann::j
   return std::make_unique<LstMethod>(std::move(backbone), options);
 }
 
-Seq2SeqBatch golden_batch(const std::string& fixture) {
-  auto golden = read_safetensors(test::fixture_dir(fixture) + "/golden.safetensors");
-  Seq2SeqBatch batch;
-  batch.input_ids = golden.at("input_ids");
-  batch.attention_mask = golden.at("attention_mask");
-  batch.labels = golden.at("labels");
-  return batch;
-}
+using test::golden_batch;
 
-std::string temp_dir() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "ladder-lst-XXXXXX").string();
-  return mkdtemp(pattern.data());
-}
 
 TEST(LstParameters, T5BaseMatchesThePaper) {
   // Structure only: counting needs no weights, so skip the random initialisation.
@@ -177,14 +166,14 @@ TEST(LstSaveLoad, RoundTripGivesIdenticalLogitsAndRejectsOtherBackbones) {
   lst->set_training(false);
   Seq2SeqBatch batch = golden_batch("t5-tiny-v1_0");
   torch::Tensor before = lst->forward(batch).logits.detach();
-  const std::string dir = temp_dir();
+  test::TempDir temp;
+  const std::string dir = temp.path().string();
   save_method(*lst, dir);
   EXPECT_TRUE(std::filesystem::exists(dir + "/adapter_config.json"));
   auto loaded = load_method(load_model(test::fixture_dir("t5-tiny-v1_0")).model, dir);
   loaded->set_training(false);
   EXPECT_TRUE(torch::equal(loaded->forward(batch).logits, before));
   EXPECT_THROW(load_method(load_model(test::fixture_dir("t5-tiny-v1_1")).model, dir), LoadError);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(LstGeneration, CachedEqualsRecomputed) {

@@ -35,14 +35,7 @@ std::string other_fixture(const std::string& fixture) {
   return fixture == "t5-tiny-v1_0" ? "t5-tiny-v1_1" : "t5-tiny-v1_0";
 }
 
-Seq2SeqBatch golden_batch(const std::string& fixture) {
-  auto golden = read_safetensors(test::fixture_dir(fixture) + "/golden.safetensors");
-  Seq2SeqBatch batch;
-  batch.input_ids = golden.at("input_ids");
-  batch.attention_mask = golden.at("attention_mask");
-  batch.labels = golden.at("labels");
-  return batch;
-}
+using test::golden_batch;
 
 T5ForConditionalGeneration load_backbone(const std::string& fixture, torch::ScalarType dtype = torch::kFloat) {
   ModelOptions options;

@@ -51,6 +51,7 @@ class T5ParityTraining : public T5Parity {};
 
 TEST_P(T5ParityTraining, Gradients) {
   int checked = 0;
+  double worst = 0;
   Seq2SeqOutput out = loaded.model->forward(batch);
   out.loss.backward();
   for (const auto& item : loaded.model->named_parameters()) {
@@ -58,8 +59,12 @@ TEST_P(T5ParityTraining, Gradients) {
     if (it == golden.end()) continue;
     ++checked;
     ASSERT_TRUE(item.value().grad().defined()) << item.key();
-    EXPECT_LE(test::max_rel_diff(item.value().grad(), it->second), 1e-3) << item.key();
+    const double error = test::max_rel_diff(item.value().grad(), it->second);
+    worst = std::max(worst, error);
+    EXPECT_LE(error, 1e-3) << item.key();
   }
+  RecordProperty("max_relative_gradient_error", std::to_string(worst));
+  std::cout << GetParam() << ": max relative gradient error " << worst << "\n";
   int expected = 0;
   for (const auto& [name, tensor] : golden) expected += name.rfind("grad.", 0) == 0;
   EXPECT_GT(expected, 0);

@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ladder/io/json_file.h"
+
 #include "ladder/methods/method.h"
 #include "ladder/train/optimizer.h"
 
@@ -56,8 +58,5 @@ void replace_directory(const std::string& staged, const std::string& target);
 // A fresh empty directory next to `target` for staging (target.tmp-<pid>-<n>).
 std::string staging_directory(const std::string& target);
 
-// JSON written atomically (metrics.json, run.json, eval_<split>.json).
-void write_json_atomically(const std::string& path, const nlohmann::json& json);
-nlohmann::json read_json_file(const std::string& path);
 
 }  // namespace ladder::train

@@ -16,6 +16,15 @@ void init_new_linear(LinearImpl& linear, torch::Generator& gen) {
   if (linear.bias.defined()) linear.bias.zero_();
 }
 
+// Keeps the output of each kept block (in the ladder dtype); everything else the stack
+// frees as soon as the next block has consumed it.
+BlockHook keep_ladder_inputs(const std::vector<int64_t>& kept, torch::ScalarType dtype,
+                             std::vector<torch::Tensor>& out) {
+  return [&kept, dtype, &out](int64_t layer, const torch::Tensor& output) {
+    if (std::binary_search(kept.begin(), kept.end(), layer)) out.push_back(output.to(dtype));
+  };
+}
+
 std::vector<int64_t> resolve_layers(const std::vector<int64_t>& requested, int64_t num_layers) {
   return requested.empty() ? default_side_layers(num_layers) : requested;
 }
@@ -71,14 +80,12 @@ LstMethod::BackboneStates LstMethod::run_backbone_encoder(const torch::Tensor& i
   torch::NoGradGuard no_grad;
   BackboneStates states;
   states.embeddings = backbone_->encoder_embeddings(input_ids);
-  const auto& kept = config_.encoder_layers;
-  BlockHook keep_ladder_input = [&](int64_t layer, const torch::Tensor& output) {
-    if (std::binary_search(kept.begin(), kept.end(), layer)) states.ladder_inputs.push_back(output.to(ladder_dtype_));
-  };
   T5StackImpl::Inputs inputs;
   inputs.inputs_embeds = states.embeddings;
   inputs.attention_mask = attention_mask;
-  states.output = backbone_->encoder->forward(inputs, false, keep_ladder_input).last_hidden_state;
+  states.output = backbone_->encoder
+                      ->forward(inputs, false, keep_ladder_inputs(config_.encoder_layers, ladder_dtype_, states.ladder_inputs))
+                      .last_hidden_state;
   return states;
 }
 
@@ -88,16 +95,13 @@ LstMethod::BackboneStates LstMethod::run_backbone_decoder(const torch::Tensor& d
   torch::NoGradGuard no_grad;
   BackboneStates states;
   states.embeddings = torch::embedding(backbone_->shared->weight, decoder_ids);
-  const auto& kept = config_.decoder_layers;
-  BlockHook keep_ladder_input = [&](int64_t layer, const torch::Tensor& output) {
-    if (std::binary_search(kept.begin(), kept.end(), layer)) states.ladder_inputs.push_back(output.to(ladder_dtype_));
-  };
   T5StackImpl::Inputs inputs;
   inputs.inputs_embeds = states.embeddings;
   inputs.encoder_output = encoder_output;
   inputs.encoder_mask = encoder_mask;
   // The backbone decoder's own final output is not used: only its block outputs feed ladders.
-  backbone_->decoder->forward(inputs, false, keep_ladder_input, cache);
+  backbone_->decoder->forward(inputs, false, keep_ladder_inputs(config_.decoder_layers, ladder_dtype_, states.ladder_inputs),
+                              cache);
   return states;
 }
 

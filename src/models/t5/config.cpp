@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ladder/error.h"
+#include "ladder/io/json_file.h"
 
 namespace ladder {
 namespace {
@@ -114,17 +115,7 @@ T5Config T5Config::from_json(const nlohmann::json& json, const std::string& sour
   return c;
 }
 
-T5Config T5Config::from_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw FormatError(path + ": cannot open config file");
-  nlohmann::json json;
-  try {
-    in >> json;
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(path + ": invalid JSON (" + std::string(e.what()) + ")");
-  }
-  return from_json(json, path);
-}
+T5Config T5Config::from_file(const std::string& path) { return from_json(read_json_file(path), path); }
 
 T5Config T5Config::builtin(const std::string& name) {
   auto it = presets().find(name);
