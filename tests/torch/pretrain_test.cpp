@@ -218,6 +218,25 @@ TEST(Pretrain, Bf16ExportHoldsTheRoundedWeights) {
   }
 }
 
+TEST(Pretrain, Bf16ComputeUpdatesFp32MasterWeights) {
+  TempDir dir;
+  PretrainOptions o = tiny_options();
+  o.precision = "bf16";
+  o.baseline_examples = 0;
+  PretrainResult result = start_pretraining(o, dir / "run", torch::kCPU);
+  const auto train = train_records(dir / "run/pretrain_log.jsonl");
+  ASSERT_EQ(train.size(), 4u);
+  EXPECT_LT(train.back()["loss"].get<double>(), train.front()["loss"].get<double>() - 1.0);
+  T5ForConditionalGeneration initial(o.model);
+  init_pretrain_weights(*initial, o.seed);
+  auto start = initial->named_parameters();
+  for (const auto& item : result.model->named_parameters()) {
+    EXPECT_EQ(item.value().scalar_type(), torch::kFloat) << item.key();
+    // Updates of ~lr x 1e-2 relative size survive in fp32; in bf16 weights many would round away.
+    EXPECT_FALSE(torch::equal(item.value(), start[item.key()])) << item.key() << " never changed";
+  }
+}
+
 TEST(Pretrain, InterruptedAndResumedRunEqualsAStraightRun) {
   TempDir dir;
   PretrainOptions o = tiny_options();

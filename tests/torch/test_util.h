@@ -2,8 +2,12 @@
 // Helpers shared by the torch test files.
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
 #include <stdexcept>
 #include <string>
+#include <vector>
 #include <torch/torch.h>
 
 #include "ladder/models/t5/model.h"
@@ -55,5 +59,42 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// Single-quoted for /bin/sh.
+inline std::string quote(const std::string& arg) {
+  std::string out = "'";
+  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+struct CliResult {
+  int status = -1;
+  std::string out, err;
+  int err_lines() const {
+    int n = 0;
+    for (char c : err) n += c == '\n';
+    return n;
+  }
+};
+
+// Runs the ladder binary (LADDER_CLI) with stdout/stderr captured in files of `dir`.
+inline CliResult run_cli(const std::vector<std::string>& args, const TempDir& dir) {
+  std::string command = quote(LADDER_CLI);
+  for (const auto& a : args) command += " " + quote(a);
+  command += " > " + quote(dir / "stdout") + " 2> " + quote(dir / "stderr") + " < /dev/null";
+  CliResult result;
+  const int raw = std::system(command.c_str());
+  result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  result.out = read_text(dir / "stdout");
+  result.err = read_text(dir / "stderr");
+  return result;
+}
 
 }  // namespace ladder::test

@@ -383,35 +383,9 @@ TEST_F(TrainerTest, RunDirectoryDecidesNewOrResume) {
 
 // ---- the CLI binary ----
 
-struct CliResult {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-std::string quote(const std::string& arg) {
-  std::string out = "'";
-  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-CliResult run_cli(const std::vector<std::string>& args, const TempDir& dir) {
-  std::string command = quote(LADDER_CLI);
-  for (const auto& a : args) command += " " + quote(a);
-  command += " > " + quote(dir / "stdout") + " 2> " + quote(dir / "stderr") + " < /dev/null";
-  CliResult result;
-  const int raw = std::system(command.c_str());
-  result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  result.out = read_text(dir / "stdout");
-  result.err = read_text(dir / "stderr");
-  return result;
-}
+using test::CliResult;
+using test::read_text;
+using test::run_cli;
 
 std::vector<std::string> cli_train_args(const std::string& run, const std::string& max_steps) {
   return {"train", "--model", tiny_model(), "--tokenizer", tokenizer_path(), "--task", "rte", "--data", rte_data_dir(),
