@@ -13,7 +13,6 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <sys/wait.h>
 
 #include "ladder/error.h"
 #include "ladder/io/safetensors.h"
@@ -281,25 +280,36 @@ TEST(Pretrain, InterruptedAndResumedRunEqualsAStraightRun) {
 TEST(Pretrain, CommandLineRunsAndRejectsChangedSettingsOnResume) {
   TempDir dir;
   const std::string out = dir / "run";
-  auto run = [&](const std::string& args) {
-    const std::string command = std::string("'") + LADDER_CLI + "' pretrain " + args + " > '" + (dir / "stdout") +
-                                "' 2> '" + (dir / "stderr") + "' < /dev/null";
-    const int raw = std::system(command.c_str());
-    return WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  const std::vector<std::string> common = {
+      "--tokenizer", kData + "/tokenizer/tiny-spiece.model", "--corpus", kData + "/pretrain/tiny_glosses.txt",
+      "--d-model", "32", "--d-kv", "8", "--num-heads", "4", "--d-ff", "64", "--num-layers", "1",
+      "--num-decoder-layers", "1", "--input-length", "16", "--batch-size", "4", "--baseline-examples", "10",
+      "--threads", "1"};
+  auto with = [&](std::vector<std::string> args, bool add_common) {
+    args.insert(args.begin(), "pretrain");
+    if (add_common) args.insert(args.end(), common.begin(), common.end());
+    return test::run_cli(args, dir);
   };
-  const std::string common = " --tokenizer '" + kData + "/tokenizer/tiny-spiece.model' --corpus '" + kData +
-                             "/pretrain/tiny_glosses.txt' --d-model 32 --d-kv 8 --num-heads 4 --d-ff 64 --num-layers 1 "
-                             "--num-decoder-layers 1 --input-length 16 --batch-size 4 --baseline-examples 10 --threads 1";
-  ASSERT_EQ(run("--out '" + out + "' --max-steps 3 --log-every 1" + common), 0);
-  const nlohmann::json summary = nlohmann::json::parse(std::ifstream(dir / "stdout"));
+  const test::CliResult first = with({"--out", out, "--max-steps", "3", "--log-every", "1"}, true);
+  ASSERT_EQ(first.status, 0) << first.err;
+  const nlohmann::json summary = nlohmann::json::parse(first.out);
   EXPECT_EQ(summary["steps"], 3);
+  EXPECT_NE(first.err.find("step 3/3 |"), std::string::npos) << first.err;
   EXPECT_EQ(train_records(out + "/pretrain_log.jsonl").size(), 3u);
   EXPECT_EQ(nlohmann::json::parse(std::ifstream(out + "/config.json"))["num_layers"], 1);
-  EXPECT_EQ(run("--resume '" + out + "' --lr 0.1"), 1);  // settings come from the run
-  EXPECT_EQ(run("--resume '" + out + "' --max-steps 4"), 0);
+  // Settings come from the run; only length, reporting and where it runs may change.
+  const test::CliResult changed = with({"--resume", out, "--lr", "0.1"}, false);
+  EXPECT_EQ(changed.status, 1);
+  EXPECT_EQ(changed.err_lines(), 1) << changed.err;
+  EXPECT_NE(changed.err.find("--lr cannot be combined with --resume"), std::string::npos) << changed.err;
+  EXPECT_EQ(with({"--resume", out, "--max-steps", "4"}, false).status, 0);
   EXPECT_EQ(train_records(out + "/pretrain_log.jsonl").size(), 4u);
-  EXPECT_EQ(run("--out '" + out + "' --max-steps 3" + common), 1);  // already a run
-  EXPECT_EQ(run("--out '" + (dir / "other") + "' --config x.json" + common), 1);
+  const test::CliResult again = with({"--out", out, "--max-steps", "3"}, true);
+  EXPECT_EQ(again.status, 1);
+  EXPECT_NE(again.err.find("already holds a pretraining run"), std::string::npos) << again.err;
+  const test::CliResult both = with({"--out", dir / "other", "--config", "x.json"}, true);
+  EXPECT_EQ(both.status, 1);
+  EXPECT_NE(both.err.find("cannot be combined with --config"), std::string::npos) << both.err;
 }
 
 }  // namespace
