@@ -1,5 +1,7 @@
 #include "ladder/train/trainer.h"
 
+#include "ladder/runtime/memory.h"
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -96,6 +98,10 @@ void Trainer::initialize_side_if_needed(std::ostream* log) {
   for (std::size_t i = 0; i < n; ++i) batches.push_back(batch_to(collate(data_.train, {i}, method_.config().pad_token_id), device_));
   lst->initialize_side(fisher_importance(*lst->backbone(), batches));
   state_.side_init_done = "fisher";
+  // Fisher backpropagates through the whole backbone once; the training peaks reported from
+  // here on are LST's own.
+  if (device_.is_cuda()) runtime::cuda_reset_peak();
+  else runtime::reset_peak_rss();
   if (log) *log << "fisher: side network initialised from " << n << " training examples in "
                 << format_duration(seconds_since(start)) << "\n";
   // Recorded at once, so that a resumed run never recomputes it.

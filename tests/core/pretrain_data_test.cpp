@@ -2,6 +2,7 @@
 // sentinels, reconstruction), documents, packing, block shuffling and exact resumption.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -173,7 +174,6 @@ TEST(SpanCorruption, NoiseMaskHasT5sCountsAndShape) {
   for (auto m : mask) noise += m;
   EXPECT_EQ(noise, 15000);
   EXPECT_EQ(count_runs(mask), 5000);
-  EXPECT_DOUBLE_EQ(static_cast<double>(noise) / 100000.0, 0.15);
   // Span lengths are random (geometric-like), not all 3.
   std::map<int64_t, int64_t> lengths;
   for (std::size_t i = 0, run = 0; i <= mask.size(); ++i) {
@@ -273,10 +273,14 @@ TEST(SpanCorruption, RngBelowIsUniformAndShuffleIsAPermutation) {
   for (int c : counts) EXPECT_NEAR(c, 10000, 400);
   std::vector<int> values(100);
   for (int i = 0; i < 100; ++i) values[i] = i;
+  const std::vector<int> original = values;
   rng.shuffle(values);
   std::set<int> seen(values.begin(), values.end());
   EXPECT_EQ(seen.size(), 100u);
-  EXPECT_NE(values[0] * 1000 + values[1], 1);  // moved
+  EXPECT_NE(values, original);  // moved
+  int in_place = 0;
+  for (int i = 0; i < 100; ++i) in_place += values[i] == i;
+  EXPECT_LT(in_place, 10);  // a uniform permutation fixes 1 element on average
 }
 
 // ---- documents ----
@@ -317,7 +321,14 @@ TEST(PretrainCorpus, FilesAreReadInRotation) {
 
 TEST(PretrainCorpus, LongDocumentsAreCut) {
   DocumentReader reader({kDictionary}, {DocumentSplit::kParagraph}, 64);
-  for (std::string d; reader.next(d);) EXPECT_LE(d.size(), 64u + 100u);  // cut after the line that passed 64
+  std::size_t count = 0, longest = 0;
+  for (std::string d; reader.next(d);) {
+    ++count;
+    longest = std::max(longest, d.size());
+    EXPECT_LE(d.size(), 64u + 100u);  // cut after the line that passed 64
+  }
+  EXPECT_GE(count, 49u);  // the 49 paragraphs (ParagraphDocumentsJoinTheirLines), however cut
+  EXPECT_GT(longest, 64u) << "no document reached the cut";
 }
 
 // ---- the stream ----

@@ -246,7 +246,6 @@ TEST(CliInspect, HeadKindsOfTheFixtures) {
 TEST(CliInspect, LstTrainableParametersOfT5Base) {
   TempDir dir;
   CliResult r = run_cli({"inspect", "arch:t5-base", "--method", "lst"}, dir);
-  if (r.err.find("not implemented") != std::string::npos) GTEST_SKIP() << "LST is not implemented yet: " << r.err;
   ASSERT_EQ(r.status, 0) << r.err;
   // SPEC-LST.md section 5: 3,878,712 trainable (1.740%); 222,903,552 = transformers' t5-base count.
   EXPECT_NE(r.out.find("trainable parameters: 3878712 of 222903552 backbone (1.740%)\n"), std::string::npos) << r.out;

@@ -217,10 +217,14 @@ TEST_P(MethodProperties, OnlyTrainableParametersGetGradients) {
 TEST_P(MethodProperties, SaveLoadRoundTrip) {
   const Case& c = GetParam();
   auto method = build(c, load_backbone(c.fixture), /*seed=*/3);
+  // Compared with the fresh method rather than the plain model: a fresh prompt already changes
+  // the outputs, so only this comparison shows that the perturbed prompt is what is used.
+  const torch::Tensor fresh = logits_of(*method, batch);
   perturb(*method, 11, c.method == "full" ? 0.02 : 0.1);
   torch::Tensor before = logits_of(*method, batch);
-  // The perturbed method's modules are wired into the forward pass.
-  if (c.method != "prompt") EXPECT_GT(test::max_abs_diff(before, plain_logits(c.fixture, batch)), 1e-3);
+  // The perturbed method's modules are wired into the forward pass (so a load that dropped
+  // them would show below).
+  EXPECT_GT(test::max_abs_diff(before, fresh), 1e-3);
 
   TempDir dir;
   save_method(*method, dir.path);
@@ -348,8 +352,16 @@ TEST(LoraTest, TrainableCountByHandForTheFixture) {
 TEST(LoraTest, MergedEqualsUnmerged) {
   for (const std::string fixture : {"t5-tiny-v1_0", "t5-tiny-v1_1"}) {
     Seq2SeqBatch batch = golden_batch(fixture);
-    Case c{fixture, "lora", {{"target_modules", {"q", "k", "v", "o", "wo"}}}, ""};
+    // Every Linear kind of the fixture: the feed-forward inputs are wi (relu) or wi_0 and wi_1 (gated).
+    const nlohmann::json every_linear = fixture == "t5-tiny-v1_1"
+                                            ? nlohmann::json{"q", "k", "v", "o", "wi_0", "wi_1", "wo"}
+                                            : nlohmann::json{"q", "k", "v", "o", "wi", "wo"};
+    Case c{fixture, "lora", {{"target_modules", every_linear}}, ""};
     auto method = build(c, load_backbone(fixture));
+    const T5Config& cfg = method->config();
+    const size_t linears = 4 * (cfg.num_layers + 2 * cfg.num_decoder_layers) +
+                           (cfg.is_gated() ? 3 : 2) * (cfg.num_layers + cfg.num_decoder_layers);
+    EXPECT_EQ(as_lora(*method).adapted_modules().size(), linears) << fixture;
     {
       torch::NoGradGuard no_grad;
       torch::Generator gen = at::detail::createCPUGenerator(5);

@@ -46,6 +46,20 @@ TEST_P(T5Parity, DecoderInputIdsMatchShiftedLabels) {
   EXPECT_TRUE(torch::equal(shifted, golden.at("decoder_input_ids")));
 }
 
+// Every fixture, t5-tiny-untied included (it has no golden generations): the cached decoder
+// generates exactly what recomputing the whole prefix at every step does.
+TEST_P(T5Parity, CachedGreedyEqualsUncached) {
+  GenerationOptions options;
+  options.max_new_tokens = 8;
+  torch::Tensor cached = greedy_generate(*loaded.model, batch.input_ids, batch.attention_mask, options);
+  options.use_cache = false;
+  torch::Tensor uncached = greedy_generate(*loaded.model, batch.input_ids, batch.attention_mask, options);
+  ASSERT_EQ(cached.size(0), batch.input_ids.size(0));
+  EXPECT_GE(cached.size(1), 2);
+  EXPECT_LE(cached.size(1), 1 + 8);  // the start token, then at most 8 new ones
+  EXPECT_TRUE(torch::equal(cached, uncached)) << cached << "\nuncached\n" << uncached;
+}
+
 // t5-tiny-untied ships neither gradients nor generations.
 class T5ParityTraining : public T5Parity {};
 

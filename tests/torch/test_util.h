@@ -3,11 +3,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <sys/wait.h>
 #include <stdexcept>
 #include <string>
 #include <vector>
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "ladder/models/t5/model.h"
@@ -19,7 +21,13 @@ inline std::string fixture_dir(const std::string& name) {
   return std::string(LADDER_TEST_DATA) + "/fixtures/" + name;
 }
 
+// max |a - b| of two tensors of the same shape. Different shapes are a test failure (and
+// infinity), never a broadcast that would compare, say, a row against a whole matrix.
 inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  if (a.sizes() != b.sizes()) {
+    ADD_FAILURE() << "max_abs_diff: shapes differ: " << a.sizes() << " vs " << b.sizes();
+    return std::numeric_limits<double>::infinity();
+  }
   return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
 }
 

@@ -34,7 +34,8 @@ std::vector<int64_t> resolve_layers(const std::vector<int64_t>& requested, int64
 LstMethod::LstMethod(T5ForConditionalGeneration backbone, const MethodOptions& options)
     : FineTuningMethod(std::move(backbone)),
       config_(LstConfig::from_json(options.settings)),
-      ladder_dtype_(options.backbone_dtype) {
+      // Ladder inputs are kept in the dtype the backbone actually runs in.
+      ladder_dtype_(backbone_->shared->weight.scalar_type()) {
   const T5Config& c = config();
   config_.encoder_layers = resolve_layers(config_.encoder_layers, c.num_layers);
   config_.decoder_layers = resolve_layers(config_.decoder_layers, c.num_decoder_layers);

@@ -28,7 +28,8 @@ std::map<std::string, torch::Tensor> fisher_importance(T5ForConditionalGeneratio
   for (auto& item : model.named_parameters()) {
     restore.emplace_back(item.value(), item.value().requires_grad());
     item.value().set_requires_grad(true);
-    sums[item.key()] = torch::zeros(item.value().sizes(), torch::kFloat);
+    // Summed on the model's device; moved to the CPU once at the end.
+    sums[item.key()] = torch::zeros(item.value().sizes(), item.value().options().dtype(torch::kFloat));
   }
   for (const auto& batch : batches) {
     model.zero_grad();
@@ -36,7 +37,7 @@ std::map<std::string, torch::Tensor> fisher_importance(T5ForConditionalGeneratio
     out.loss.backward();
     torch::NoGradGuard no_grad;
     for (auto& item : model.named_parameters())
-      if (item.value().grad().defined()) sums[item.key()] += item.value().grad().to(torch::kFloat).cpu().pow(2);
+      if (item.value().grad().defined()) sums[item.key()] += item.value().grad().to(torch::kFloat).pow(2);
   }
   model.zero_grad();
   for (auto& [tensor, requires_grad] : restore) {
@@ -44,6 +45,7 @@ std::map<std::string, torch::Tensor> fisher_importance(T5ForConditionalGeneratio
     tensor.mutable_grad() = torch::Tensor();
   }
   model.train(was_training);
+  for (auto& [name, sum] : sums) sum = sum.cpu();
   return sums;
 }
 

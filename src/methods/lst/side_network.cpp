@@ -21,8 +21,8 @@ T5Config side_config(const T5Config& backbone, int64_t reduction) {
   side.d_model = backbone.d_model / reduction;
   side.d_kv = backbone.d_kv / reduction;
   side.d_ff = backbone.d_ff / reduction;
-  side.relative_attention_num_buckets = 32;
-  side.relative_attention_max_distance = 128;
+  // Buckets and max distance stay the backbone's (32 / 128 for every published T5), so the
+  // backbone's block-0 bias table can seed the side's.
   side.layer_norm_epsilon = 1e-6;
   if (side.d_model <= 0 || side.d_kv <= 0 || side.d_ff <= 0)
     throw UsageError("LST reduction " + std::to_string(reduction) + " is too large for d_model " +

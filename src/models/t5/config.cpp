@@ -51,9 +51,9 @@ const std::map<std::string, Preset>& presets() {
 bool T5Config::is_gated() const { return feed_forward_proj.rfind("gated-", 0) == 0; }
 
 std::string T5Config::activation() const {
-  std::string act = is_gated() ? feed_forward_proj.substr(6) : feed_forward_proj;
-  if (act == "gelu" || act == "gelu_new") return "gelu_new";
-  return act;
+  // As transformers: "gated-gelu" means the tanh GELU (gelu_new); a plain "gelu" is exact.
+  if (feed_forward_proj == "gated-gelu") return "gelu_new";
+  return is_gated() ? feed_forward_proj.substr(6) : feed_forward_proj;
 }
 
 void T5Config::validate(const std::string& source) const {
@@ -72,7 +72,7 @@ void T5Config::validate(const std::string& source) const {
   positive(relative_attention_num_buckets, "relative_attention_num_buckets");
   positive(relative_attention_max_distance, "relative_attention_max_distance");
   const std::string act = activation();
-  if (act != "relu" && act != "gelu_new" && act != "silu")
+  if (act != "relu" && act != "gelu" && act != "gelu_new" && act != "silu")
     throw FormatError(source + ": unsupported feed_forward_proj \"" + feed_forward_proj +
                       "\" (expected relu, gelu, gated-gelu, gated-silu or gated-relu)");
   if (dropout_rate < 0 || dropout_rate >= 1)

@@ -85,6 +85,7 @@ torch::Tensor AdapterImpl::forward(const torch::Tensor& x) {
 torch::Tensor apply_activation(const torch::Tensor& x, const std::string& activation) {
   if (activation == "relu") return torch::relu(x);
   if (activation == "gelu_new") return torch::gelu(x, "tanh");
+  if (activation == "gelu") return torch::gelu(x);
   if (activation == "silu") return torch::silu(x);
   throw Error("unsupported activation \"" + activation + "\"");
 }

@@ -102,8 +102,12 @@ void load_weights(torch::nn::Module& module, const safetensors::Checkpoint& chec
     unexpected.push_back(name);
   }
   if (missing.empty() && wrong_shape.empty() && wrong_dtype.empty() && unexpected.empty()) return;
-  std::string message = "checkpoint " + checkpoint.file_of(checkpoint.names().empty() ? "" : checkpoint.names().front()) +
-                        " does not fit the model:";
+  // Name the file that holds the first problem tensor (shards differ), else the first file.
+  std::string where;
+  for (const auto* list : {&wrong_shape, &wrong_dtype, &unexpected})
+    if (where.empty() && !list->empty()) where = checkpoint.file_of(list->front().substr(0, list->front().find(' ')));
+  if (where.empty() && !checkpoint.names().empty()) where = checkpoint.file_of(checkpoint.names().front());
+  std::string message = "checkpoint " + where + " does not fit the model:";
   if (!missing.empty()) message += " missing tensors: " + list_names(missing) + ";";
   if (!wrong_shape.empty()) message += " wrong shape: " + list_names(wrong_shape) + ";";
   if (!wrong_dtype.empty()) message += " non-floating dtype: " + list_names(wrong_dtype) + ";";

@@ -32,7 +32,7 @@ struct T5Config {
   std::string dtype = "float32";  // the checkpoint's torch_dtype / dtype, informational
 
   bool is_gated() const;
-  std::string activation() const;  // "relu", "gelu_new" (tanh GELU) or "silu"
+  std::string activation() const;  // "relu", "gelu" (exact), "gelu_new" (tanh GELU) or "silu"
   int64_t inner_dim() const { return d_kv * num_heads; }
 
   // Parses a config.json object; `source` names the file in errors. A missing required key
