@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "ladder/error.h"
+#include "ladder/io/json_file.h"
 
 namespace ladder::pretrain {
 namespace {
@@ -17,16 +18,6 @@ std::string trim(const std::string& s) {
   const std::size_t begin = s.find_first_not_of(space);
   if (begin == std::string::npos) return std::string();
   return s.substr(begin, s.find_last_not_of(space) - begin + 1);
-}
-
-template <typename T>
-T field(const nlohmann::json& json, const char* key, const std::string& source) {
-  if (!json.is_object() || !json.contains(key)) throw FormatError(source + ": missing \"" + std::string(key) + "\"");
-  try {
-    return json.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw FormatError(source + ": \"" + std::string(key) + "\" has the wrong type (" + json.at(key).dump() + ")");
-  }
 }
 
 }  // namespace
@@ -56,11 +47,11 @@ nlohmann::json CorpusOptions::to_json() const {
 
 CorpusOptions CorpusOptions::from_json(const nlohmann::json& json, const std::string& source) {
   CorpusOptions o;
-  o.files = field<std::vector<std::string>>(json, "files", source);
-  o.split = field<std::string>(json, "split", source);
-  o.max_document_bytes = field<int64_t>(json, "max_document_bytes", source);
-  o.shuffle_block = field<int64_t>(json, "shuffle_block", source);
-  o.seed = field<uint64_t>(json, "seed", source);
+  o.files = json_field<std::vector<std::string>>(json, "files", source);
+  o.split = json_field<std::string>(json, "split", source);
+  o.max_document_bytes = json_field<int64_t>(json, "max_document_bytes", source);
+  o.shuffle_block = json_field<int64_t>(json, "shuffle_block", source);
+  o.seed = json_field<uint64_t>(json, "seed", source);
   return o;
 }
 
@@ -79,11 +70,11 @@ nlohmann::json ReadState::to_json() const {
 
 ReadState ReadState::from_json(const nlohmann::json& json, const std::string& source) {
   ReadState s;
-  s.offsets = field<std::vector<uint64_t>>(json, "offsets", source);
-  const auto done = field<std::vector<bool>>(json, "finished", source);
+  s.offsets = json_field<std::vector<uint64_t>>(json, "offsets", source);
+  const auto done = json_field<std::vector<bool>>(json, "finished", source);
   s.finished.assign(done.begin(), done.end());
-  s.next_file = field<int64_t>(json, "next_file", source);
-  s.carry = field<std::vector<int64_t>>(json, "carry", source);
+  s.next_file = json_field<int64_t>(json, "next_file", source);
+  s.carry = json_field<std::vector<int64_t>>(json, "carry", source);
   if (s.offsets.size() != s.finished.size())
     throw FormatError(source + ": " + expected_found("as many \"finished\" flags as offsets", std::to_string(s.offsets.size()),
                                                      std::to_string(s.finished.size())));
@@ -96,10 +87,10 @@ nlohmann::json StreamPosition::to_json() const {
 
 StreamPosition StreamPosition::from_json(const nlohmann::json& json, const std::string& source) {
   StreamPosition p;
-  p.epoch = field<int64_t>(json, "epoch", source);
-  p.block = field<int64_t>(json, "block", source);
-  p.index = field<int64_t>(json, "index", source);
-  p.block_start = ReadState::from_json(field<nlohmann::json>(json, "block_start", source), source);
+  p.epoch = json_field<int64_t>(json, "epoch", source);
+  p.block = json_field<int64_t>(json, "block", source);
+  p.index = json_field<int64_t>(json, "index", source);
+  p.block_start = ReadState::from_json(json_field<nlohmann::json>(json, "block_start", source), source);
   if (p.epoch < 0 || p.block < 0 || p.index < 0) throw FormatError(source + ": negative stream position");
   return p;
 }

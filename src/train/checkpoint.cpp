@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "ladder/error.h"
+#include "ladder/io/json_file.h"
 #include "ladder/io/atomic_file.h"
 #include "ladder/models/tensor_io.h"
 
@@ -24,16 +25,6 @@ void sync_directory(const fs::path& dir) {
   if (fd < 0) return;
   ::fsync(fd);
   ::close(fd);
-}
-
-template <typename T>
-T get(const nlohmann::json& json, const char* key, const std::string& source) {
-  if (!json.contains(key)) throw FormatError(source + ": missing \"" + std::string(key) + "\"");
-  try {
-    return json.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw FormatError(source + ": \"" + std::string(key) + "\" has the wrong type (" + json.at(key).dump() + ")");
-  }
 }
 
 }  // namespace
@@ -54,17 +45,17 @@ nlohmann::json TrainingState::to_json() const {
 TrainingState TrainingState::from_json(const nlohmann::json& json, const std::string& source) {
   if (!json.is_object()) throw FormatError(source + ": expected a JSON object");
   TrainingState s;
-  s.global_step = get<int64_t>(json, "global_step", source);
-  s.total_steps = get<int64_t>(json, "total_steps", source);
-  s.epoch = get<int64_t>(json, "epoch", source);
-  s.batch_in_epoch = get<int64_t>(json, "batch_in_epoch", source);
-  s.examples_seen = get<int64_t>(json, "examples_seen", source);
-  s.seed = get<uint64_t>(json, "seed", source);
-  s.data_seed = get<uint64_t>(json, "data_seed", source);
-  s.side_init_done = get<std::string>(json, "side_init_done", source);
-  s.best_step = get<int64_t>(json, "best_step", source);
-  s.finished = get<bool>(json, "finished", source);
-  if (s.best_step >= 0) s.best_score = get<double>(json, "best_score", source);
+  s.global_step = json_field<int64_t>(json, "global_step", source);
+  s.total_steps = json_field<int64_t>(json, "total_steps", source);
+  s.epoch = json_field<int64_t>(json, "epoch", source);
+  s.batch_in_epoch = json_field<int64_t>(json, "batch_in_epoch", source);
+  s.examples_seen = json_field<int64_t>(json, "examples_seen", source);
+  s.seed = json_field<uint64_t>(json, "seed", source);
+  s.data_seed = json_field<uint64_t>(json, "data_seed", source);
+  s.side_init_done = json_field<std::string>(json, "side_init_done", source);
+  s.best_step = json_field<int64_t>(json, "best_step", source);
+  s.finished = json_field<bool>(json, "finished", source);
+  if (s.best_step >= 0) s.best_score = json_field<double>(json, "best_score", source);
   if (s.global_step < 0 || s.epoch < 0 || s.batch_in_epoch < 0 || s.global_step > s.total_steps)
     throw FormatError(source + ": inconsistent counters (step " + std::to_string(s.global_step) + " of " +
                       std::to_string(s.total_steps) + ", epoch " + std::to_string(s.epoch) + ")");
@@ -129,7 +120,7 @@ void load_optimizer(const std::string& dir, AdamW& optimizer) {
   const nlohmann::json json = read_json_file(state_path);
   if (!json.contains("optimizer"))
     throw LoadError(state_path + ": no optimizer state (best/ checkpoints hold none; resume from last/)");
-  const auto steps = get<std::map<std::string, int64_t>>(json["optimizer"], "steps", state_path);
+  const auto steps = json_field<std::map<std::string, int64_t>>(json["optimizer"], "steps", state_path);
   std::map<std::string, torch::Tensor> tensors;
   if (json["optimizer"].contains("file")) tensors = read_safetensors((base / kOptimizerFile).string());
   optimizer.load_state(tensors, steps, (base / kOptimizerFile).string());

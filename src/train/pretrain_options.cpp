@@ -16,16 +16,6 @@ namespace ladder::pretrain {
 namespace fs = std::filesystem;
 namespace {
 
-template <typename T>
-T field(const nlohmann::json& json, const char* key, const std::string& source) {
-  if (!json.is_object() || !json.contains(key)) throw FormatError(source + ": missing \"" + std::string(key) + "\"");
-  try {
-    return json.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw FormatError(source + ": \"" + std::string(key) + "\" has the wrong type (" + json.at(key).dump() + ")");
-  }
-}
-
 std::string read_binary(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw FormatError(path + ": cannot open the tokenizer model");
@@ -81,29 +71,29 @@ nlohmann::json PretrainOptions::to_json() const {
 
 PretrainOptions PretrainOptions::from_json(const nlohmann::json& json, const std::string& source) {
   PretrainOptions o;
-  o.model = T5Config::from_json(field<nlohmann::json>(json, "model", source), source + " (model)");
-  o.tokenizer = field<std::string>(json, "tokenizer", source);
-  o.corpus = CorpusOptions::from_json(field<nlohmann::json>(json, "corpus", source), source + " (corpus)");
-  o.corruption.noise_density = field<double>(json, "noise_density", source);
-  o.corruption.mean_noise_span_length = field<double>(json, "mean_noise_span_length", source);
-  o.input_length = field<int64_t>(json, "input_length", source);
-  o.batch_size = field<int64_t>(json, "batch_size", source);
-  o.max_steps = field<int64_t>(json, "max_steps", source);
-  o.learning_rate = field<double>(json, "learning_rate", source);
-  o.schedule = field<std::string>(json, "schedule", source);
-  o.warmup_steps = field<int64_t>(json, "warmup_steps", source);
-  const nlohmann::json adam = field<nlohmann::json>(json, "adam", source);
-  o.adam.beta1 = field<double>(adam, "beta1", source);
-  o.adam.beta2 = field<double>(adam, "beta2", source);
-  o.adam.eps = field<double>(adam, "eps", source);
-  o.adam.weight_decay = field<double>(adam, "weight_decay", source);
-  o.max_grad_norm = field<double>(json, "max_grad_norm", source);
-  o.log_every = field<int64_t>(json, "log_every", source);
-  o.save_every = field<int64_t>(json, "save_every", source);
-  o.baseline_examples = field<int64_t>(json, "baseline_examples", source);
-  o.seed = field<uint64_t>(json, "seed", source);
-  o.precision = field<std::string>(json, "precision", source);
-  o.save_dtype = field<std::string>(json, "save_dtype", source);
+  o.model = T5Config::from_json(json_field<nlohmann::json>(json, "model", source), source + " (model)");
+  o.tokenizer = json_field<std::string>(json, "tokenizer", source);
+  o.corpus = CorpusOptions::from_json(json_field<nlohmann::json>(json, "corpus", source), source + " (corpus)");
+  o.corruption.noise_density = json_field<double>(json, "noise_density", source);
+  o.corruption.mean_noise_span_length = json_field<double>(json, "mean_noise_span_length", source);
+  o.input_length = json_field<int64_t>(json, "input_length", source);
+  o.batch_size = json_field<int64_t>(json, "batch_size", source);
+  o.max_steps = json_field<int64_t>(json, "max_steps", source);
+  o.learning_rate = json_field<double>(json, "learning_rate", source);
+  o.schedule = json_field<std::string>(json, "schedule", source);
+  o.warmup_steps = json_field<int64_t>(json, "warmup_steps", source);
+  const nlohmann::json adam = json_field<nlohmann::json>(json, "adam", source);
+  o.adam.beta1 = json_field<double>(adam, "beta1", source);
+  o.adam.beta2 = json_field<double>(adam, "beta2", source);
+  o.adam.eps = json_field<double>(adam, "eps", source);
+  o.adam.weight_decay = json_field<double>(adam, "weight_decay", source);
+  o.max_grad_norm = json_field<double>(json, "max_grad_norm", source);
+  o.log_every = json_field<int64_t>(json, "log_every", source);
+  o.save_every = json_field<int64_t>(json, "save_every", source);
+  o.baseline_examples = json_field<int64_t>(json, "baseline_examples", source);
+  o.seed = json_field<uint64_t>(json, "seed", source);
+  o.precision = json_field<std::string>(json, "precision", source);
+  o.save_dtype = json_field<std::string>(json, "save_dtype", source);
   o.validate();
   return o;
 }

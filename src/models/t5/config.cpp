@@ -11,20 +11,8 @@ namespace ladder {
 namespace {
 
 template <typename T>
-T required(const nlohmann::json& json, const char* key, const std::string& source) {
-  if (!json.contains(key))
-    throw FormatError(source + ": missing required key \"" + key + "\" in the T5 config");
-  try {
-    return json.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw FormatError(source + ": key \"" + key + "\" has the wrong type (" +
-                      json.at(key).dump() + ")");
-  }
-}
-
-template <typename T>
 void optional(const nlohmann::json& json, const char* key, const std::string& source, T& out) {
-  if (json.contains(key) && !json.at(key).is_null()) out = required<T>(json, key, source);
+  if (json.contains(key) && !json.at(key).is_null()) out = json_field<T>(json, key, source);
 }
 
 struct Preset {
@@ -87,12 +75,12 @@ T5Config T5Config::from_json(const nlohmann::json& json, const std::string& sour
     throw FormatError(source + ": model_type is \"" + json["model_type"].get<std::string>() +
                       "\", ladder supports \"t5\"");
   T5Config c;
-  c.vocab_size = required<int64_t>(json, "vocab_size", source);
-  c.d_model = required<int64_t>(json, "d_model", source);
-  c.d_kv = required<int64_t>(json, "d_kv", source);
-  c.d_ff = required<int64_t>(json, "d_ff", source);
-  c.num_layers = required<int64_t>(json, "num_layers", source);
-  c.num_heads = required<int64_t>(json, "num_heads", source);
+  c.vocab_size = json_field<int64_t>(json, "vocab_size", source);
+  c.d_model = json_field<int64_t>(json, "d_model", source);
+  c.d_kv = json_field<int64_t>(json, "d_kv", source);
+  c.d_ff = json_field<int64_t>(json, "d_ff", source);
+  c.num_layers = json_field<int64_t>(json, "num_layers", source);
+  c.num_heads = json_field<int64_t>(json, "num_heads", source);
   c.num_decoder_layers = c.num_layers;
   optional(json, "num_decoder_layers", source, c.num_decoder_layers);
   optional(json, "relative_attention_num_buckets", source, c.relative_attention_num_buckets);
