@@ -210,6 +210,20 @@ TEST(CliTokenize, GivesTheGoldenIds) {
                         {dir / "missing.model"});
 }
 
+TEST(CliTokenize, SpecialTokensArePlainTextUnlessAskedFor) {
+  // Line 1136 of golden_tokenization_large.jsonl: plain sentencepiece splits the sentinel;
+  // --parse-special gives its single id as Hugging Face's T5Tokenizer does.
+  TempDir dir;
+  const std::string model = std::string(LADDER_TEST_DATA) + "/tokenizer/spiece.model";
+  const std::string text = "<extra_id_0> is plain text to sentencepiece";
+  CliResult r = run_cli({"tokenize", "--tokenizer", model, text}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(lines_of(r.out), std::vector<std::string>{"3 2 25666 834 23 26 834 632 3155 19 6080 1499 12 7142 8424 1"});
+  r = run_cli({"tokenize", "--tokenizer", model, "--parse-special", text, "</s> <pad> <unk>"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(lines_of(r.out), (std::vector<std::string>{"32099 19 6080 1499 12 7142 8424 1", "1 0 2 1"}));
+}
+
 // ---- inspect -------------------------------------------------------------------------------
 
 TEST(CliInspect, T5SmallParameterCounts) {
