@@ -1,6 +1,7 @@
 // `ladder bench memory`: one training step per method, each in a fresh child process (so
 // peaks do not mix), printed as one table and optionally written as JSON.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "ladder/io/atomic_file.h"
 #include "ladder/runtime/benchmark.h"
 #include "ladder/runtime/memory.h"
+#include "ladder/util/accuracy_report.h"
 #include "runtime_options.h"
 
 namespace ladder::cli {
@@ -126,6 +128,33 @@ void add_bench_command(CLI::App& root) {
     std::cout << "forward " << forward_config->model << " batch " << forward_config->batch << " x " << forward_config->source_length
               << " -> " << forward_config->target_length << " (" << forward_config->device << ", " << forward_config->precision
               << ", " << at::get_num_threads() << " threads): median " << seconds << " s\n";
+  });
+
+  // The accuracy table from finished runs (bench/accuracy.sh makes them).
+  auto runs_dir = std::make_shared<std::string>();
+  auto out_dir = std::make_shared<std::string>();
+  auto title = std::make_shared<std::string>("Fine-tuning methods: test score against training memory");
+  CLI::App* accuracy = bench->add_subcommand(
+      "accuracy", "table and memory-vs-score chart of fine-tuning runs (RUNS/<backbone>/.../run.json, eval_test.json)");
+  accuracy->add_option("--runs", *runs_dir, "folder of runs made by bench/accuracy.sh")->required();
+  accuracy->add_option("--out", *out_dir, "write accuracy.md, accuracy.json, accuracy.svg and accuracy.html here")->required();
+  accuracy->add_option("--title", *title, "title of the table and chart")->capture_default_str();
+  accuracy->callback([=] {
+    std::vector<std::string> skipped;
+    const auto runs = report::collect_runs(*runs_dir, &skipped);
+    for (const auto& dir : skipped) std::cerr << "bench accuracy: skipping " << dir << " (unfinished or no eval_test.json)\n";
+    if (runs.empty()) throw UsageError(*runs_dir + ": no finished run with a test evaluation");
+    const auto cells = report::summarize(runs);
+    const std::string markdown = report::markdown_report(cells, *title);
+    const std::string svg = report::svg_chart(cells, *title);
+    std::filesystem::create_directories(*out_dir);
+    const std::filesystem::path out(*out_dir);
+    write_file_atomically((out / "accuracy.md").string(), markdown);
+    write_file_atomically((out / "accuracy.json").string(), report::json_report(cells, runs).dump(2) + "\n");
+    write_file_atomically((out / "accuracy.svg").string(), svg);
+    write_file_atomically((out / "accuracy.html").string(), report::html_page(*title, svg, markdown));
+    std::cout << markdown;
+    std::cerr << "bench accuracy: " << runs.size() << " runs -> " << (out / "accuracy.{md,json,svg,html}").string() << "\n";
   });
 
   // The child side: one method, one JSON line on stdout.

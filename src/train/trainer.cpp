@@ -119,7 +119,12 @@ void Trainer::write_metrics() {
   nlohmann::json metrics = {{"task", task_.task},         {"split", "validation"},
                             {"global_step", state_.global_step}, {"total_steps", state_.total_steps},
                             {"finished", state_.finished}, {"best", best},
-                            {"last", last},               {"evaluations", evaluations_}};
+                            {"last", last},               {"evaluations", evaluations_},
+                            // What a comparison of methods needs next to the scores.
+                            {"trainable_parameters", method_.trainable_count()},
+                            {"backbone_parameters", method_.backbone_count()},
+                            {"peak_bytes", peak_memory_bytes(device_)},
+                            {"device", device_.str()}};
   write_json_atomically((fs::path(run_dir_) / "metrics.json").string(), metrics);
 }
 

@@ -110,7 +110,7 @@ T5Config T5Config::builtin(const std::string& name) {
   if (it == presets().end()) {
     std::string known;
     for (const auto& n : builtin_names()) known += (known.empty() ? "" : ", ") + n;
-    throw UsageError("unknown architecture \"arch:" + name + "\" (known: " + known + ")");
+    throw UsageError("unknown architecture \"arch:" + name + "\" (known: " + known + "; or arch:DIR / arch:CONFIG.json for the architecture of a folder)");
   }
   const Preset& p = it->second;
   T5Config c;

@@ -116,11 +116,27 @@ void load_weights(torch::nn::Module& module, const safetensors::Checkpoint& chec
   throw LoadError(message);
 }
 
+namespace {
+
+// arch:NAME is a published size; arch:DIR and arch:FILE.json take the architecture of a folder
+// or config with fresh random weights, which is the baseline that shows what pretraining adds.
+T5Config architecture_config(const std::string& name, std::string& tokenizer_path) {
+  const fs::path path(name);
+  if (fs::is_directory(path)) {
+    if (fs::exists(path / "spiece.model")) tokenizer_path = (path / "spiece.model").string();
+    return T5Config::from_file((path / "config.json").string());
+  }
+  if (fs::is_regular_file(path)) return T5Config::from_file(name);
+  return T5Config::builtin(name);
+}
+
+}  // namespace
+
 LoadedModel load_model(const std::string& spec, const ModelOptions& options) {
   LoadedModel loaded;
   loaded.source = spec;
   if (spec.rfind("arch:", 0) == 0) {
-    T5Config config = T5Config::builtin(spec.substr(5));
+    T5Config config = architecture_config(spec.substr(5), loaded.tokenizer_path);
     loaded.model = T5ForConditionalGeneration(config);
     init_t5_weights(*loaded.model, options.seed);
   } else {

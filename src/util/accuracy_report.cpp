@@ -1,0 +1,372 @@
+// Grouping fine-tuning runs into the accuracy table and drawing memory against score.
+#include "ladder/util/accuracy_report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <tuple>
+
+#include "ladder/error.h"
+#include "ladder/io/json_file.h"
+
+namespace ladder::report {
+namespace fs = std::filesystem;
+namespace {
+
+// The paper's order, then anything else alphabetically.
+int rank_in(const std::vector<std::string>& order, const std::string& name) {
+  const auto it = std::find(order.begin(), order.end(), name);
+  return it == order.end() ? static_cast<int>(order.size()) : static_cast<int>(it - order.begin());
+}
+const std::vector<std::string> kMethodOrder = {"full", "adapter", "lora", "bitfit", "prompt", "lst"};
+const std::vector<std::string> kTaskOrder = {"sst2", "cola", "rte", "mrpc", "stsb", "qqp", "qnli", "mnli"};
+
+bool before(const std::vector<std::string>& order, const std::string& a, const std::string& b) {
+  const int ra = rank_in(order, a), rb = rank_in(order, b);
+  return ra != rb ? ra < rb : a < b;
+}
+
+std::string metric_of(const std::string& task) {
+  if (task == "cola") return "MCC";
+  if (task == "mrpc" || task == "qqp") return "(accuracy + F1) / 2";
+  if (task == "stsb") return "(Pearson + Spearman) / 2";
+  return "accuracy";
+}
+
+std::string fixed(double value, int digits) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", digits, value);
+  return buffer;
+}
+
+std::string score_text(const Spread& s) {
+  if (s.count == 0) return "—";
+  return fixed(100 * s.mean, 1) + " ± " + fixed(100 * s.stddev, 1) + " (" + std::to_string(s.count) + ")";
+}
+
+std::string escape_xml(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else if (c == '&') out += "&amp;";
+    else if (c == '"') out += "&quot;";
+    else out += c;
+  }
+  return out;
+}
+
+int64_t peak_from_log(const fs::path& log) {
+  int64_t peak = 0;
+  std::ifstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto record = nlohmann::json::parse(line, nullptr, false);
+    if (record.is_object() && record.contains("peak_bytes")) peak = std::max(peak, record["peak_bytes"].get<int64_t>());
+  }
+  return peak;
+}
+
+RunRecord read_run(const fs::path& dir, const fs::path& root) {
+  RunRecord r;
+  r.dir = dir.string();
+  r.backbone = fs::relative(dir, root).begin()->string();
+  const fs::path run_path = dir / "run.json", metrics_path = dir / "metrics.json", test_path = dir / "eval_test.json";
+  const nlohmann::json run = read_json_file(run_path.string());
+  const nlohmann::json metrics = read_json_file(metrics_path.string());
+  const nlohmann::json test = read_json_file(test_path.string());
+  try {
+    r.model = run.at("model").get<std::string>();
+    r.task = run.at("task").at("task").get<std::string>();
+    r.method = run.at("method").get<std::string>();
+    r.seed = run.at("training").at("seed").get<uint64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(run_path.string() + ": not a run description (" + e.what() + ")");
+  }
+  try {
+    r.test_metrics = test.at("metrics");
+    r.test_score = r.test_metrics.at("score").get<double>();
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(test_path.string() + ": no test score (" + e.what() + "; made by ladder eval --split test)");
+  }
+  r.trainable_parameters = metrics.value("trainable_parameters", int64_t{0});
+  r.backbone_parameters = metrics.value("backbone_parameters", int64_t{0});
+  r.peak_bytes = metrics.value("peak_bytes", int64_t{0});
+  if (r.peak_bytes == 0) r.peak_bytes = peak_from_log(dir / "log.jsonl");
+  if (fs::exists(dir / "bench.json"))
+    r.train_seconds = read_json_file((dir / "bench.json").string()).value("train_wall_seconds", -1.0);
+  return r;
+}
+
+}  // namespace
+
+std::vector<RunRecord> collect_runs(const std::string& root, std::vector<std::string>* skipped) {
+  if (!fs::is_directory(root)) throw UsageError(root + ": not a folder of runs (made by bench/accuracy.sh)");
+  std::vector<RunRecord> runs;
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    if (!entry.is_regular_file() || entry.path().filename() != "run.json") continue;
+    const fs::path dir = entry.path().parent_path();
+    const bool finished = fs::exists(dir / "metrics.json") &&
+                          read_json_file((dir / "metrics.json").string()).value("finished", false);
+    if (!finished || !fs::exists(dir / "eval_test.json")) {
+      if (skipped) skipped->push_back(dir.string());
+      continue;
+    }
+    runs.push_back(read_run(dir, root));
+  }
+  std::sort(runs.begin(), runs.end(), [](const RunRecord& a, const RunRecord& b) { return a.dir < b.dir; });
+  return runs;
+}
+
+Spread spread_of(const std::vector<double>& values) {
+  Spread s;
+  s.count = static_cast<int>(values.size());
+  if (values.empty()) return s;
+  s.min = *std::min_element(values.begin(), values.end());
+  s.max = *std::max_element(values.begin(), values.end());
+  double sum = 0;
+  for (double v : values) sum += v;
+  s.mean = sum / s.count;
+  if (s.count > 1) {
+    double squares = 0;
+    for (double v : values) squares += (v - s.mean) * (v - s.mean);
+    s.stddev = std::sqrt(squares / (s.count - 1));
+  }
+  return s;
+}
+
+std::vector<Cell> summarize(const std::vector<RunRecord>& runs) {
+  std::map<std::tuple<std::string, std::string, std::string>, std::vector<const RunRecord*>> groups;
+  for (const auto& r : runs) groups[{r.backbone, r.task, r.method}].push_back(&r);
+  std::vector<Cell> cells;
+  for (const auto& [key, members] : groups) {
+    Cell c;
+    std::tie(c.backbone, c.task, c.method) = key;
+    std::vector<double> scores;
+    double peak = 0, seconds = 0;
+    bool timed = true;
+    for (const RunRecord* r : members) {
+      scores.push_back(r->test_score);
+      c.seeds.push_back(r->seed);
+      peak += static_cast<double>(r->peak_bytes) / (1024.0 * 1024.0);
+      timed = timed && r->train_seconds >= 0;
+      seconds += r->train_seconds;
+      if (r->backbone_parameters > 0)
+        c.trainable_percent = 100.0 * static_cast<double>(r->trainable_parameters) / static_cast<double>(r->backbone_parameters);
+    }
+    c.score = spread_of(scores);
+    c.peak_mib = peak / static_cast<double>(members.size());
+    c.train_seconds = timed ? seconds / static_cast<double>(members.size()) : -1;
+    std::sort(c.seeds.begin(), c.seeds.end());
+    cells.push_back(std::move(c));
+  }
+  std::sort(cells.begin(), cells.end(), [](const Cell& a, const Cell& b) {
+    if (a.task != b.task) return before(kTaskOrder, a.task, b.task);
+    if (a.method != b.method) return before(kMethodOrder, a.method, b.method);
+    return a.backbone < b.backbone;
+  });
+  return cells;
+}
+
+namespace {
+
+struct Axes {
+  std::vector<std::string> backbones, tasks, methods;
+};
+
+Axes axes_of(const std::vector<Cell>& cells) {
+  Axes a;
+  auto add = [](std::vector<std::string>& list, const std::string& name) {
+    if (std::find(list.begin(), list.end(), name) == list.end()) list.push_back(name);
+  };
+  for (const auto& c : cells) {
+    add(a.backbones, c.backbone);
+    add(a.tasks, c.task);
+    add(a.methods, c.method);
+  }
+  std::sort(a.backbones.begin(), a.backbones.end());
+  return a;
+}
+
+const Cell* find_cell(const std::vector<Cell>& cells, const std::string& backbone, const std::string& task,
+                      const std::string& method) {
+  for (const auto& c : cells)
+    if (c.backbone == backbone && c.task == task && c.method == method) return &c;
+  return nullptr;
+}
+
+// Mean over tasks of one method on one backbone; only when every task has runs.
+struct Average {
+  bool complete = false;
+  double score = 0, peak_mib = 0, trainable_percent = 0;
+};
+
+Average average_over_tasks(const std::vector<Cell>& cells, const Axes& axes, const std::string& backbone,
+                           const std::string& method) {
+  Average a;
+  int n = 0;
+  for (const auto& task : axes.tasks) {
+    const Cell* c = find_cell(cells, backbone, task, method);
+    if (!c) return a;
+    a.score += c->score.mean;
+    a.peak_mib += c->peak_mib;
+    a.trainable_percent = c->trainable_percent;
+    ++n;
+  }
+  a.complete = n > 0;
+  if (n > 0) {
+    a.score /= n;
+    a.peak_mib /= n;
+  }
+  return a;
+}
+
+}  // namespace
+
+std::string markdown_report(const std::vector<Cell>& cells, const std::string& title) {
+  const Axes axes = axes_of(cells);
+  std::ostringstream out;
+  out << "# " << title << "\n\n"
+      << "Test-split scores x 100, mean ± sample standard deviation over seeds (number of seeds). "
+         "Peak and time are the mean over seeds on the "
+      << (axes.backbones.empty() ? std::string("first") : axes.backbones.front()) << " backbone.\n";
+  auto header = [&](std::ostringstream& o) {
+    o << "\n| method | trainable % |";
+    for (const auto& b : axes.backbones) o << " " << b << " |";
+    if (axes.backbones.size() == 2) o << " difference |";
+    o << " training peak (MiB) | train time (s) |\n|---|---:|";
+    for (size_t i = 0; i < axes.backbones.size() + (axes.backbones.size() == 2 ? 1 : 0); ++i) o << "---:|";
+    o << "---:|---:|\n";
+  };
+  for (const auto& task : axes.tasks) {
+    out << "\n## " << task << " — " << metric_of(task) << "\n";
+    header(out);
+    for (const auto& method : axes.methods) {
+      const Cell* first = nullptr;
+      std::vector<const Cell*> row;
+      for (const auto& b : axes.backbones) {
+        row.push_back(find_cell(cells, b, task, method));
+        if (!first) first = row.back();
+      }
+      if (!first) continue;
+      out << "| " << method << " | " << fixed(first->trainable_percent, 3) << " |";
+      for (const Cell* c : row) out << " " << (c ? score_text(c->score) : "—") << " |";
+      if (row.size() == 2)
+        out << " " << (row[0] && row[1] ? fixed(100 * (row[0]->score.mean - row[1]->score.mean), 1) : "—") << " |";
+      out << " " << fixed(first->peak_mib, 0) << " | "
+          << (first->train_seconds >= 0 ? fixed(first->train_seconds, 0) : "—") << " |\n";
+    }
+  }
+  out << "\n## Average over tasks\n\n| method |";
+  for (const auto& b : axes.backbones) out << " " << b << " |";
+  out << " training peak (MiB) |\n|---|";
+  for (size_t i = 0; i < axes.backbones.size(); ++i) out << "---:|";
+  out << "---:|\n";
+  for (const auto& method : axes.methods) {
+    out << "| " << method << " |";
+    double peak = 0;
+    for (const auto& b : axes.backbones) {
+      const Average a = average_over_tasks(cells, axes, b, method);
+      out << " " << (a.complete ? fixed(100 * a.score, 1) : "—") << " |";
+      if (b == axes.backbones.front()) peak = a.peak_mib;
+    }
+    out << " " << fixed(peak, 0) << " |\n";
+  }
+  return out.str();
+}
+
+nlohmann::json json_report(const std::vector<Cell>& cells, const std::vector<RunRecord>& runs) {
+  nlohmann::json out = {{"cells", nlohmann::json::array()}, {"runs", nlohmann::json::array()}};
+  for (const auto& c : cells)
+    out["cells"].push_back({{"backbone", c.backbone}, {"task", c.task}, {"method", c.method},
+                            {"score_mean", c.score.mean}, {"score_stddev", c.score.stddev},
+                            {"score_min", c.score.min}, {"score_max", c.score.max}, {"seeds", c.seeds},
+                            {"trainable_percent", c.trainable_percent}, {"peak_mib", c.peak_mib},
+                            {"train_seconds", c.train_seconds}});
+  for (const auto& r : runs)
+    out["runs"].push_back({{"dir", r.dir}, {"backbone", r.backbone}, {"model", r.model}, {"task", r.task},
+                           {"method", r.method}, {"seed", r.seed}, {"test_metrics", r.test_metrics},
+                           {"trainable_parameters", r.trainable_parameters},
+                           {"backbone_parameters", r.backbone_parameters}, {"peak_bytes", r.peak_bytes},
+                           {"train_seconds", r.train_seconds}});
+  return out;
+}
+
+std::string svg_chart(const std::vector<Cell>& cells, const std::string& title) {
+  const Axes axes = axes_of(cells);
+  struct Point {
+    std::string method, backbone;
+    double x, y;
+  };
+  std::vector<Point> points;
+  for (const auto& b : axes.backbones)
+    for (const auto& m : axes.methods) {
+      const Average a = average_over_tasks(cells, axes, b, m);
+      if (a.complete) points.push_back({m, b, a.peak_mib, 100 * a.score});
+    }
+  const double width = 720, height = 460, left = 70, right = 160, top = 50, bottom = 60;
+  double x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+  if (!points.empty()) {
+    x0 = x1 = points[0].x;
+    y0 = y1 = points[0].y;
+    for (const auto& p : points) {
+      x0 = std::min(x0, p.x), x1 = std::max(x1, p.x);
+      y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
+    }
+  }
+  // Pad the ranges so that no point sits on an axis.
+  const double xpad = std::max(1.0, 0.08 * (x1 - x0)), ypad = std::max(1.0, 0.1 * (y1 - y0));
+  x0 = std::max(0.0, x0 - xpad), x1 += xpad, y0 -= ypad, y1 += ypad;
+  auto px = [&](double x) { return left + (x - x0) / (x1 - x0) * (width - left - right); };
+  auto py = [&](double y) { return height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom); };
+  const std::vector<std::string> colors = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"};
+  auto color_of = [&](const std::string& method) {
+    return colors[static_cast<size_t>(rank_in(axes.methods, method)) % colors.size()];
+  };
+  std::ostringstream svg;
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+      << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
+      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      << "<text x=\"" << width / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">" << escape_xml(title) << "</text>\n"
+      << "<line x1=\"" << left << "\" y1=\"" << height - bottom << "\" x2=\"" << width - right << "\" y2=\"" << height - bottom
+      << "\" stroke=\"black\"/>\n<line x1=\"" << left << "\" y1=\"" << top << "\" x2=\"" << left << "\" y2=\""
+      << height - bottom << "\" stroke=\"black\"/>\n";
+  for (int i = 0; i <= 5; ++i) {
+    const double x = x0 + (x1 - x0) * i / 5, y = y0 + (y1 - y0) * i / 5;
+    svg << "<text x=\"" << px(x) << "\" y=\"" << height - bottom + 16 << "\" text-anchor=\"middle\">" << fixed(x, 0)
+        << "</text>\n<text x=\"" << left - 6 << "\" y=\"" << py(y) + 4 << "\" text-anchor=\"end\">" << fixed(y, 1)
+        << "</text>\n<line x1=\"" << left << "\" y1=\"" << py(y) << "\" x2=\"" << width - right << "\" y2=\"" << py(y)
+        << "\" stroke=\"#ddd\"/>\n";
+  }
+  svg << "<text x=\"" << (left + width - right) / 2 << "\" y=\"" << height - 18
+      << "\" text-anchor=\"middle\">training peak memory (MiB, mean over tasks)</text>\n"
+      << "<text transform=\"translate(18," << (top + height - bottom) / 2
+      << ") rotate(-90)\" text-anchor=\"middle\">test score x 100, mean over tasks</text>\n";
+  for (const auto& p : points) {
+    const bool filled = p.backbone == axes.backbones.front();
+    svg << "<circle cx=\"" << px(p.x) << "\" cy=\"" << py(p.y) << "\" r=\"6\" stroke=\"" << color_of(p.method)
+        << "\" stroke-width=\"2\" fill=\"" << (filled ? color_of(p.method) : "white") << "\"><title>"
+        << escape_xml(p.method + " (" + p.backbone + "): " + fixed(p.y, 1) + " at " + fixed(p.x, 0) + " MiB")
+        << "</title></circle>\n<text x=\"" << px(p.x) + 9 << "\" y=\"" << py(p.y) + 4 << "\">" << escape_xml(p.method)
+        << "</text>\n";
+  }
+  double legend_y = top + 10;
+  for (size_t i = 0; i < axes.backbones.size(); ++i, legend_y += 20)
+    svg << "<circle cx=\"" << width - right + 25 << "\" cy=\"" << legend_y << "\" r=\"6\" stroke=\"#444\" stroke-width=\"2\" fill=\""
+        << (i == 0 ? "#444" : "white") << "\"/><text x=\"" << width - right + 37 << "\" y=\"" << legend_y + 4 << "\">"
+        << escape_xml(axes.backbones[i]) << " backbone</text>\n";
+  svg << "</svg>\n";
+  return svg.str();
+}
+
+std::string html_page(const std::string& title, const std::string& svg, const std::string& markdown) {
+  return "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + escape_xml(title) +
+         "</title></head>\n<body style=\"font-family: sans-serif; max-width: 60em; margin: auto\">\n" + svg +
+         "<pre style=\"white-space: pre-wrap\">" + escape_xml(markdown) + "</pre>\n</body></html>\n";
+}
+
+}  // namespace ladder::report

@@ -1,0 +1,125 @@
+// The accuracy table from hand-made run folders: grouping, spreads, skipping, errors, output.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "ladder/error.h"
+#include "ladder/util/accuracy_report.h"
+
+namespace {
+namespace fs = std::filesystem;
+using namespace ladder::report;
+
+void write(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << text;
+}
+
+// A finished run as ladder train + ladder eval --split test leave it.
+void make_run(const fs::path& dir, const std::string& model, const std::string& task, const std::string& method,
+              int seed, double score, int64_t peak_mib, bool finished = true, bool tested = true) {
+  write(dir / "run.json", "{\"model\": \"" + model + "\", \"method\": \"" + method + "\", \"task\": {\"task\": \"" + task +
+                              "\"}, \"training\": {\"seed\": " + std::to_string(seed) + "}}");
+  write(dir / "metrics.json", std::string("{\"finished\": ") + (finished ? "true" : "false") +
+                                  ", \"trainable_parameters\": 25, \"backbone_parameters\": 1000, \"peak_bytes\": " +
+                                  std::to_string(peak_mib * 1024 * 1024) + "}");
+  if (tested) write(dir / "eval_test.json", "{\"metrics\": {\"accuracy\": 0.1, \"score\": " + std::to_string(score) + "}}");
+  write(dir / "bench.json", "{\"train_wall_seconds\": " + std::to_string(10 * seed) + "}");
+}
+
+class AccuracyReport : public testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::path(testing::TempDir()) / ("ladder_accuracy_" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+    // pretrained: lst 0.80 and 0.90 on rte (mean 0.85, sample sd 0.0707107), full 0.70 once.
+    make_run(root_ / "pretrained/rte/lst/seed1", "m", "rte", "lst", 1, 0.80, 100);
+    make_run(root_ / "pretrained/rte/lst/seed2", "m", "rte", "lst", 2, 0.90, 120);
+    make_run(root_ / "pretrained/rte/full/seed1", "m", "rte", "full", 1, 0.70, 400);
+    make_run(root_ / "pretrained/sst2/lst/seed1", "m", "sst2", "lst", 1, 0.60, 90);
+    make_run(root_ / "random/rte/lst/seed1", "arch:m", "rte", "lst", 1, 0.50, 100);
+    make_run(root_ / "random/sst2/lst/seed1", "arch:m", "sst2", "lst", 1, 0.40, 100);
+    make_run(root_ / "random/rte/full/seed3", "arch:m", "rte", "full", 3, 0.55, 390, /*finished=*/false);
+    make_run(root_ / "random/rte/full/seed4", "arch:m", "rte", "full", 4, 0.55, 390, true, /*tested=*/false);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  fs::path root_;
+};
+
+TEST_F(AccuracyReport, CollectsFinishedTestedRunsOnly) {
+  std::vector<std::string> skipped;
+  const auto runs = collect_runs(root_.string(), &skipped);
+  ASSERT_EQ(runs.size(), 6u);
+  EXPECT_EQ(skipped.size(), 2u);
+  EXPECT_EQ(runs[0].backbone, "pretrained");
+  EXPECT_EQ(runs[0].task, "rte");
+  EXPECT_EQ(runs[0].method, "full");
+  EXPECT_DOUBLE_EQ(runs[0].test_score, 0.70);
+  EXPECT_EQ(runs[0].peak_bytes, 400 * 1024 * 1024);
+  EXPECT_DOUBLE_EQ(runs[0].train_seconds, 10);
+  EXPECT_EQ(runs.back().backbone, "random");
+}
+
+TEST_F(AccuracyReport, SpreadsOverSeeds) {
+  const Spread s = spread_of({0.80, 0.90});
+  EXPECT_EQ(s.count, 2);
+  EXPECT_NEAR(s.mean, 0.85, 1e-12);
+  EXPECT_NEAR(s.stddev, 0.0707106781, 1e-9);  // sqrt((0.05^2 * 2) / 1)
+  EXPECT_DOUBLE_EQ(s.min, 0.80);
+  EXPECT_DOUBLE_EQ(s.max, 0.90);
+  EXPECT_DOUBLE_EQ(spread_of({0.3}).stddev, 0.0);
+
+  const auto cells = summarize(collect_runs(root_.string()));
+  ASSERT_EQ(cells.size(), 5u);
+  // Task order sst2 before rte; method order full before lst; pretrained before random.
+  EXPECT_EQ(cells[0].task, "sst2");
+  EXPECT_EQ(cells[2].task, "rte");
+  EXPECT_EQ(cells[2].method, "full");
+  const Cell& lst = cells[3];
+  EXPECT_EQ(lst.backbone, "pretrained");
+  EXPECT_EQ(lst.method, "lst");
+  EXPECT_NEAR(lst.score.mean, 0.85, 1e-12);
+  EXPECT_NEAR(lst.peak_mib, 110, 1e-9);
+  EXPECT_NEAR(lst.train_seconds, 15, 1e-9);
+  EXPECT_NEAR(lst.trainable_percent, 2.5, 1e-12);
+  EXPECT_EQ(lst.seeds, (std::vector<uint64_t>{1, 2}));
+}
+
+TEST_F(AccuracyReport, MarkdownAndChart) {
+  const auto cells = summarize(collect_runs(root_.string()));
+  const std::string md = markdown_report(cells, "T");
+  EXPECT_NE(md.find("## rte — accuracy"), std::string::npos) << md;
+  EXPECT_NE(md.find("| lst | 2.500 | 85.0 ± 7.1 (2) | 50.0 ± 0.0 (1) | 35.0 | 110 | 15 |"), std::string::npos) << md;
+  // full has no random run: its cells say so instead of inventing a number.
+  EXPECT_NE(md.find("| full | 2.500 | 70.0 ± 0.0 (1) | — | — | 400 | 10 |"), std::string::npos) << md;
+  // Average over tasks: lst pretrained (85 + 60) / 2, random (50 + 40) / 2; full lacks sst2.
+  EXPECT_NE(md.find("| lst | 72.5 | 45.0 | 100 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| full | — | — |"), std::string::npos) << md;
+
+  const std::string svg = svg_chart(cells, "T <&>");
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.find("T &lt;&amp;&gt;"), std::string::npos);
+  // Points only for complete methods: lst on both backbones, plus two legend markers.
+  size_t circles = 0;
+  for (size_t at = svg.find("<circle"); at != std::string::npos; at = svg.find("<circle", at + 1)) ++circles;
+  EXPECT_EQ(circles, 4u);
+  EXPECT_NE(svg.find("lst (pretrained): 72.5 at 100 MiB"), std::string::npos) << svg;
+  EXPECT_NE(html_page("T", svg, md).find("<pre"), std::string::npos);
+}
+
+TEST_F(AccuracyReport, ErrorsNameTheFile) {
+  write(root_ / "pretrained/rte/lst/seed1/eval_test.json", "{\"metrics\": {\"accuracy\": 0.5}}");
+  try {
+    collect_runs(root_.string());
+    FAIL() << "expected a FormatError";
+  } catch (const ladder::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("seed1/eval_test.json"), std::string::npos) << e.what();
+  }
+  write(root_ / "pretrained/rte/lst/seed1/eval_test.json", "{not json");
+  EXPECT_THROW(collect_runs(root_.string()), ladder::FormatError);
+  EXPECT_THROW(collect_runs((root_ / "nothing").string()), ladder::UsageError);
+}
+
+}  // namespace
