@@ -19,6 +19,7 @@
 
 #include "ladder/data/glue.h"
 #include "ladder/error.h"
+#include "ladder/models/t5/load.h"
 #include "ladder/models/tensor_io.h"
 #include "ladder/train/checkpoint.h"
 #include "ladder/train/interrupt.h"
@@ -346,6 +347,17 @@ TEST_F(TrainerTest, EndToEndOnAnRteSlice) {
   double best = -1;
   for (const auto& e : result.metrics["evaluations"]) best = std::max(best, e["metrics"]["score"].get<double>());
   EXPECT_EQ(result.metrics["best"]["metrics"]["score"].get<double>(), best);
+  // What the accuracy table reads next to the scores: counted independently here.
+  {
+    auto backbone = load_model(c.model).model;
+    int64_t backbone_count = 0;
+    for (const auto& p : backbone->parameters()) backbone_count += p.numel();
+    EXPECT_EQ(result.metrics["backbone_parameters"].get<int64_t>(), backbone_count);
+    const int64_t trainable = result.metrics["trainable_parameters"].get<int64_t>();
+    EXPECT_GT(trainable, 0);
+    EXPECT_LT(trainable, backbone_count / 2);  // LST trains a side network, never the backbone
+    EXPECT_GT(result.metrics["peak_bytes"].get<int64_t>(), 0);
+  }
 
   const RunConfig saved = load_run_config(dir / "run");
   EXPECT_EQ(saved.train.max_new_tokens,
