@@ -74,7 +74,7 @@ int64_t peak_from_log(const fs::path& log) {
 RunRecord read_run(const fs::path& dir, const fs::path& root) {
   RunRecord r;
   r.dir = dir.string();
-  r.backbone = fs::relative(dir, root).begin()->string();
+  r.backbone = dir.lexically_relative(root).begin()->string();  // the link name, not its target
   const fs::path run_path = dir / "run.json", metrics_path = dir / "metrics.json", test_path = dir / "eval_test.json";
   const nlohmann::json run = read_json_file(run_path.string());
   const nlohmann::json metrics = read_json_file(metrics_path.string());
@@ -107,7 +107,10 @@ RunRecord read_run(const fs::path& dir, const fs::path& root) {
 std::vector<RunRecord> collect_runs(const std::string& root, std::vector<std::string>* skipped) {
   if (!fs::is_directory(root)) throw UsageError(root + ": not a folder of runs (made by bench/accuracy.sh)");
   std::vector<RunRecord> runs;
-  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+  fs::path base = fs::path(root).lexically_normal();
+  if (!base.has_filename()) base = base.parent_path();  // "runs/" names the same folder as "runs"
+  // Symbolic links are followed so that one table can gather runs kept in several places.
+  for (const auto& entry : fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink)) {
     if (!entry.is_regular_file() || entry.path().filename() != "run.json") continue;
     const fs::path dir = entry.path().parent_path();
     const bool finished = fs::exists(dir / "metrics.json") &&
@@ -116,7 +119,7 @@ std::vector<RunRecord> collect_runs(const std::string& root, std::vector<std::st
       if (skipped) skipped->push_back(dir.string());
       continue;
     }
-    runs.push_back(read_run(dir, root));
+    runs.push_back(read_run(dir, base));
   }
   std::sort(runs.begin(), runs.end(), [](const RunRecord& a, const RunRecord& b) { return a.dir < b.dir; });
   return runs;
@@ -229,52 +232,64 @@ Average average_over_tasks(const std::vector<Cell>& cells, const Axes& axes, con
 
 std::string markdown_report(const std::vector<Cell>& cells, const std::string& title) {
   const Axes axes = axes_of(cells);
+  // Each other backbone is compared with the one named "random" (what pretraining adds).
+  const bool has_random = std::count(axes.backbones.begin(), axes.backbones.end(), "random") > 0;
+  std::vector<std::string> compared;
+  if (has_random)
+    for (const auto& b : axes.backbones)
+      if (b != "random") compared.push_back(b);
+  const size_t score_columns = axes.backbones.size() + compared.size();
+  auto difference = [](const Cell* a, const Cell* b) {
+    return a && b ? fixed(100 * (a->score.mean - b->score.mean), 1) : std::string("—");
+  };
+
   std::ostringstream out;
   out << "# " << title << "\n\n"
       << "Test-split scores x 100, mean ± sample standard deviation over seeds (number of seeds). "
          "Peak and time are the mean over seeds on the "
       << (axes.backbones.empty() ? std::string("first") : axes.backbones.front()) << " backbone.\n";
-  auto header = [&](std::ostringstream& o) {
-    o << "\n| method | trainable % |";
-    for (const auto& b : axes.backbones) o << " " << b << " |";
-    if (axes.backbones.size() == 2) o << " difference |";
-    o << " training peak (MiB) | train time (s) |\n|---|---:|";
-    for (size_t i = 0; i < axes.backbones.size() + (axes.backbones.size() == 2 ? 1 : 0); ++i) o << "---:|";
-    o << "---:|---:|\n";
-  };
   for (const auto& task : axes.tasks) {
-    out << "\n## " << task << " — " << metric_of(task) << "\n";
-    header(out);
+    out << "\n## " << task << " — " << metric_of(task) << "\n\n| method | trainable % |";
+    for (const auto& b : axes.backbones) out << " " << b << " |";
+    for (const auto& b : compared) out << " " << b << " − random |";
+    out << " training peak (MiB) | train time (s) |\n|---|---:|";
+    for (size_t i = 0; i < score_columns; ++i) out << "---:|";
+    out << "---:|---:|\n";
     for (const auto& method : axes.methods) {
       const Cell* first = nullptr;
-      std::vector<const Cell*> row;
-      for (const auto& b : axes.backbones) {
-        row.push_back(find_cell(cells, b, task, method));
-        if (!first) first = row.back();
-      }
+      for (const auto& b : axes.backbones)
+        if (!first) first = find_cell(cells, b, task, method);
       if (!first) continue;
       out << "| " << method << " | " << fixed(first->trainable_percent, 3) << " |";
-      for (const Cell* c : row) out << " " << (c ? score_text(c->score) : "—") << " |";
-      if (row.size() == 2)
-        out << " " << (row[0] && row[1] ? fixed(100 * (row[0]->score.mean - row[1]->score.mean), 1) : "—") << " |";
+      for (const auto& b : axes.backbones) {
+        const Cell* c = find_cell(cells, b, task, method);
+        out << " " << (c ? score_text(c->score) : "—") << " |";
+      }
+      for (const auto& b : compared)
+        out << " " << difference(find_cell(cells, b, task, method), find_cell(cells, "random", task, method)) << " |";
       out << " " << fixed(first->peak_mib, 0) << " | "
           << (first->train_seconds >= 0 ? fixed(first->train_seconds, 0) : "—") << " |\n";
     }
   }
   out << "\n## Average over tasks\n\n| method |";
   for (const auto& b : axes.backbones) out << " " << b << " |";
+  for (const auto& b : compared) out << " " << b << " − random |";
   out << " training peak (MiB) |\n|---|";
-  for (size_t i = 0; i < axes.backbones.size(); ++i) out << "---:|";
+  for (size_t i = 0; i < score_columns; ++i) out << "---:|";
   out << "---:|\n";
   for (const auto& method : axes.methods) {
     out << "| " << method << " |";
-    double peak = 0;
     for (const auto& b : axes.backbones) {
       const Average a = average_over_tasks(cells, axes, b, method);
       out << " " << (a.complete ? fixed(100 * a.score, 1) : "—") << " |";
-      if (b == axes.backbones.front()) peak = a.peak_mib;
     }
-    out << " " << fixed(peak, 0) << " |\n";
+    const Average random = average_over_tasks(cells, axes, "random", method);
+    for (const auto& b : compared) {
+      const Average a = average_over_tasks(cells, axes, b, method);
+      out << " " << (a.complete && random.complete ? fixed(100 * (a.score - random.score), 1) : "—") << " |";
+    }
+    const Average first = average_over_tasks(cells, axes, axes.backbones.front(), method);
+    out << " " << (first.complete ? fixed(first.peak_mib, 0) : "—") << " |\n";
   }
   return out.str();
 }
@@ -327,6 +342,12 @@ std::string svg_chart(const std::vector<Cell>& cells, const std::string& title) 
   auto color_of = [&](const std::string& method) {
     return colors[static_cast<size_t>(rank_in(axes.methods, method)) % colors.size()];
   };
+  // The first backbone solid, "random" hollow, any other half-filled.
+  auto marker_fill = [&](const std::string& backbone, const std::string& color) {
+    if (backbone == "random") return std::string("fill=\"white\"");
+    if (backbone == axes.backbones.front()) return "fill=\"" + color + "\"";
+    return "fill=\"" + color + "\" fill-opacity=\"0.35\"";
+  };
   std::ostringstream svg;
   svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
       << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
@@ -347,18 +368,17 @@ std::string svg_chart(const std::vector<Cell>& cells, const std::string& title) 
       << "<text transform=\"translate(18," << (top + height - bottom) / 2
       << ") rotate(-90)\" text-anchor=\"middle\">test score x 100, mean over tasks</text>\n";
   for (const auto& p : points) {
-    const bool filled = p.backbone == axes.backbones.front();
     svg << "<circle cx=\"" << px(p.x) << "\" cy=\"" << py(p.y) << "\" r=\"6\" stroke=\"" << color_of(p.method)
-        << "\" stroke-width=\"2\" fill=\"" << (filled ? color_of(p.method) : "white") << "\"><title>"
+        << "\" stroke-width=\"2\" " << marker_fill(p.backbone, color_of(p.method)) << "><title>"
         << escape_xml(p.method + " (" + p.backbone + "): " + fixed(p.y, 1) + " at " + fixed(p.x, 0) + " MiB")
         << "</title></circle>\n<text x=\"" << px(p.x) + 9 << "\" y=\"" << py(p.y) + 4 << "\">" << escape_xml(p.method)
         << "</text>\n";
   }
   double legend_y = top + 10;
   for (size_t i = 0; i < axes.backbones.size(); ++i, legend_y += 20)
-    svg << "<circle cx=\"" << width - right + 25 << "\" cy=\"" << legend_y << "\" r=\"6\" stroke=\"#444\" stroke-width=\"2\" fill=\""
-        << (i == 0 ? "#444" : "white") << "\"/><text x=\"" << width - right + 37 << "\" y=\"" << legend_y + 4 << "\">"
-        << escape_xml(axes.backbones[i]) << " backbone</text>\n";
+    svg << "<circle cx=\"" << width - right + 25 << "\" cy=\"" << legend_y << "\" r=\"6\" stroke=\"#444\" stroke-width=\"2\" "
+        << marker_fill(axes.backbones[i], "#444") << "/><text x=\"" << width - right + 37 << "\" y=\"" << legend_y + 4
+        << "\">" << escape_xml(axes.backbones[i]) << " backbone</text>\n";
   svg << "</svg>\n";
   return svg.str();
 }

@@ -95,8 +95,9 @@ TEST_F(AccuracyReport, MarkdownAndChart) {
   // full has no random run: its cells say so instead of inventing a number.
   EXPECT_NE(md.find("| full | 2.500 | 70.0 ± 0.0 (1) | — | — | 400 | 10 |"), std::string::npos) << md;
   // Average over tasks: lst pretrained (85 + 60) / 2, random (50 + 40) / 2; full lacks sst2.
-  EXPECT_NE(md.find("| lst | 72.5 | 45.0 | 100 |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| full | — | — |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| lst | 72.5 | 45.0 | 27.5 | 100 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| full | — | — | — | — |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| pretrained − random |"), std::string::npos) << md;
 
   const std::string svg = svg_chart(cells, "T <&>");
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
@@ -107,6 +108,23 @@ TEST_F(AccuracyReport, MarkdownAndChart) {
   EXPECT_EQ(circles, 4u);
   EXPECT_NE(svg.find("lst (pretrained): 72.5 at 100 MiB"), std::string::npos) << svg;
   EXPECT_NE(html_page("T", svg, md).find("<pre"), std::string::npos);
+}
+
+TEST_F(AccuracyReport, ThirdBackboneThroughASymlinkIsComparedWithRandom) {
+  const fs::path elsewhere = root_.string() + "_elsewhere";
+  fs::remove_all(elsewhere);
+  make_run(elsewhere / "rte/lst/seed1", "m2", "rte", "lst", 1, 0.65, 100);
+  fs::create_directory_symlink(elsewhere, root_ / "wd");
+  const auto cells = summarize(collect_runs(root_.string()));
+  const std::string md = markdown_report(cells, "T");
+  fs::remove_all(elsewhere);
+  EXPECT_NE(md.find("| method | trainable % | pretrained | random | wd | pretrained − random | wd − random |"),
+            std::string::npos) << md;
+  // rte lst: pretrained 85, random 50, wd 65 -> differences 35 and 15.
+  EXPECT_NE(md.find("| 85.0 ± 7.1 (2) | 50.0 ± 0.0 (1) | 65.0 ± 0.0 (1) | 35.0 | 15.0 |"), std::string::npos) << md;
+  // wd has no sst2 run, so its average over tasks is not given.
+  EXPECT_NE(md.find("| lst | 72.5 | 45.0 | — | 27.5 | — | 100 |"), std::string::npos) << md;
+  EXPECT_NE(svg_chart(cells, "T").find("fill-opacity"), std::string::npos);
 }
 
 TEST_F(AccuracyReport, ErrorsNameTheFile) {
