@@ -64,12 +64,12 @@ for fixture in t5-tiny-v1_0 t5-tiny-v1_1 t5-tiny-relpos t5-tiny-untied; do
   fi
 done
 
-# A backbone ladder pretrained itself (assets/t5-mini-dict, see its README): LST on a slice of
+# A backbone ladder pretrained itself (assets/t5-mini-dict-wd, see its README): LST on a slice of
 # SST-2, then the test split. Seconds, not an accuracy claim (that is bench/accuracy.sh).
 glue=${GLUE_DIR:-../shared/data/glue}
 if [[ -f $glue/SST-2/train.tsv ]]; then
   printf '\n== Fine-tuning the bundled pretrained backbone with LST (40 updates on SST-2)\n'
-  run train --model assets/t5-mini-dict --task sst2 --data "$glue" --method lst --batch-size 16 \
+  run train --model assets/t5-mini-dict-wd --task sst2 --data "$glue" --method lst --batch-size 16 \
     --max-steps 40 --max-train-examples 640 --max-eval-examples 200 --log-every 10 --threads 2 \
     --settings '{"reduction": 4, "fisher_samples": 32}' --out "$work/sst2-lst"
   run eval --run "$work/sst2-lst" --split test --threads 2
