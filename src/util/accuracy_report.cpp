@@ -71,13 +71,12 @@ int64_t peak_from_log(const fs::path& log) {
   return peak;
 }
 
-RunRecord read_run(const fs::path& dir, const fs::path& root) {
+RunRecord read_run(const fs::path& dir, const fs::path& root, const nlohmann::json& metrics) {
   RunRecord r;
   r.dir = dir.string();
   r.backbone = dir.lexically_relative(root).begin()->string();  // the link name, not its target
-  const fs::path run_path = dir / "run.json", metrics_path = dir / "metrics.json", test_path = dir / "eval_test.json";
+  const fs::path run_path = dir / "run.json", test_path = dir / "eval_test.json";
   const nlohmann::json run = read_json_file(run_path.string());
-  const nlohmann::json metrics = read_json_file(metrics_path.string());
   const nlohmann::json test = read_json_file(test_path.string());
   try {
     r.model = run.at("model").get<std::string>();
@@ -113,13 +112,13 @@ std::vector<RunRecord> collect_runs(const std::string& root, std::vector<std::st
   for (const auto& entry : fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink)) {
     if (!entry.is_regular_file() || entry.path().filename() != "run.json") continue;
     const fs::path dir = entry.path().parent_path();
-    const bool finished = fs::exists(dir / "metrics.json") &&
-                          read_json_file((dir / "metrics.json").string()).value("finished", false);
-    if (!finished || !fs::exists(dir / "eval_test.json")) {
+    const nlohmann::json metrics = fs::exists(dir / "metrics.json") ? read_json_file((dir / "metrics.json").string())
+                                                                    : nlohmann::json::object();
+    if (!metrics.value("finished", false) || !fs::exists(dir / "eval_test.json")) {
       if (skipped) skipped->push_back(dir.string());
       continue;
     }
-    runs.push_back(read_run(dir, base));
+    runs.push_back(read_run(dir, base, metrics));
   }
   std::sort(runs.begin(), runs.end(), [](const RunRecord& a, const RunRecord& b) { return a.dir < b.dir; });
   return runs;
