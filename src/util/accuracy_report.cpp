@@ -241,6 +241,16 @@ std::string markdown_report(const std::vector<Cell>& cells, const std::string& t
   auto difference = [](const Cell* a, const Cell* b) {
     return a && b ? fixed(100 * (a->score.mean - b->score.mean), 1) : std::string("—");
   };
+  // Header and rule of a table: `lead` columns, the score columns, then `tail`.
+  auto table_head = [&](std::ostringstream& o, const std::string& lead, const std::string& lead_rule,
+                        const std::string& tail, const std::string& tail_rule) {
+    o << lead;
+    for (const auto& b : axes.backbones) o << " " << b << " |";
+    for (const auto& b : compared) o << " " << b << " − random |";
+    o << tail << "\n" << lead_rule;
+    for (size_t i = 0; i < score_columns; ++i) o << "---:|";
+    o << tail_rule << "\n";
+  };
 
   std::ostringstream out;
   out << "# " << title << "\n\n"
@@ -248,12 +258,8 @@ std::string markdown_report(const std::vector<Cell>& cells, const std::string& t
          "Peak and time are the mean over seeds on the "
       << (axes.backbones.empty() ? std::string("first") : axes.backbones.front()) << " backbone.\n";
   for (const auto& task : axes.tasks) {
-    out << "\n## " << task << " — " << metric_of(task) << "\n\n| method | trainable % |";
-    for (const auto& b : axes.backbones) out << " " << b << " |";
-    for (const auto& b : compared) out << " " << b << " − random |";
-    out << " training peak (MiB) | train time (s) |\n|---|---:|";
-    for (size_t i = 0; i < score_columns; ++i) out << "---:|";
-    out << "---:|---:|\n";
+    out << "\n## " << task << " — " << metric_of(task) << "\n\n";
+    table_head(out, "| method | trainable % |", "|---|---:|", " training peak (MiB) | train time (s) |", "---:|---:|");
     for (const auto& method : axes.methods) {
       const Cell* first = nullptr;
       for (const auto& b : axes.backbones)
@@ -270,12 +276,8 @@ std::string markdown_report(const std::vector<Cell>& cells, const std::string& t
           << (first->train_seconds >= 0 ? fixed(first->train_seconds, 0) : "—") << " |\n";
     }
   }
-  out << "\n## Average over tasks\n\n| method |";
-  for (const auto& b : axes.backbones) out << " " << b << " |";
-  for (const auto& b : compared) out << " " << b << " − random |";
-  out << " training peak (MiB) |\n|---|";
-  for (size_t i = 0; i < score_columns; ++i) out << "---:|";
-  out << "---:|\n";
+  out << "\n## Average over tasks\n\n";
+  table_head(out, "| method |", "|---|", " training peak (MiB) |", "---:|");
   for (const auto& method : axes.methods) {
     out << "| " << method << " |";
     for (const auto& b : axes.backbones) {
