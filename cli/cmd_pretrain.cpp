@@ -21,7 +21,7 @@ namespace {
 
 struct PretrainCommand {
   std::vector<std::string> corpus;
-  std::string tokenizer, out, resume, config;
+  std::string tokenizer, out, resume, config, init;
   // Architecture flags (without --config); defaults are default_model_config()'s.
   int64_t vocab_size = 0;  // 0: the tokenizer's, rounded up to 128
   int64_t d_model = 256, d_kv = 32, num_heads = 8, d_ff = 1024, num_layers = 4, num_decoder_layers = 4;
@@ -37,6 +37,12 @@ const char* const kArchitectureFlags[] = {"--vocab-size", "--d-model", "--d-kv",
                                           "--num-layers", "--num-decoder-layers", "--feed-forward-proj", "--dropout"};
 
 T5Config model_config(const PretrainCommand& c, const CLI::App& app, const T5Tokenizer& tokenizer) {
+  if (!c.init.empty()) {
+    if (!c.config.empty()) throw UsageError("--config cannot be combined with --init (the architecture is INIT/config.json)");
+    for (const char* flag : kArchitectureFlags)
+      if (app.count(flag) > 0) throw UsageError(std::string(flag) + " cannot be combined with --init (the architecture is INIT/config.json)");
+    return T5Config::from_file(c.init + "/config.json");
+  }
   if (!c.config.empty()) {
     for (const char* flag : kArchitectureFlags)
       if (app.count(flag) > 0)
@@ -91,11 +97,13 @@ void run_pretrain(PretrainCommand& c, const CLI::App& app) {
       result = pretrain::resume_pretraining(c.resume, device, hooks, overrides);
     } else {
       if (c.corpus.empty()) throw UsageError("--corpus FILE is required (plain text or .xz; repeat for several files)");
+      if (c.tokenizer.empty() && !c.init.empty()) c.tokenizer = c.init + "/spiece.model";
       if (c.tokenizer.empty()) throw UsageError("--tokenizer is required (a sentencepiece spiece.model, e.g. T5's)");
       const T5Tokenizer tokenizer = T5Tokenizer::load(c.tokenizer);
       pretrain::PretrainOptions options = c.options;
       options.model = model_config(c, app, tokenizer);
       options.tokenizer = c.tokenizer;
+      options.init_from = c.init;
       options.corpus.files = c.corpus;
       options.corpus.seed = c.data_seed >= 0 ? static_cast<uint64_t>(c.data_seed) : c.runtime.seed;
       options.seed = c.runtime.seed;
@@ -130,6 +138,9 @@ void add_pretrain_command(CLI::App& root) {
   app->add_option("--out", c->out, "run directory to create (config.json, model.safetensors, spiece.model, log, state)");
   app->add_option("--resume", c->resume, "continue the run in this directory");
   app->add_option("--config", c->config, "model config.json (instead of the architecture flags)");
+  app->add_option("--init", c->init,
+                  "start from this Hugging Face folder's weights and architecture (continued pretraining; "
+                  "--tokenizer defaults to its spiece.model)");
   app->add_option("--vocab-size", c->vocab_size, "embedding rows (default: the tokenizer's, rounded up to 128)")
       ->check(CLI::PositiveNumber);
   app->add_option("--d-model", c->d_model, "model width")->capture_default_str()->check(CLI::PositiveNumber);

@@ -66,7 +66,8 @@ nlohmann::json PretrainOptions::to_json() const {
           {"baseline_examples", baseline_examples},
           {"seed", seed},
           {"precision", precision},
-          {"save_dtype", save_dtype}};
+          {"save_dtype", save_dtype},
+          {"init_from", init_from}};
 }
 
 PretrainOptions PretrainOptions::from_json(const nlohmann::json& json, const std::string& source) {
@@ -94,6 +95,7 @@ PretrainOptions PretrainOptions::from_json(const nlohmann::json& json, const std
   o.seed = json_field<uint64_t>(json, "seed", source);
   o.precision = json_field<std::string>(json, "precision", source);
   o.save_dtype = json_field<std::string>(json, "save_dtype", source);
+  o.init_from = json.value("init_from", std::string());  // runs from before --init lack it
   o.validate();
   return o;
 }

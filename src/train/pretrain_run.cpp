@@ -66,6 +66,18 @@ class Pretrainer {
     stream_ = std::make_unique<PretrainStream>(options_.corpus, options_.corruption, options_.input_length, tokenizer_);
   }
 
+  // A new run's starting weights from options.init_from (a resumed run has its own).
+  void load_initial_weights() {
+    if (options_.init_from.empty()) return;
+    const T5ForConditionalGeneration loaded = load_model(options_.init_from).model;
+    if (loaded->config.to_json() != options_.model.to_json())
+      throw UsageError(options_.init_from + "/config.json: the architecture differs from the run's model config");
+    torch::NoGradGuard no_grad;
+    const auto source = loaded->named_parameters(true);
+    for (auto& item : master_->named_parameters(true)) item.value().copy_(source[item.key()]);
+    if (options_.precision == "bf16") copy_master_to_compute();
+  }
+
   void compute_baseline() {
     if (options_.baseline_examples == 0) return;
     PretrainStream first(options_.corpus, options_.corruption, options_.input_length, tokenizer_, /*prefetch=*/false);
@@ -323,8 +335,10 @@ PretrainResult start_pretraining(const PretrainOptions& options, const std::stri
   // The tokenizer path is stored absolute so a resume from another directory finds it.
   PretrainOptions stored = options;
   stored.tokenizer = fs::absolute(options.tokenizer).string();
+  if (!stored.init_from.empty()) stored.init_from = fs::absolute(options.init_from).string();
   for (auto& file : stored.corpus.files) file = fs::absolute(file).string();
   Pretrainer trainer(stored, out_dir, device);
+  trainer.load_initial_weights();
   trainer.compute_baseline();
   write_json_atomically((fs::path(out_dir) / kOptionsFile).string(), stored.to_json());
   std::error_code ignored;

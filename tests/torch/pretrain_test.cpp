@@ -277,6 +277,35 @@ TEST(Pretrain, InterruptedAndResumedRunEqualsAStraightRun) {
   EXPECT_THROW(resume_pretraining(dir / "resumed", torch::kCPU, {}, ResumeOverrides{4, 0, 0}), UsageError);
 }
 
+TEST(Pretrain, InitStartsFromAnotherRunsWeights) {
+  TempDir dir;
+  PretrainOptions o = tiny_options();
+  o.max_steps = 3;
+  start_pretraining(o, dir / "first", torch::kCPU);
+  const LoadedModel first = load_model(dir / "first");
+
+  PretrainOptions continued = o;
+  continued.init_from = dir / "first";
+  continued.corpus.files = {kData + "/pretrain/tiny_glosses.txt"};  // another corpus: domain adaptation
+  PretrainHooks stop_at_0;
+  stop_at_0.stop = [](int64_t) { return SIGTERM; };
+  EXPECT_THROW(start_pretraining(continued, dir / "second", torch::kCPU, stop_at_0), train::TrainingInterrupted);
+  // Exported before any update: the first run's weights, not a fresh initialisation.
+  const LoadedModel second = load_model(dir / "second");
+  auto expected = first.model->named_parameters();
+  for (const auto& item : second.model->named_parameters())
+    EXPECT_TRUE(torch::equal(item.value(), expected[item.key()])) << item.key();
+  EXPECT_EQ(load_pretrain_options(dir / "second").init_from, fs::absolute(dir / "first").string());
+  // The resumed run keeps its own weights; the init folder is not read again.
+  fs::rename(dir / "first", dir / "moved");
+  EXPECT_EQ(resume_pretraining(dir / "second", torch::kCPU).steps, 3);
+
+  PretrainOptions other = continued;
+  other.init_from = dir / "moved";
+  other.model.d_ff = 128;
+  EXPECT_THROW(start_pretraining(other, dir / "third", torch::kCPU), UsageError);
+}
+
 TEST(Pretrain, CommandLineRunsAndRejectsChangedSettingsOnResume) {
   TempDir dir;
   const std::string out = dir / "run";
@@ -310,6 +339,14 @@ TEST(Pretrain, CommandLineRunsAndRejectsChangedSettingsOnResume) {
   const test::CliResult both = with({"--out", dir / "other", "--config", "x.json"}, true);
   EXPECT_EQ(both.status, 1);
   EXPECT_NE(both.err.find("cannot be combined with --config"), std::string::npos) << both.err;
+  const test::CliResult init_and_flags = with({"--out", dir / "other", "--init", out}, true);
+  EXPECT_EQ(init_and_flags.status, 1);
+  EXPECT_NE(init_and_flags.err.find("--d-model cannot be combined with --init"), std::string::npos) << init_and_flags.err;
+  const test::CliResult init = with({"--out", dir / "continued", "--init", out, "--corpus", kData + "/pretrain/tiny_glosses.txt",
+                                     "--input-length", "16", "--batch-size", "4", "--baseline-examples", "10",
+                                     "--max-steps", "2", "--threads", "1"}, false);
+  ASSERT_EQ(init.status, 0) << init.err;  // the tokenizer defaults to the init folder's
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(dir / "continued/config.json"))["num_layers"], 1);
 }
 
 }  // namespace

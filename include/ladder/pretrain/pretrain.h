@@ -78,6 +78,10 @@ struct PretrainOptions {
   uint64_t seed = 0;                 // weights and dropout; the data order uses corpus.seed
   std::string precision = "fp32";    // fp32 | bf16 compute (master weights stay fp32)
   std::string save_dtype = "fp32";   // dtype of OUT/model.safetensors: fp32 | bf16
+  // A Hugging Face folder whose weights start the run instead of init_pretrain_weights
+  // (continued or domain-adaptive pretraining); its config.json must equal `model`. The
+  // optimizer starts fresh. Empty: random initialisation.
+  std::string init_from;
 
   int64_t resolved_warmup_steps() const;
   nlohmann::json to_json() const;
