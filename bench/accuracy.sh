@@ -21,6 +21,7 @@ METHODS=${METHODS:-"full adapter lora bitfit prompt lst"}
 SEEDS=${SEEDS:-"1 2"}
 JOBS=${JOBS:-2}
 THREADS=${THREADS:-1}
+DEVICE=${DEVICE:-cpu}  # or cuda on a GPU machine
 
 for path in "$LADDER" "$MODEL/config.json" "$DATA"; do
   [[ -e $path ]] || { echo "bench/accuracy.sh: $path is missing (build ladder; MODEL=pretrained folder; DATA=GLUE folder)" >&2; exit 1; }
@@ -66,20 +67,20 @@ one_run() {
   local start=$SECONDS
   # shellcheck disable=SC2046 # the recipes are word lists
   if [[ -f $run/run.json ]]; then
-    "$LADDER" train --resume "$run" --threads "$THREADS" >"$run.log" 2>&1
+    "$LADDER" train --resume "$run" --threads "$THREADS" --device "$DEVICE" >"$run.log" 2>&1
   else
     "$LADDER" train --model "$model" --tokenizer "$MODEL/spiece.model" --task "$task" --data "$DATA" \
-      --method "$method" --seed "$seed" --batch-size 16 --bucket --threads "$THREADS" --out "$run" \
+      --method "$method" --seed "$seed" --batch-size 16 --bucket --threads "$THREADS" --device "$DEVICE" --out "$run" \
       $(task_args "$task") $(method_args "$method") >"$run.log" 2>&1
   fi
   local train_seconds=$((SECONDS - start))
-  "$LADDER" eval --run "$run" --split test --threads "$THREADS" >>"$run.log" 2>&1
+  "$LADDER" eval --run "$run" --split test --threads "$THREADS" --device "$DEVICE" >>"$run.log" 2>&1
   # Wall time of `ladder train` (loading, Fisher, training and the periodic validation).
   echo "{\"train_wall_seconds\": $train_seconds}" >"$run/bench.json.tmp" && mv "$run/bench.json.tmp" "$run/bench.json"
   echo "done $backbone $task $method seed$seed (${train_seconds}s)"
 }
 export -f one_run task_args method_args
-export WORK LADDER MODEL DATA THREADS
+export WORK LADDER MODEL DATA THREADS DEVICE
 
 # Seed-major, backbones side by side: a table cut short still compares like with like.
 for seed in $SEEDS; do
