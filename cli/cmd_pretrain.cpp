@@ -36,17 +36,20 @@ struct PretrainCommand {
 const char* const kArchitectureFlags[] = {"--vocab-size", "--d-model", "--d-kv", "--num-heads", "--d-ff",
                                           "--num-layers", "--num-decoder-layers", "--feed-forward-proj", "--dropout"};
 
+// The architecture comes from one place: flags, --config or --init.
+void reject_architecture_flags(const CLI::App& app, const std::string& other_source) {
+  for (const char* flag : kArchitectureFlags)
+    if (app.count(flag) > 0) throw UsageError(std::string(flag) + " cannot be combined with " + other_source);
+}
+
 T5Config model_config(const PretrainCommand& c, const CLI::App& app, const T5Tokenizer& tokenizer) {
   if (!c.init.empty()) {
     if (!c.config.empty()) throw UsageError("--config cannot be combined with --init (the architecture is INIT/config.json)");
-    for (const char* flag : kArchitectureFlags)
-      if (app.count(flag) > 0) throw UsageError(std::string(flag) + " cannot be combined with --init (the architecture is INIT/config.json)");
+    reject_architecture_flags(app, "--init (the architecture is INIT/config.json)");
     return T5Config::from_file(c.init + "/config.json");
   }
   if (!c.config.empty()) {
-    for (const char* flag : kArchitectureFlags)
-      if (app.count(flag) > 0)
-        throw UsageError(std::string(flag) + " cannot be combined with --config (edit the config file instead)");
+    reject_architecture_flags(app, "--config (edit the config file instead)");
     return T5Config::from_file(c.config);  // an untied config gets its lm_head
   }
   T5Config config = pretrain::default_model_config(c.vocab_size > 0 ? c.vocab_size : pretrain::padded_vocab_size(tokenizer.vocab_size()));
