@@ -1,5 +1,6 @@
 // `ladder eval`: greedy decoding + the task's metrics on a split, for a run's checkpoint
-//   ladder eval --run RUN [--split validation|test] [--checkpoint best|last]   (writes RUN/eval_<split>.json)
+//   ladder eval --run RUN [--split validation|test] [--checkpoint last|best]   (writes RUN/eval_<split>.json)
+// The default is last/, the final model, as the authors score it (save_strategy "no").
 // or for saved method weights on any model and data:
 //   ladder eval --model DIR --weights DIR --task T --data D [--method M]
 #include <filesystem>
@@ -19,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct EvalCommand {
-  std::string run, checkpoint = "best", split = "validation";
+  std::string run, checkpoint = "last", split = "validation";
   std::string model, tokenizer, method, weights, output;
   TaskOptions task;
   int64_t max_source_length = 128, batch_size = 100, max_new_tokens = 0;
@@ -50,7 +51,10 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
     decode.max_new_tokens = c.max_new_tokens > 0 ? c.max_new_tokens : config.train.max_new_tokens;
     result = train::evaluate_split(*loaded.method, *loaded.tokenizer, config.task, c.split, config.max_source_length, decode);
     result["checkpoint"] = c.checkpoint;
+    result["checkpoint_path"] = checkpoint;
     result["step"] = train::load_training_state(checkpoint).global_step;
+    std::cerr << "eval: scored " << c.checkpoint << "/ (" << checkpoint << ", update " << result["step"].get<int64_t>()
+              << ") on the " << c.split << " split\n";
     write_json_atomically((fs::path(c.run) / ("eval_" + c.split + ".json")).string(), result);
   } else {
     if (c.model.empty() || c.weights.empty())
@@ -85,7 +89,7 @@ void add_eval_command(CLI::App& root) {
   auto c = std::make_shared<EvalCommand>();
   CLI::App* app = root.add_subcommand("eval", "Evaluate a run's checkpoint (or saved weights) on a split; prints JSON");
   app->add_option("--run", c->run, "run directory made by ladder train");
-  app->add_option("--checkpoint", c->checkpoint, "best or last")->capture_default_str()->check(CLI::IsMember({"best", "last"}));
+  app->add_option("--checkpoint", c->checkpoint, "last (the final model, as the authors test) or best (highest validation score)")->capture_default_str()->check(CLI::IsMember({"last", "best"}));
   app->add_option("--split", c->split, "validation or test")->capture_default_str()->check(CLI::IsMember({"validation", "test"}));
   app->add_option("--model", c->model, "without --run: Hugging Face model folder or arch:NAME");
   app->add_option("--tokenizer", c->tokenizer, "without --run: sentencepiece model (default: MODEL/spiece.model)");

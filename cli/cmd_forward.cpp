@@ -1,5 +1,8 @@
-// `ladder forward --model DIR --inputs IN --output OUT`: one eval-mode forward pass, written in
-// the layout of the fixtures' golden.safetensors so that any reference can be compared with it.
+// `ladder forward --model DIR --inputs IN --output OUT [--adapter DIR [--gradients]]`: one
+// eval-mode forward pass, written in the layout of the fixtures' golden.safetensors so that
+// any reference can be compared with it. With --adapter the backbone is wrapped in that
+// method (logits and loss are the method's); --gradients adds grad.NAME of the loss for every
+// trainable tensor, NAME as in adapter_model.safetensors.
 #include <map>
 #include <memory>
 #include <sstream>
@@ -7,6 +10,7 @@
 
 #include "commands.h"
 #include "ladder/error.h"
+#include "ladder/methods/method.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/models/tensor_io.h"
 #include "runtime_options.h"
@@ -18,6 +22,8 @@ struct ForwardOptions {
   std::string model;
   std::string inputs;
   std::string output;
+  std::string adapter;
+  bool gradients = false;
   RuntimeOptions runtime;
 };
 
@@ -89,7 +95,36 @@ Seq2SeqBatch read_batch(const std::string& file, int64_t vocab) {
   return batch;
 }
 
+auto cpu_float(const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat).contiguous(); }
+
+// The method's logits and loss, and with `gradients` the loss's gradient of every trainable
+// tensor; eval mode (no dropout) either way.
+std::map<std::string, torch::Tensor> method_forward(const ForwardOptions& o, T5ForConditionalGeneration backbone,
+                                                    const Seq2SeqBatch& batch, const torch::Device& device) {
+  if (o.gradients && !batch.labels.defined())
+    throw UsageError(o.inputs + ": --gradients needs \"labels\" (the loss to differentiate)");
+  std::unique_ptr<FineTuningMethod> method = load_method(std::move(backbone), o.adapter, precision_dtype(o.runtime.precision));
+  method->to(device);
+  method->set_training(false);
+  std::map<std::string, torch::Tensor> result;
+  std::unique_ptr<torch::NoGradGuard> no_grad;
+  if (!o.gradients) no_grad = std::make_unique<torch::NoGradGuard>();
+  Seq2SeqOutput out = method->forward(batch);
+  result["logits"] = cpu_float(out.logits);
+  if (out.loss.defined()) result["loss"] = cpu_float(out.loss).reshape({1});
+  if (o.gradients) {
+    out.loss.backward();
+    for (auto& [name, tensor] : method->named_trainable()) {
+      torch::Tensor grad = tensor.grad().defined() ? tensor.grad() : torch::zeros_like(tensor);
+      result["grad." + name] = cpu_float(grad);
+    }
+  }
+  return result;
+}
+
 void run_forward(const ForwardOptions& o) {
+  if (o.gradients && o.adapter.empty())
+    throw UsageError("--gradients needs --adapter (the trainable tensors are the method's)");
   const ModelOptions model_options = apply_runtime_for_model(o.runtime);
   const torch::Device device = model_options.device;
   LoadedModel loaded = load_model(o.model, model_options);
@@ -98,17 +133,22 @@ void run_forward(const ForwardOptions& o) {
   for (torch::Tensor* t : {&batch.input_ids, &batch.attention_mask, &batch.labels, &batch.decoder_input_ids})
     if (t->defined()) *t = t->to(device);
 
-  torch::NoGradGuard no_grad;
-  Seq2SeqOutput out = loaded.model->forward(batch, /*collect_hidden=*/true);
-  auto cpu_float = [](const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat).contiguous(); };
   std::map<std::string, torch::Tensor> result;
-  for (size_t i = 0; i < out.encoder_hidden_states.size(); ++i)
-    result["encoder_hidden_states." + std::to_string(i)] = cpu_float(out.encoder_hidden_states[i]);
-  for (size_t i = 0; i < out.decoder_hidden_states.size(); ++i)
-    result["decoder_hidden_states." + std::to_string(i)] = cpu_float(out.decoder_hidden_states[i]);
-  result["logits"] = cpu_float(out.logits);
-  if (out.loss.defined()) result["loss"] = cpu_float(out.loss).reshape({1});
-  write_safetensors(o.output, result, {{"format", "pt"}, {"model", o.model}, {"precision", o.runtime.precision}});
+  if (!o.adapter.empty()) {
+    result = method_forward(o, loaded.model, batch, device);
+  } else {
+    torch::NoGradGuard no_grad;
+    Seq2SeqOutput out = loaded.model->forward(batch, /*collect_hidden=*/true);
+    for (size_t i = 0; i < out.encoder_hidden_states.size(); ++i)
+      result["encoder_hidden_states." + std::to_string(i)] = cpu_float(out.encoder_hidden_states[i]);
+    for (size_t i = 0; i < out.decoder_hidden_states.size(); ++i)
+      result["decoder_hidden_states." + std::to_string(i)] = cpu_float(out.decoder_hidden_states[i]);
+    result["logits"] = cpu_float(out.logits);
+    if (out.loss.defined()) result["loss"] = cpu_float(out.loss).reshape({1});
+  }
+  std::map<std::string, std::string> metadata = {{"format", "pt"}, {"model", o.model}, {"precision", o.runtime.precision}};
+  if (!o.adapter.empty()) metadata["adapter"] = o.adapter;
+  write_safetensors(o.output, result, metadata);
 }
 
 }  // namespace
@@ -126,6 +166,11 @@ void add_forward_command(CLI::App& root) {
   app->add_option("--output", options->output,
                   "safetensors to write: encoder_hidden_states.i, decoder_hidden_states.i, logits, loss (float32)")
       ->required();
+  app->add_option("--adapter", options->adapter,
+                  "a method's adapter folder (adapter_config.json + adapter_model.safetensors, e.g. a run's best/): "
+                  "wrap the model in that method; the output then holds its logits and loss");
+  app->add_flag("--gradients", options->gradients,
+                "with --adapter: also write grad.NAME, the loss's gradient of every trainable tensor (eval mode)");
   add_runtime_options(app, options->runtime);
   app->callback([options] { run_forward(*options); });
 }

@@ -15,6 +15,8 @@
 #include "ladder/io/safetensors.h"
 #include "ladder/methods/method.h"
 #include "ladder/models/t5/load.h"
+#include "ladder/train/schedule.h"
+#include "method_options.h"
 #include "runtime_options.h"
 
 namespace ladder::cli {
@@ -23,9 +25,7 @@ namespace {
 struct InspectOptions {
   std::string model;
   std::string method;
-  int reduction = 0;  // 0 = not given
-  std::vector<int> side_layers;
-  std::string settings;  // raw JSON
+  MethodFlags method_flags;
   RuntimeOptions runtime;
 };
 
@@ -59,23 +59,6 @@ std::string dtype_name(torch::ScalarType type) {
   }
 }
 
-// The settings passed to the method: --settings first, then the LST shortcuts given on the
-// command line (only those given, so the method's own defaults apply to the rest).
-nlohmann::json method_settings(const InspectOptions& o) {
-  nlohmann::json settings = nlohmann::json::object();
-  if (!o.settings.empty()) {
-    try {
-      settings = nlohmann::json::parse(o.settings);
-    } catch (const nlohmann::json::exception& e) {
-      throw UsageError("--settings: not valid JSON (" + std::string(e.what()) + ")");
-    }
-    if (!settings.is_object())
-      throw UsageError(expected_found("--settings", "a JSON object such as {\"reduction\": 8}", settings.dump()));
-  }
-  if (o.reduction > 0) settings["reduction"] = o.reduction;
-  if (!o.side_layers.empty()) settings["side_layers"] = o.side_layers;
-  return settings;
-}
 
 void print_parameters(const T5ForConditionalGenerationImpl& model) {
   // Group by the first component of the parameter name: shared, encoder, decoder, lm_head.
@@ -116,11 +99,11 @@ void print_checkpoint_dtypes(const std::string& dir, const T5Config& config) {
   std::cout << " (config.json: " << config.dtype << ")\n";
 }
 
-void run_inspect(const InspectOptions& o) {
+void run_inspect(const InspectOptions& o, const CLI::App& app) {
   const ModelOptions model_options = apply_runtime_for_model(o.runtime);
   const torch::Device device = model_options.device;
   // Parse the method settings before the (possibly slow) model load, so typos fail fast.
-  nlohmann::json settings = o.method.empty() ? nlohmann::json::object() : method_settings(o);
+  nlohmann::json settings = o.method.empty() ? nlohmann::json::object() : method_settings(o.method_flags, o.method, app);
 
   LoadedModel loaded = load_model(o.model, model_options);
   const T5Config& c = loaded.model->config;
@@ -148,7 +131,10 @@ void run_inspect(const InspectOptions& o) {
   char percent[32];
   std::snprintf(percent, sizeof percent, "%.3f", backbone > 0 ? 100.0 * static_cast<double>(trainable) / backbone : 0.0);
   std::cout << "method: " << method->name() << " " << method->settings().dump() << "\n"
-            << "trainable parameters: " << trainable << " of " << backbone << " backbone (" << percent << "%)\n";
+            << "trainable parameters: " << trainable << " of " << backbone << " backbone (" << percent << "%)\n"
+            << "training recipe (ladder train's defaults, the authors'): AdamW lr " << default_learning_rate(o.method)
+            << ", warmup " << train::resolve_warmup_steps(-1, 0) << " updates then linear decay, gradient clipping 1.0, "
+            << "batch " << (o.method == "prompt" ? 50 : 100) << ", epochs 20 (cola, mrpc, rte, stsb) or 10 (others)\n";
 }
 
 }  // namespace
@@ -159,15 +145,9 @@ void add_inspect_command(CLI::App& root) {
   app->add_option("model", options->model, "Hugging Face model directory or arch:NAME (e.g. arch:t5-base)")->required();
   CLI::Option* method = app->add_option("--method", options->method, "also build this fine-tuning method and count its trainable parameters")
                             ->check(CLI::IsMember(method_names()));
-  app->add_option("--reduction", options->reduction, "LST: side-network reduction factor r")
-      ->check(CLI::PositiveNumber)
-      ->needs(method);
-  app->add_option("--side-layers", options->side_layers, "LST: kept side layers, e.g. 1,2,3,5,6,7,9,10,11")
-      ->delimiter(',')
-      ->needs(method);
-  app->add_option("--settings", options->settings, "method settings as a JSON object, e.g. '{\"r\": 8}'")->needs(method);
+  for (CLI::Option* flag : add_method_flags(app, options->method_flags)) flag->needs(method);
   add_runtime_options(app, options->runtime);
-  app->callback([options] { run_inspect(*options); });
+  app->callback([options, app] { run_inspect(*options, *app); });
 }
 
 }  // namespace ladder::cli

@@ -11,6 +11,7 @@
 #include "ladder/methods/method.h"
 #include "ladder/train/interrupt.h"
 #include "ladder/train/run.h"
+#include "method_options.h"
 #include "runtime_options.h"
 #include "task_options.h"
 
@@ -29,9 +30,7 @@ struct TrainCommand {
   int64_t eval_every = 0, log_every = 10, eval_batch_size = 0, max_new_tokens = 0;
   double weight_decay = 0.0, max_grad_norm = 1.0;
   bool bucket = false;
-  std::string settings = "{}";
-  int64_t reduction = 0;
-  std::vector<int64_t> side_layers;
+  MethodFlags method_flags;
   int64_t data_seed = -1;  // -1: --seed
   RuntimeOptions runtime;
 };
@@ -43,21 +42,6 @@ int64_t paper_epochs(const std::string& task) {
   return 10;
 }
 
-nlohmann::json method_settings(const TrainCommand& c, const CLI::App& app) {
-  nlohmann::json settings;
-  try {
-    settings = nlohmann::json::parse(c.settings);
-  } catch (const nlohmann::json::exception& e) {
-    throw UsageError("--settings: invalid JSON (" + std::string(e.what()) + ")");
-  }
-  if (!settings.is_object()) throw UsageError("--settings: expected a JSON object, e.g. '{\"r\": 8}'");
-  if ((app.count("--reduction") || app.count("--side-layers")) && c.method != "lst")
-    throw UsageError("--reduction and --side-layers are LST settings (--method lst)");
-  if (app.count("--reduction")) settings["reduction"] = c.reduction;
-  if (app.count("--side-layers")) settings["side_layers"] = c.side_layers;
-  return settings;
-}
-
 train::RunConfig run_config(const TrainCommand& c, const CLI::App& app) {
   if (c.model.empty()) throw UsageError("--model is required (a Hugging Face folder or arch:NAME)");
   if (c.out.empty()) throw UsageError("--out RUN is required (the run directory to create)");
@@ -66,7 +50,7 @@ train::RunConfig run_config(const TrainCommand& c, const CLI::App& app) {
   config.tokenizer = c.tokenizer;
   config.task = make_task_spec(app, c.task);
   config.method = c.method;
-  config.settings = method_settings(c, app);
+  config.settings = method_settings(c.method_flags, c.method, app);
   config.precision = c.runtime.precision;
   config.max_source_length = c.max_source_length;
   config.max_target_length = c.max_target_length;
@@ -150,7 +134,7 @@ void add_train_command(CLI::App& root) {
       ->check(CLI::PositiveNumber);
   app->add_option("--max-steps", c->max_steps, "updates in total (overrides --epochs)")->check(CLI::PositiveNumber);
   app->add_option("--warmup-steps", c->warmup_steps,
-                  "linear warmup updates (default: the paper's 500, but at most a tenth of the run)")
+                  "linear warmup updates (default: the authors' 500, for every task and run length)")
       ->check(CLI::NonNegativeNumber);
   app->add_option("--weight-decay", c->weight_decay, "AdamW decoupled weight decay")->capture_default_str();
   app->add_option("--max-grad-norm", c->max_grad_norm, "gradient clipping (0: off)")->capture_default_str();
@@ -167,9 +151,7 @@ void add_train_command(CLI::App& root) {
   app->add_option("--max-new-tokens", c->max_new_tokens, "decoding length (default: longest label + 1)")
       ->check(CLI::PositiveNumber);
   app->add_flag("--bucket", c->bucket, "batch examples of similar length together (less padding)");
-  app->add_option("--settings", c->settings, "method settings as JSON, e.g. '{\"r\": 8}' for lora");
-  app->add_option("--reduction", c->reduction, "lst: side network width reduction r")->check(CLI::PositiveNumber);
-  app->add_option("--side-layers", c->side_layers, "lst: kept side layers, e.g. 1,2,3,5")->delimiter(',');
+  add_method_flags(app, c->method_flags);
   app->add_option("--data-seed", c->data_seed, "seed of the data order (default: --seed)")->check(CLI::NonNegativeNumber);
   add_runtime_options(app, c->runtime);
   app->callback([c, app] {

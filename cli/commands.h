@@ -14,5 +14,7 @@ void add_eval_command(CLI::App& root);
 void add_predict_command(CLI::App& root);
 void add_bench_command(CLI::App& root);
 void add_pretrain_command(CLI::App& root);
+void add_init_command(CLI::App& root);
+void add_data_command(CLI::App& root);
 
 }  // namespace ladder::cli

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   ladder::cli::add_predict_command(app);
   ladder::cli::add_bench_command(app);
   ladder::cli::add_pretrain_command(app);
+  ladder::cli::add_init_command(app);
+  ladder::cli::add_data_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

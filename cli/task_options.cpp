@@ -25,6 +25,9 @@ void add_task_options(CLI::App* app, TaskOptions& o) {
                   "sst2/qnli/qqp: training rows held out as validation (the paper: 1000)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app->add_option("--stsb-step", o.stsb_step, "stsb: round targets to 0.1 (the authors' code) or 0.2 (T5's paper)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({0.1, 0.2}));
 }
 
 train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& o) {
@@ -37,6 +40,7 @@ train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& o) {
   spec.max_train_examples = o.max_train_examples;
   spec.max_eval_examples = o.max_eval_examples;
   spec.large_task_validation_size = o.validation_size;
+  spec.stsb_step = o.stsb_step;
   const bool seq2seq = app.count("--source-field") > 0 || app.count("--target-field") > 0;
   const bool classification = app.count("--text-field") > 0 || app.count("--text-pair-field") > 0 ||
                               app.count("--label-field") > 0;

@@ -16,6 +16,7 @@ struct TaskOptions {
   uint64_t split_seed = 42;
   int64_t max_train_examples = 0, max_eval_examples = 0;
   int64_t validation_size = 1000;
+  double stsb_step = 0.1;
 };
 
 void add_task_options(CLI::App* app, TaskOptions& options);

@@ -149,7 +149,9 @@ Dataset load_custom_classification(const std::string& path, const Classification
     }
     const std::string& label = record.values.at(fields.label_field);
     seen.insert(label);
-    dataset.examples.push_back({std::move(source), label});
+    Example example{std::move(source), label};
+    example.index = dataset.examples.size();  // position among the file's usable rows
+    dataset.examples.push_back(std::move(example));
   }
   if (dataset.examples.empty()) throw FormatError("custom data: " + path + " has no usable rows");
   dataset.labels = known.empty() ? std::vector<std::string>(seen.begin(), seen.end()) : fields.known_labels;
@@ -165,8 +167,10 @@ Dataset load_custom_seq2seq(const std::string& path, const Seq2SeqFields& fields
       finish_row(path, record, record.problem, options, dataset);
       continue;
     }
-    dataset.examples.push_back({with_prefix(fields.prefix, record.values.at(fields.source_field)),
-                                record.values.at(fields.target_field)});
+    Example example{with_prefix(fields.prefix, record.values.at(fields.source_field)),
+                    record.values.at(fields.target_field)};
+    example.index = dataset.examples.size();  // position among the file's usable rows
+    dataset.examples.push_back(std::move(example));
   }
   if (dataset.examples.empty()) throw FormatError("custom data: " + path + " has no usable rows");
   return dataset;

@@ -18,6 +18,15 @@ namespace {
 
 const std::vector<std::string> kBinary = {"0", "1"};
 
+void check_stsb_step(double step) {
+  if (step != 0.1 && step != 0.2) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%g", step);
+    throw UsageError(expected_found("STS-B target step", "0.1 (the LST authors' code) or 0.2 (the T5 paper)",
+                                    buffer));
+  }
+}
+
 // How a task's rows become text: source keys, header column names, label words.
 struct Format {
   std::string key_a;      // "sentence1:" (as it appears in the source)
@@ -77,7 +86,7 @@ struct Reader {
         problem = expected_found("similarity score", "a number in [0, 5]", "'" + label + "'");
         return "";
       }
-      return stsb_target(score);
+      return stsb_target(score, options.stsb_step);
     }
     for (const auto& word : format.words) {
       if (word.first == label) return word.second;
@@ -141,7 +150,9 @@ struct Reader {
         continue;
       }
       const std::string b = col_b >= 0 ? row.fields[col_b] : "";
-      examples.push_back({glue_source(task.name, row.fields[col_a], b), std::move(target)});
+      Example example{glue_source(task.name, row.fields[col_a], b), std::move(target)};
+      example.index = examples.size();  // position among the file's usable rows
+      examples.push_back(std::move(example));
     }
     if (examples.empty()) throw FormatError(context() + ": " + path + " has no usable data rows");
     return examples;
@@ -213,6 +224,7 @@ std::vector<std::string> mrpc_dev_names(const TaskFiles& files) {
   return {"msr_paraphrase_test.txt"};
 }
 
+// all[indices[begin]], ..., all[indices[end - 1]], as the authors' dataset.select(indices[begin:end]).
 std::vector<Example> select(const std::vector<Example>& all, const std::vector<std::size_t>& indices,
                             std::size_t begin, std::size_t end) {
   std::vector<Example> out;
@@ -261,24 +273,38 @@ std::string glue_source(const std::string& task, const std::string& a, const std
   return source;
 }
 
-std::string stsb_target(double score) {
-  const double units = score * 5.0;
-  const double floor_units = std::floor(units);
-  const double fraction = units - floor_units;
-  double rounded = floor_units;
-  if (fraction > 0.5 + 1e-9) {
-    rounded = floor_units + 1.0;
-  } else if (fraction >= 0.5 - 1e-9) {  // a tie: to the even unit
-    rounded = std::fmod(floor_units, 2.0) == 0.0 ? floor_units : floor_units + 1.0;
+std::string stsb_target(double score, double step) {
+  check_stsb_step(step);
+  double rounded = 0.0;
+  if (step == 0.1) {
+    // The authors' round_stsb_target(label) = np.round((label * 5) / 5, decimals=1) on the
+    // float32 label of HF datasets (a Python float holding that float32 value); numpy rounds
+    // to 1 decimal as rint(x * 10) / 10, rint halving to even (std::nearbyint in the default
+    // FE_TONEAREST mode).
+    const double label = static_cast<double>(static_cast<float>(score));
+    const double x = (label * 5.0) / 5.0;
+    rounded = std::nearbyint(x * 10.0) / 10.0;
+  } else {
+    const double units = score * 5.0;
+    const double floor_units = std::floor(units);
+    const double fraction = units - floor_units;
+    double unit = floor_units;
+    if (fraction > 0.5 + 1e-9) {
+      unit = floor_units + 1.0;
+    } else if (fraction >= 0.5 - 1e-9) {  // a tie: to the even unit
+      unit = std::fmod(floor_units, 2.0) == 0.0 ? floor_units : floor_units + 1.0;
+    }
+    rounded = unit / 5.0;
   }
   char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.1f", rounded / 5.0 + 0.0);  // + 0.0: no "-0.0"
+  std::snprintf(buffer, sizeof buffer, "%.1f", rounded + 0.0);  // + 0.0: no "-0.0"
   return buffer;
 }
 
 Dataset load_glue(const std::string& task_name, const std::string& data_dir, const std::string& split,
                   uint64_t seed, const LoadOptions& options) {
   const GlueTask& task = glue_task(task_name);
+  check_stsb_step(options.stsb_step);
   if (split != "train" && split != "validation" && split != "test") {
     throw UsageError(expected_found("split for GLUE task " + task.name,
                                     "train, validation or test", "'" + split + "'"));
@@ -307,7 +333,7 @@ Dataset load_glue(const std::string& task_name, const std::string& data_dir, con
       dataset.examples = load_file(reader, files, train_names).examples;
     } else {
       const std::vector<Example> dev = load_file(reader, files, dev_names).examples;
-      const std::vector<std::size_t> order = shuffled_indices(dev.size(), seed);
+      const std::vector<std::size_t> order = torch_randperm(dev.size(), seed);
       const std::size_t half = dev.size() / 2;
       dataset.examples = split == "validation" ? select(dev, order, 0, half)
                                                : select(dev, order, half, dev.size());
@@ -322,13 +348,9 @@ Dataset load_glue(const std::string& task_name, const std::string& data_dir, con
       throw Error("GLUE task " + task.name + ": " + train.path + " has " + std::to_string(n) +
                   " usable rows, too few to carve a validation split of " + std::to_string(carve));
     }
-    std::vector<std::size_t> order = shuffled_indices(n, seed);
-    if (split == "validation") {
-      dataset.examples = select(train.examples, order, 0, carve);
-    } else {
-      std::sort(order.begin() + static_cast<std::ptrdiff_t>(carve), order.end());
-      dataset.examples = select(train.examples, order, carve, n);
-    }
+    const std::vector<std::size_t> order = torch_randperm(n, seed);
+    dataset.examples = split == "validation" ? select(train.examples, order, 0, carve)
+                                             : select(train.examples, order, carve, n);
   }
   dataset.skipped_rows = reader.skipped;
   return dataset;

@@ -1,11 +1,13 @@
 #include "ladder/data/metrics.h"
 
 #include <algorithm>
-#include <cerrno>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <numeric>
 #include <set>
+#include <string>
 
 #include "ladder/data/glue.h"
 #include "ladder/error.h"
@@ -25,16 +27,97 @@ void check_sizes(const char* metric, const std::vector<A>& a, const std::vector<
 
 double f1_from(double tp, double fp, double fn) { return tp == 0.0 ? 0.0 : 2.0 * tp / (2.0 * tp + fp + fn); }
 
-// Returns false for anything that is not one finite number (spaces around allowed).
-bool parse_number(const std::string& text, double& value) {
-  const std::size_t begin = text.find_first_not_of(" \t\r\n");
-  if (begin == std::string::npos) return false;
-  const std::size_t end = text.find_last_not_of(" \t\r\n") + 1;
-  const std::string trimmed = text.substr(begin, end - begin);
-  errno = 0;
-  char* stop = nullptr;
-  value = std::strtod(trimmed.c_str(), &stop);
-  return errno == 0 && stop == trimmed.c_str() + trimmed.size() && std::isfinite(value);
+// Python's str.strip(): removes the characters str.isspace() accepts from both ends of UTF-8
+// text (ASCII \t \n \v \f \r, \x1c-\x1f and space, and the Unicode spaces below).
+std::string python_strip(const std::string& text) {
+  static const char* const kUnicodeSpaces[] = {
+      "\xC2\x85",     "\xC2\xA0",     "\xE1\x9A\x80", "\xE2\x80\x80", "\xE2\x80\x81", "\xE2\x80\x82",
+      "\xE2\x80\x83", "\xE2\x80\x84", "\xE2\x80\x85", "\xE2\x80\x86", "\xE2\x80\x87", "\xE2\x80\x88",
+      "\xE2\x80\x89", "\xE2\x80\x8A", "\xE2\x80\xA8", "\xE2\x80\xA9", "\xE2\x80\xAF", "\xE2\x81\x9F",
+      "\xE3\x80\x80"};
+  auto ascii_space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= '\x1c' && c <= '\x1f'); };
+  std::size_t begin = 0, end = text.size();
+  for (bool more = true; more && begin < end;) {
+    more = false;
+    if (ascii_space(text[begin])) {
+      ++begin, more = true;
+      continue;
+    }
+    for (const char* space : kUnicodeSpaces) {
+      const std::size_t n = std::char_traits<char>::length(space);
+      if (end - begin >= n && text.compare(begin, n, space) == 0) {
+        begin += n, more = true;
+        break;
+      }
+    }
+  }
+  for (bool more = true; more && begin < end;) {
+    more = false;
+    if (ascii_space(text[end - 1])) {
+      --end, more = true;
+      continue;
+    }
+    for (const char* space : kUnicodeSpaces) {
+      const std::size_t n = std::char_traits<char>::length(space);
+      if (end - begin >= n && text.compare(end - n, n, space) == 0) {
+        end -= n, more = true;
+        break;
+      }
+    }
+  }
+  return text.substr(begin, end - begin);
+}
+
+// Python's float(text) for ASCII text: surrounding whitespace allowed; [sign] then digits with
+// single underscores between digits, an optional point and exponent, or inf / infinity / nan
+// (any case). False where float() raises ValueError (hex, "1,5", "", "3.8 4"). An overflowing
+// literal ("1e999") is +-inf, as in Python. Non-ASCII digits, which Python also accepts, fail.
+bool parse_python_float(const std::string& raw, double& value) {
+  const std::string text = python_strip(raw);
+  std::size_t i = 0;
+  const std::size_t n = text.size();
+  std::string clean;  // text without underscores, for strtod
+  if (i < n && (text[i] == '+' || text[i] == '-')) clean += text[i++];
+  std::string word = text.substr(i);
+  for (char& c : word) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (word == "inf" || word == "infinity" || word == "nan") {
+    value = word == "nan" ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity();
+    if (!clean.empty() && clean[0] == '-') value = -value;
+    return true;
+  }
+  auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+  // digitpart ::= digit (["_"] digit)*; returns the number of digits read.
+  auto digitpart = [&]() {
+    std::size_t digits = 0;
+    while (i < n && is_digit(text[i])) {
+      clean += text[i++];
+      ++digits;
+      if (i + 1 < n && text[i] == '_' && is_digit(text[i + 1])) ++i;
+    }
+    return digits;
+  };
+  std::size_t mantissa = digitpart();
+  if (i < n && text[i] == '.') {
+    clean += text[i++];
+    mantissa += digitpart();
+  }
+  if (mantissa == 0) return false;
+  if (i < n && (text[i] == 'e' || text[i] == 'E')) {
+    clean += text[i++];
+    if (i < n && (text[i] == '+' || text[i] == '-')) clean += text[i++];
+    if (digitpart() == 0) return false;
+  }
+  if (i != n) return false;
+  value = std::strtod(clean.c_str(), nullptr);  // overflow gives +-HUGE_VAL = +-inf
+  return true;
+}
+
+bool any_nan(const std::vector<double>& values) {
+  return std::any_of(values.begin(), values.end(), [](double v) { return std::isnan(v); });
+}
+
+bool all_finite(const std::vector<double>& values) {
+  return std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v); });
 }
 
 }  // namespace
@@ -130,21 +213,29 @@ double spearman(const std::vector<double>& x, const std::vector<double>& y) {
   return pearson(average_ranks(x), average_ranks(y));
 }
 
-std::map<std::string, double> evaluate_task(const std::string& task_name, const std::vector<std::string>& predictions,
-                                            const std::vector<std::string>& references) {
+std::map<std::string, double> evaluate_task(const std::string& task_name,
+                                            const std::vector<std::string>& raw_predictions,
+                                            const std::vector<std::string>& raw_references) {
   const GlueTask& task = glue_task(task_name);
-  check_sizes(("evaluate_task(" + task.name + ")").c_str(), predictions, references);
+  check_sizes(("evaluate_task(" + task.name + ")").c_str(), raw_predictions, raw_references);
+  // The authors' PostProcessor strips decoded predictions and labels before any metric.
+  std::vector<std::string> predictions, references;
+  for (const std::string& p : raw_predictions) predictions.push_back(python_strip(p));
+  for (const std::string& r : raw_references) references.push_back(python_strip(r));
   std::map<std::string, double> out;
   if (task.name == "stsb") {
+    // string_to_float(s, default=-1.): float(s), or -1 when float() raises. Non-finite
+    // predictions, on which the authors' scipy pearsonr raises, give 0 (see metrics.h).
     std::vector<double> p(predictions.size()), r(references.size());
     for (std::size_t i = 0; i < references.size(); ++i) {
-      if (!parse_number(references[i], r[i])) {
-        throw FormatError(expected_found("stsb reference " + std::to_string(i), "a number", "'" + references[i] + "'"));
+      if (!parse_python_float(references[i], r[i]) || !std::isfinite(r[i])) {
+        throw FormatError(
+            expected_found("stsb reference " + std::to_string(i), "a number", "'" + references[i] + "'"));
       }
-      if (!parse_number(predictions[i], p[i])) p[i] = 0.0;
+      if (!parse_python_float(predictions[i], p[i])) p[i] = -1.0;
     }
-    out["pearson"] = pearson(p, r);
-    out["spearman"] = spearman(p, r);
+    out["pearson"] = all_finite(p) ? pearson(p, r) : 0.0;
+    out["spearman"] = any_nan(p) ? 0.0 : spearman(p, r);
     out["score"] = (out["pearson"] + out["spearman"]) / 2.0;
     return out;
   }
@@ -154,18 +245,17 @@ std::map<std::string, double> evaluate_task(const std::string& task_name, const 
       throw FormatError(expected_found(task.name + " reference", "a valid label", "'" + reference + "'"));
     }
   }
-  // For F1/MCC an invalid prediction must still be an error, so it becomes the other class.
-  std::vector<std::string> cleaned = predictions;
-  if (task.labels.size() == 2) {
-    for (std::size_t i = 0; i < cleaned.size(); ++i) {
-      if (valid.count(cleaned[i]) == 0) cleaned[i] = references[i] == task.labels[0] ? task.labels[1] : task.labels[0];
-    }
-  }
   const double acc = accuracy(predictions, references);
   if (task.name == "cola") {
-    out["mcc"] = matthews_corrcoef(cleaned, references);
+    // sklearn.metrics.matthews_corrcoef on the strings: an invalid prediction is a class of its own.
+    out["mcc"] = matthews_corrcoef(predictions, references);
     out["score"] = out["mcc"];
   } else if (task.name == "mrpc" || task.name == "qqp") {
+    // f1_score_with_invalid: a prediction other than "0"/"1" becomes the opposite of its target.
+    std::vector<std::string> cleaned = predictions;
+    for (std::size_t i = 0; i < cleaned.size(); ++i) {
+      if (cleaned[i] != "0" && cleaned[i] != "1") cleaned[i] = references[i] == "1" ? "0" : "1";
+    }
     out["accuracy"] = acc;
     out["f1"] = binary_f1(cleaned, references, "1");
     out["score"] = (acc + out["f1"]) / 2.0;

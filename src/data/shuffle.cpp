@@ -1,6 +1,7 @@
 #include "ladder/data/shuffle.h"
 
 #include <numeric>
+#include <random>
 #include <utility>
 
 #include "ladder/error.h"
@@ -33,6 +34,18 @@ std::vector<std::size_t> shuffled_indices(std::size_t n, uint64_t seed) {
     std::swap(indices[i - 1], indices[j]);
   }
   return indices;
+}
+
+std::vector<std::size_t> torch_randperm(std::size_t n, uint64_t seed) {
+  // at::mt19937 keeps only seed & 0xffffffff (std::mt19937 would reduce it mod 2^32 as well).
+  std::mt19937 engine(static_cast<uint32_t>(seed & 0xffffffffULL));
+  std::vector<std::size_t> r(n);
+  std::iota(r.begin(), r.end(), std::size_t{0});
+  for (std::size_t i = 0; i + 1 < n; ++i) {
+    const uint64_t z = static_cast<uint64_t>(static_cast<uint32_t>(engine())) % static_cast<uint64_t>(n - i);
+    std::swap(r[i], r[i + static_cast<std::size_t>(z)]);
+  }
+  return r;
 }
 
 }  // namespace ladder::data

@@ -22,6 +22,10 @@ std::unique_ptr<DecodingSession> FineTuningMethod::start_decoding(const torch::T
 
 void FineTuningMethod::set_training(bool training) { backbone_->train(training); }
 
+std::string FineTuningMethod::initialize_from_examples(const std::vector<Seq2SeqBatch>&) {
+  throw Error("internal: method " + name() + " has no data-dependent initialisation");
+}
+
 void FineTuningMethod::to(const torch::Device& device) {
   torch::NoGradGuard no_grad;
   for (auto& [name, tensor] : named_trainable()) {

@@ -7,13 +7,13 @@
 #include "ladder/error.h"
 
 namespace ladder::train {
-namespace {
 
-// Distinct, well-mixed seeds per (seed, epoch, purpose) for the portable shuffler.
-uint64_t mix_seed(uint64_t seed, int64_t epoch, uint64_t purpose) {
-  data::SplitMix64 mixer(seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(epoch + 1)) ^ (purpose << 56));
+uint64_t mix_seed(uint64_t seed, int64_t counter, uint64_t purpose) {
+  data::SplitMix64 mixer(seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(counter + 1)) ^ (purpose << 56));
   return mixer.next();
 }
+
+namespace {
 
 std::vector<int64_t> cut(std::vector<int64_t> ids, int64_t max_length, int64_t eos_id) {
   if (max_length > 0 && static_cast<int64_t>(ids.size()) > max_length) {

@@ -10,6 +10,7 @@
 #include "ladder/models/tensor_io.h"
 #include "ladder/pretrain/pretrain.h"
 #include "ladder/runtime/memory.h"
+#include "ladder/train/batching.h"
 #include "ladder/train/checkpoint.h"
 #include "ladder/train/interrupt.h"
 #include "ladder/train/progress.h"
@@ -232,7 +233,7 @@ class Pretrainer {
     batch.input_ids = inputs.to(device_);
     batch.labels = labels.to(device_);
     // Dropout (when a config asks for it) draws from seed + step: resumable bit for bit.
-    torch::manual_seed(options_.seed + static_cast<uint64_t>(counters_.step));
+    torch::manual_seed(train::mix_seed(options_.seed, counters_.step, train::kDropoutSeedPurpose));
     Seq2SeqOutput out = compute_->forward(batch);
     out.loss.backward();
     loss_sum += out.loss.detach().to(torch::kDouble);

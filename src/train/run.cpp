@@ -6,6 +6,7 @@
 #include "ladder/error.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/train/checkpoint.h"
+#include "ladder/train/method_init.h"
 #include "ladder/train/schedule.h"
 
 namespace ladder::train {
@@ -64,6 +65,30 @@ Backbone load_backbone(const std::string& model, const std::string& tokenizer_pa
 }
 
 }  // namespace
+
+InitialMethod initial_method(const RunConfig& config, const torch::Device& device) {
+  Backbone backbone = load_backbone(config.model, config.tokenizer, config.precision, device, config.train.seed);
+  MethodOptions options;
+  options.name = config.method;
+  options.settings = config.settings;
+  options.seed = config.train.seed;
+  options.backbone_dtype = storage_dtype(config.precision);
+  InitialMethod out;
+  out.loaded.method = make_method(backbone.model, options);
+  out.loaded.method->to(device);
+  out.loaded.tokenizer = backbone.tokenizer;
+  if (out.loaded.method->init_examples_needed() > 0) {
+    if (config.task.data.empty())
+      throw UsageError("method " + config.method + " initialises from training data (LST's Fisher pruning): give "
+                       "--task and --data, or choose a data-free initialisation (--settings '{\"side_init\": "
+                       "\"magnitude\"}')");
+    const data::Dataset train = load_split(config.task, "train");
+    const auto examples =
+        tokenize_examples(train.examples, *backbone.tokenizer, config.max_source_length, config.max_target_length);
+    out.log = initialize_from_training_data(*out.loaded.method, examples, config.train.seed, device);
+  }
+  return out;
+}
 
 nlohmann::json RunConfig::to_json() const {
   return {{"version", kRunVersion},

@@ -22,8 +22,8 @@ void Schedule::validate() const {
 }
 
 int64_t resolve_warmup_steps(int64_t requested, int64_t total_steps) {
-  if (requested >= 0) return requested;
-  return std::min<int64_t>(kPaperWarmupSteps, total_steps / 10);
+  (void)total_steps;
+  return requested >= 0 ? requested : kPaperWarmupSteps;
 }
 
 }  // namespace ladder::train

@@ -79,7 +79,8 @@ nlohmann::json TaskSpec::to_json() const {
                          {"split_seed", split_seed},
                          {"max_train_examples", max_train_examples},
                          {"max_eval_examples", max_eval_examples},
-                         {"large_task_validation_size", large_task_validation_size}};
+                         {"large_task_validation_size", large_task_validation_size},
+                         {"stsb_step", stsb_step}};
   if (!is_glue()) {
     json["kind"] = kind;
     if (kind == "seq2seq") {
@@ -106,6 +107,8 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& json, const std::string& sour
     t.max_train_examples = json.value("max_train_examples", int64_t{0});
     t.max_eval_examples = json.value("max_eval_examples", int64_t{0});
     t.large_task_validation_size = json.value("large_task_validation_size", t.large_task_validation_size);
+    // Runs recorded before the option existed used T5's 0.2.
+    t.stsb_step = json.value("stsb_step", 0.2);
     if (!t.is_glue()) {
       t.kind = json.at("kind").get<std::string>();
       if (t.kind == "seq2seq") {
@@ -136,6 +139,7 @@ data::Dataset load_split(const TaskSpec& task, const std::string& split, const d
   if (task.is_glue()) {
     data::LoadOptions glue_options = options;
     glue_options.large_task_validation_size = static_cast<std::size_t>(task.large_task_validation_size);
+    glue_options.stsb_step = task.stsb_step;
     dataset = data::load_glue(task.task, task.data, split, task.split_seed, glue_options);
   } else {
     dataset = load_custom_split(task, split, options);

@@ -8,9 +8,9 @@
 #include <ostream>
 
 #include "ladder/error.h"
-#include "ladder/methods/lst.h"
 #include "ladder/train/evaluate.h"
 #include "ladder/train/interrupt.h"
+#include "ladder/train/method_init.h"
 #include "ladder/train/progress.h"
 #include "ladder/train/schedule.h"
 
@@ -90,20 +90,15 @@ void Trainer::restore(const std::string& checkpoint_dir) {
 }
 
 void Trainer::initialize_side_if_needed(std::ostream* log) {
-  auto* lst = dynamic_cast<LstMethod*>(&method_);
-  if (lst == nullptr || !lst->needs_fisher() || state_.side_init_done == "fisher") return;
+  if (method_.init_examples_needed() == 0 || !state_.side_init_done.empty()) return;
   const auto start = Clock::now();
-  const std::size_t n = std::min<std::size_t>(data_.train.size(), static_cast<std::size_t>(lst->lst_config().fisher_samples));
-  std::vector<Seq2SeqBatch> batches;
-  for (std::size_t i = 0; i < n; ++i) batches.push_back(batch_to(collate(data_.train, {i}, method_.config().pad_token_id), device_));
-  lst->initialize_side(fisher_importance(*lst->backbone(), batches));
+  const std::string done = initialize_from_training_data(method_, data_.train, options_.seed, device_);
   state_.side_init_done = "fisher";
-  // Fisher backpropagates through the whole backbone once; the training peaks reported from
-  // here on are LST's own.
+  // The initialisation (Fisher) backpropagates through the whole backbone once; the training
+  // peaks reported from here on are the method's own.
   if (device_.is_cuda()) runtime::cuda_reset_peak();
   else runtime::reset_peak_rss();
-  if (log) *log << "fisher: side network initialised from " << n << " training examples in "
-                << format_duration(seconds_since(start)) << "\n";
+  if (log) *log << done << " in " << format_duration(seconds_since(start)) << "\n";
   // Recorded at once, so that a resumed run never recomputes it.
   save_last();
 }
@@ -185,8 +180,9 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
       }
     }
     const auto start = Clock::now();
-    // Dropout depends on the update number only, so a resumed run draws the same masks.
-    torch::manual_seed(options_.seed + static_cast<uint64_t>(state_.global_step));
+    // Dropout depends on the update number only, so a resumed run draws the same masks; a
+    // hash of (seed, update), so that seed s at update t never replays seed s+1 at t-1.
+    torch::manual_seed(mix_seed(options_.seed, state_.global_step, kDropoutSeedPurpose));
     method_.set_training(true);
     const int64_t micro = std::min<int64_t>(options_.grad_accum, static_cast<int64_t>(plan.size()) - state_.batch_in_epoch);
     double loss = 0;

@@ -68,21 +68,90 @@ TEST(Shuffle, PermutationDeterministicAndSeedDependent) {
   for (int i = 0; i < 100; ++i) EXPECT_LT(rng.below(3), 3u);
 }
 
-TEST(Glue, StsbTargetRoundsToNearestPointTwo) {
+TEST(Shuffle, TorchRandpermMatchesTorch) {
+  // Expected values printed by torch 1.13 (python3-torch), e.g. for n=10 seed 42:
+  //   python3 -c "import torch; g=torch.Generator(); g.manual_seed(42); print(torch.randperm(10, generator=g).tolist())"
+  // and for n=277 / 67349 the same with p=...tolist(); print(p[:10], p[138:148]) etc.
+  using ladder::data::torch_randperm;
+  using V = std::vector<std::size_t>;
+  EXPECT_EQ(torch_randperm(10, 42), (V{2, 6, 1, 8, 4, 5, 0, 9, 3, 7}));
+  EXPECT_EQ(torch_randperm(10, 0), (V{4, 1, 7, 5, 3, 9, 0, 8, 6, 2}));
+  EXPECT_EQ(torch_randperm(10, 7), (V{5, 0, 3, 4, 1, 7, 9, 6, 8, 2}));
+  EXPECT_EQ(torch_randperm(12, 42), (V{6, 8, 1, 7, 0, 2, 10, 11, 4, 3, 5, 9}));
+  EXPECT_EQ(torch_randperm(6, 42), (V{0, 3, 2, 4, 1, 5}));
+  EXPECT_TRUE(torch_randperm(0, 42).empty());
+  EXPECT_EQ(torch_randperm(1, 42), (V{0}));
+  EXPECT_EQ(torch_randperm(2, 42), (V{0, 1}));
+  // RTE's dev set (277 rows): the authors' validation starts with p[:10], test with p[138:148].
+  const V rte = torch_randperm(277, 42);
+  EXPECT_EQ(V(rte.begin(), rte.begin() + 10), (V{207, 84, 253, 243, 190, 28, 165, 111, 87, 170}));
+  EXPECT_EQ(V(rte.begin() + 138, rte.begin() + 148), (V{152, 221, 79, 245, 103, 208, 60, 159, 210, 155}));
+  // SST-2's train set (67,349 rows): p[:5], p[1000:1005], p[-3:], sum(i * p[i]).
+  const V sst2 = torch_randperm(67349, 42);
+  ASSERT_EQ(sst2.size(), 67349u);
+  EXPECT_EQ(V(sst2.begin(), sst2.begin() + 5), (V{6677, 49712, 38268, 32909, 23395}));
+  EXPECT_EQ(V(sst2.begin() + 1000, sst2.begin() + 1005), (V{6043, 63299, 11082, 50055, 57215}));
+  EXPECT_EQ(V(sst2.end() - 3, sst2.end()), (V{8208, 58784, 3253}));
+  unsigned long long weighted = 0;
+  for (std::size_t i = 0; i < sst2.size(); ++i) weighted += static_cast<unsigned long long>(i) * sst2[i];
+  EXPECT_EQ(weighted, 76317141694941ULL);
+  // Only the low 32 bits of the seed matter (torch's mt19937 takes seed & 0xffffffff).
+  EXPECT_EQ(torch_randperm(50, (1ULL << 32) + 7), torch_randperm(50, 7));
+}
+
+TEST(Glue, StsbTargetT5NearestPointTwo) {
+  using ladder::data::stsb_target;
+  EXPECT_EQ(stsb_target(3.8, 0.2), "3.8");
+  EXPECT_EQ(stsb_target(3.85, 0.2), "3.8");
+  EXPECT_EQ(stsb_target(4.75, 0.2), "4.8");
+  EXPECT_EQ(stsb_target(5.0, 0.2), "5.0");
+  EXPECT_EQ(stsb_target(0.0, 0.2), "0.0");
+  EXPECT_EQ(stsb_target(2.0, 0.2), "2.0");
+  EXPECT_EQ(stsb_target(0.55, 0.2), "0.6");
+  // Ties go to the even multiple of 0.2.
+  EXPECT_EQ(stsb_target(2.5, 0.2), "2.4");
+  EXPECT_EQ(stsb_target(3.9, 0.2), "4.0");
+  EXPECT_EQ(stsb_target(3.7, 0.2), "3.6");
+  EXPECT_EQ(stsb_target(0.1, 0.2), "0.0");
+  EXPECT_EQ(stsb_target(0.3, 0.2), "0.4");
+}
+
+TEST(Glue, StsbTargetAuthorsNearestPointOne) {
+  // The authors' round_stsb_target on HF's float32 label; expected values from numpy 1.24:
+  //   python3 -c "import numpy as np; x=float(np.float32(3.85)); print(np.round((x*5)/5, decimals=1))"
   using ladder::data::stsb_target;
   EXPECT_EQ(stsb_target(3.8), "3.8");
-  EXPECT_EQ(stsb_target(3.85), "3.8");
-  EXPECT_EQ(stsb_target(4.75), "4.8");
   EXPECT_EQ(stsb_target(5.0), "5.0");
   EXPECT_EQ(stsb_target(0.0), "0.0");
-  EXPECT_EQ(stsb_target(2.0), "2.0");
-  EXPECT_EQ(stsb_target(0.55), "0.6");
-  // Ties go to the even multiple of 0.2.
-  EXPECT_EQ(stsb_target(2.5), "2.4");
-  EXPECT_EQ(stsb_target(3.9), "4.0");
-  EXPECT_EQ(stsb_target(3.7), "3.6");
-  EXPECT_EQ(stsb_target(0.1), "0.0");
-  EXPECT_EQ(stsb_target(0.3), "0.4");
+  EXPECT_EQ(stsb_target(2.5), "2.5");
+  EXPECT_EQ(stsb_target(3.9), "3.9");
+  EXPECT_EQ(stsb_target(0.1), "0.1");
+  EXPECT_EQ(stsb_target(0.3), "0.3");
+  EXPECT_EQ(stsb_target(4.75), "4.8");   // exact tie 47.5 -> 48 (even)
+  EXPECT_EQ(stsb_target(2.25), "2.2");   // exact tie 22.5 -> 22 (even)
+  EXPECT_EQ(stsb_target(0.25), "0.2");   // exact tie 2.5 -> 2 (even)
+  EXPECT_EQ(stsb_target(1.25), "1.2");
+  EXPECT_EQ(stsb_target(3.85), "3.8");   // float32(3.85) = 3.8499999046...
+  EXPECT_EQ(stsb_target(1.05), "1.0");   // float32(1.05) = 1.0499999523...
+  EXPECT_EQ(stsb_target(2.35), "2.3");   // float32(2.35) = 2.3499999046...
+  EXPECT_EQ(stsb_target(4.95), "4.9");   // float32(4.95) = 4.9499998092...
+  EXPECT_EQ(stsb_target(0.55), "0.6");   // float32(0.55) = 0.5500000119...
+  EXPECT_EQ(stsb_target(0.15), "0.2");   // float32(0.15) = 0.1500000059...
+  EXPECT_EQ(stsb_target(4.65), "4.7");   // float32(4.65) = 4.6500000953...
+  EXPECT_EQ(stsb_target(3.95), "4.0");
+  EXPECT_EQ(stsb_target(0.05), "0.1");
+  EXPECT_EQ(stsb_target(1.45), "1.5");
+  EXPECT_EQ(stsb_target(3.85, 0.1), stsb_target(3.85));
+}
+
+TEST(Glue, StsbStepOption) {
+  EXPECT_THROW(ladder::data::stsb_target(1.0, 0.5), ladder::UsageError);
+  EXPECT_THROW(ladder::data::stsb_target(1.0, 0.0), ladder::UsageError);
+  LoadOptions options;
+  options.stsb_step = 0.25;
+  const std::string message = error_of<ladder::UsageError>([&] { load_glue("stsb", kGlue, "train", 42, options); });
+  EXPECT_TRUE(contains(message, "0.25")) << message;
+  EXPECT_THROW(load_glue("rte", kGlue, "train", 42, options), ladder::UsageError);
 }
 
 TEST(Glue, TaskTable) {
@@ -101,6 +170,7 @@ TEST(Glue, TaskTable) {
 TEST(Glue, ColaSourceTargetKeepsQuotes) {
   const Dataset d = load_glue("cola", kGlue, "train");
   ASSERT_EQ(d.examples.size(), 3u);
+  for (std::size_t k = 0; k < d.examples.size(); ++k) EXPECT_EQ(d.examples[k].index, k);  // file order
   EXPECT_EQ(d.task, "cola");
   EXPECT_EQ(d.labels, (std::vector<std::string>{"0", "1"}));
   EXPECT_EQ(d.examples[0].source, "cola sentence: Our friends won't buy this analysis, let alone the next one we propose.");
@@ -109,7 +179,7 @@ TEST(Glue, ColaSourceTargetKeepsQuotes) {
   EXPECT_EQ(d.examples[1].target, "0");
 }
 
-TEST(Glue, Sst2LargeTaskSplits) {
+TEST(Glue, Sst2LargeTaskSplitsAsTheAuthors) {
   LoadOptions options;
   options.large_task_validation_size = 4;
   const Dataset train = load_glue("sst2", kGlue, "train", 42, options);
@@ -122,18 +192,27 @@ TEST(Glue, Sst2LargeTaskSplits) {
   EXPECT_EQ(test.examples[0].source, "sst2 sentence: it 's a charming and often affecting journey . ");
   EXPECT_EQ(test.examples[0].target, "1");
   EXPECT_EQ(test.examples[1].source, "sst2 sentence: unflinchingly bleak and \" desperate ");
-  // Train + validation partition the 12 training rows; train keeps file order.
+  // Train + validation partition the 12 training rows.
   std::set<std::string> all;
   for (int i = 0; i < 12; ++i) all.insert("sst2 sentence: train phrase " + std::to_string(i) + " 's \" quoted ");
   std::set<std::string> seen;
   for (const auto& s : sources(train)) EXPECT_TRUE(seen.insert(s).second);
   for (const auto& s : sources(validation)) EXPECT_TRUE(seen.insert(s).second) << "in both: " << s;
   EXPECT_EQ(seen, all);
-  std::vector<std::string> ordered = sources(train);
+  // perm = torch.randperm(12, seed 42) = [6, 8, 1, 7, 0, 2, 10, 11, 4, 3, 5, 9]: validation =
+  // rows perm[:4], train = rows perm[4:], both in permutation order as the authors' select().
   auto number = [](const std::string& s) { return std::stoi(s.substr(std::string("sst2 sentence: train phrase ").size())); };
-  EXPECT_TRUE(std::is_sorted(ordered.begin(), ordered.end(),
-                             [&](const std::string& a, const std::string& b) { return number(a) < number(b); }));
+  const std::vector<std::size_t> perm = {6, 8, 1, 7, 0, 2, 10, 11, 4, 3, 5, 9};
+  for (std::size_t k = 0; k < 4; ++k) {
+    EXPECT_EQ(validation.examples[k].index, perm[k]);
+    EXPECT_EQ(number(validation.examples[k].source), static_cast<int>(perm[k]));
+  }
+  for (std::size_t k = 0; k < 8; ++k) {
+    EXPECT_EQ(train.examples[k].index, perm[4 + k]);
+    EXPECT_EQ(number(train.examples[k].source), static_cast<int>(perm[4 + k]));
+  }
   for (const auto& e : train.examples) EXPECT_EQ(e.target, std::to_string(number(e.source) % 2));
+  for (std::size_t k = 0; k < test.examples.size(); ++k) EXPECT_EQ(test.examples[k].index, k);
   // The paper's 1,000-row carve does not fit 12 rows.
   EXPECT_TRUE(contains(error_of<ladder::Error>([] { load_glue("sst2", kGlue, "validation"); }), "too few"));
 }
@@ -223,17 +302,31 @@ TEST(Glue, StsbGlueAndOriginalLayouts) {
   EXPECT_EQ(train.examples[0].source, "stsb sentence1: A plane is taking off. sentence2: An air plane is taking off.");
   EXPECT_EQ(train.examples[0].target, "5.0");
   EXPECT_EQ(train.examples[1].target, "3.8");
-  // Dev rows i=0..5 have scores 5.000 2.500 3.900 0.100 4.750 0.300.
-  const std::vector<std::string> expected = {"5.0", "2.4", "4.0", "0.0", "4.8", "0.4"};
+  // Dev rows i=0..5 have scores 5.000 2.500 3.900 0.100 4.750 0.300: nearest 0.1 by default
+  // (the authors), nearest 0.2 with stsb_step 0.2 (T5).
+  const std::vector<std::string> authors = {"5.0", "2.5", "3.9", "0.1", "4.8", "0.3"};
+  const std::vector<std::string> t5 = {"5.0", "2.4", "4.0", "0.0", "4.8", "0.4"};
+  LoadOptions step02;
+  step02.stsb_step = 0.2;
   std::size_t found = 0;
   for (const char* split : {"validation", "test"}) {
-    for (const auto& e : load_glue("stsb", kGlue, split).examples) {
+    const Dataset d = load_glue("stsb", kGlue, split);
+    const Dataset d02 = load_glue("stsb", kGlue, split, 42, step02);
+    ASSERT_EQ(d.examples.size(), 3u);
+    for (std::size_t k = 0; k < d.examples.size(); ++k) {
+      const auto& e = d.examples[k];
       const int i = e.source[std::string("stsb sentence1: Dev s1 ").size()] - '0';
-      EXPECT_EQ(e.target, expected.at(i)) << e.source;
+      EXPECT_EQ(e.index, static_cast<std::size_t>(i));
+      EXPECT_EQ(e.target, authors.at(i)) << e.source;
+      EXPECT_EQ(d02.examples[k].source, e.source);
+      EXPECT_EQ(d02.examples[k].target, t5.at(i)) << e.source;
       ++found;
     }
   }
   EXPECT_EQ(found, 6u);
+  // torch.randperm(6, seed 42) = [0, 3, 2, 4, 1, 5]: validation rows 0, 3, 2; test rows 4, 1, 5.
+  EXPECT_EQ(load_glue("stsb", kGlue, "validation").examples[1].index, 3u);
+  EXPECT_EQ(load_glue("stsb", kGlue, "test").examples[0].index, 4u);
   const std::string original = kGlue + "/STS-B-original";
   const Dataset otrain = load_glue("stsb", original, "train");
   ASSERT_EQ(otrain.examples.size(), 2u);  // the 9-column row is accepted
@@ -267,6 +360,23 @@ TEST(Glue, RteLabelsAndSmallTaskSplitDeterminism) {
 
   const Dataset v42 = load_glue("rte", kGlue, "validation", 42);
   const Dataset t42 = load_glue("rte", kGlue, "test", 42);
+  // The authors' split: perm = torch.randperm(10, seed 42) = [2, 6, 1, 8, 4, 5, 0, 9, 3, 7];
+  // validation = dev rows perm[:5], test = dev rows perm[5:], in that order.
+  const std::vector<std::size_t> perm = {2, 6, 1, 8, 4, 5, 0, 9, 3, 7};
+  auto dev_row = [](std::size_t i) {
+    return "rte sentence1: RTE dev premise " + std::to_string(i) + ". sentence2: RTE dev hypothesis " +
+           std::to_string(i) + ".";
+  };
+  for (std::size_t k = 0; k < 5; ++k) {
+    ASSERT_LT(k, v42.examples.size());
+    ASSERT_LT(k, t42.examples.size());
+    EXPECT_EQ(v42.examples[k].index, perm[k]);
+    EXPECT_EQ(v42.examples[k].source, dev_row(perm[k]));
+    EXPECT_EQ(t42.examples[k].index, perm[5 + k]);
+    EXPECT_EQ(t42.examples[k].source, dev_row(perm[5 + k]));
+  }
+  // Seed 7: torch.randperm(10, seed 7) = [5, 0, 3, 4, 1, 7, 9, 6, 8, 2].
+  EXPECT_EQ(load_glue("rte", kGlue, "validation", 7).examples.at(0).source, dev_row(5));
   EXPECT_EQ(sources(v42), sources(load_glue("rte", kGlue, "validation", 42)));
   EXPECT_NE(sources(v42), sources(load_glue("rte", kGlue, "validation", 7)));
   ASSERT_EQ(v42.examples.size(), 5u);
@@ -299,6 +409,9 @@ TEST(Glue, MalformedRowsThrowWithFileLineOrAreCounted) {
   ASSERT_EQ(rte.examples.size(), 2u);
   EXPECT_EQ(rte.skipped_rows, 2u);  // line 3 (columns) and line 5 (label "maybe")
   EXPECT_EQ(rte.examples[1].target, "1");
+  // index counts usable rows only (the rows HF datasets would keep).
+  EXPECT_EQ(rte.examples[0].index, 0u);
+  EXPECT_EQ(rte.examples[1].index, 1u);
   EXPECT_EQ(load_glue("rte", dir, "validation", 42, skip).skipped_rows, 0u);
 
   message = error_of<ladder::FormatError>([&] { load_glue("stsb", dir, "train"); });
@@ -375,6 +488,10 @@ TEST(Custom, RowErrorsNameFileLineAndSkipModeCounts) {
   EXPECT_EQ(d.examples.size(), 2u);
   EXPECT_EQ(d.skipped_rows, 3u);  // missing label, not JSON, empty label
   EXPECT_EQ(d.labels, (std::vector<std::string>{"a", "b"}));
+  // index: position among the file's usable rows.
+  EXPECT_EQ(d.examples[0].index, 0u);
+  EXPECT_EQ(d.examples[1].index, 1u);
+  EXPECT_EQ(d.examples[1].source, "ok too");
 
   message = error_of<ladder::FormatError>(
       [&] { ladder::data::load_custom_classification(kCustom + "/unterminated.csv", {}, "custom", skip); });
@@ -402,6 +519,11 @@ TEST(Custom, Seq2Seq) {
   EXPECT_EQ(d.examples[0].source, "translate English to German: Hello, world");
   EXPECT_EQ(d.examples[0].target, "Hallo Welt");
   EXPECT_TRUE(d.labels.empty());
+  EXPECT_EQ(d.examples[0].index, 0u);
+  EXPECT_EQ(d.examples[1].index, 1u);
+  // An Example still brace-initialises from {source, target}; index defaults to 0.
+  const ladder::data::Example plain{"s", "t"};
+  EXPECT_EQ(plain.index, 0u);
 }
 
 TEST(Custom, LabelFileRoundTrip) {
@@ -439,6 +561,35 @@ TEST(SharedData, RealGlueRowCounts) {
   EXPECT_EQ(load_glue("mrpc", glue, "train").examples.size(), 4076u);      // MSR train
   EXPECT_EQ(load_glue("mrpc", glue, "validation").examples.size(), 862u);  // MSR test 1,725 halved
   EXPECT_EQ(load_glue("mrpc", glue, "test").examples.size(), 863u);
+}
+
+TEST(SharedData, RealGlueSplitsAreTheAuthorsRows) {
+  // Positions printed by tests/reference/glue_split_reference.py (torch 1.13), which reads the
+  // files as HF datasets does and splits them as the authors' tasks.py:
+  //   python3 tests/reference/glue_split_reference.py ../shared/data/glue rte sst2 cola
+  const std::string glue = std::string(LADDER_SHARED_DIR) + "/data/glue";
+  if (!std::filesystem::is_directory(glue + "/RTE")) GTEST_SKIP() << "no shared GLUE data at " << glue;
+  auto first = [](const Dataset& d, std::size_t count) {
+    std::vector<std::size_t> out;
+    for (std::size_t k = 0; k < count && k < d.examples.size(); ++k) out.push_back(d.examples[k].index);
+    return out;
+  };
+  using V = std::vector<std::size_t>;
+  const Dataset rte_validation = load_glue("rte", glue, "validation");
+  EXPECT_EQ(first(rte_validation, 10), (V{207, 84, 253, 243, 190, 28, 165, 111, 87, 170}));
+  EXPECT_TRUE(contains(rte_validation.examples.at(1).source,
+                       "rte sentence1: It is hoped that women, who constitute more than half of the population"));
+  EXPECT_EQ(first(load_glue("rte", glue, "test"), 10), (V{152, 221, 79, 245, 103, 208, 60, 159, 210, 155}));
+  const Dataset sst2_validation = load_glue("sst2", glue, "validation");
+  EXPECT_EQ(first(sst2_validation, 10), (V{6677, 49712, 38268, 32909, 23395, 66940, 62886, 11359, 52008, 24222}));
+  EXPECT_EQ(sst2_validation.examples.at(0).source, "sst2 sentence: replete with stereotypical familial quandaries ");
+  const Dataset sst2_train = load_glue("sst2", glue, "train");
+  EXPECT_EQ(first(sst2_train, 10), (V{6043, 63299, 11082, 50055, 57215, 43137, 9389, 65601, 2489, 18952}));
+  EXPECT_EQ(sst2_train.examples.at(1).source, "sst2 sentence: juiced with enough energy and excitement for at least three films . ");
+  EXPECT_EQ(first(load_glue("cola", glue, "validation"), 10), (V{911, 408, 813, 657, 710, 526, 977, 467, 768, 440}));
+  const Dataset cola_test = load_glue("cola", glue, "test");
+  EXPECT_EQ(first(cola_test, 10), (V{334, 85, 10, 327, 486, 13, 944, 116, 892, 754}));
+  EXPECT_EQ(cola_test.examples.at(0).source, "cola sentence: He's a more reliable man.");
 }
 
 TEST(SharedData, FortunesAsCustomTsv) {

@@ -75,12 +75,32 @@ TEST(Metrics, SpearmanWithTies) {
   EXPECT_NEAR(ladder::data::spearman({1, 2, 3, 4}, {1, 4, 9, 100}), 1.0, 1e-12);
 }
 
-TEST(EvaluateTask, ColaInvalidPredictionIsOppositeClass) {
-  // Cleaned predictions {1, 1, 0, 0, 1}: tp 2, fn 1, tn 1, fp 1 -> (2 - 1) / sqrt(3*3*2*2) = 1/6.
+TEST(EvaluateTask, ColaInvalidPredictionIsItsOwnClass) {
+  // sklearn's matthews_corrcoef(targets, predictions) on the strings, as the authors: classes
+  // 0, 1, "bad", "?". s = 5, c = 3 correct; t = (0: 2, 1: 3); p = (0: 1, 1: 2, bad: 1, ?: 1).
+  // cov(t,p) = 3*5 - (1*2 + 2*3) = 7; s^2 - sum p^2 = 25 - 7 = 18; s^2 - sum t^2 = 25 - 13 = 12.
+  // MCC = 7 / sqrt(18 * 12). (Mapping invalid answers to the other class would give 1/6.)
   const auto m = evaluate_task("cola", {"1", "1", "bad", "0", "?"}, {"1", "1", "1", "0", "0"});
   EXPECT_EQ(m.size(), 2u);
-  EXPECT_NEAR(m.at("mcc"), 1.0 / 6.0, 1e-12);
-  EXPECT_NEAR(m.at("score"), 1.0 / 6.0, 1e-12);
+  EXPECT_NEAR(m.at("mcc"), 7.0 / std::sqrt(216.0), 1e-12);
+  EXPECT_NEAR(m.at("score"), 7.0 / std::sqrt(216.0), 1e-12);
+  // A model answering only an invalid string: one predicted class, MCC 0 (not -1).
+  EXPECT_DOUBLE_EQ(evaluate_task("cola", {"x", "x", "x"}, {"1", "0", "1"}).at("mcc"), 0.0);
+  // Invalid answers on the positives only: t = (0: 2, 1: 2), p = (0: 2, yes: 2), c = 2, s = 4:
+  // (2*4 - 4) / sqrt((16 - 8) * (16 - 8)) = 0.5.
+  EXPECT_NEAR(evaluate_task("cola", {"0", "0", "yes", "yes"}, {"0", "0", "1", "1"}).at("mcc"), 0.5, 1e-12);
+}
+
+TEST(EvaluateTask, PredictionsAndReferencesAreStripped) {
+  // The authors' PostProcessor: pred.strip() and label.strip() before every metric.
+  EXPECT_DOUBLE_EQ(evaluate_task("rte", {" 0", "1 \t", "\n1\r\n"}, {"0", "1", " 1 "}).at("accuracy"), 1.0);
+  EXPECT_DOUBLE_EQ(evaluate_task("cola", {" 1", "0\n"}, {"1", "0"}).at("mcc"), 1.0);
+  // Python's str.strip() also removes Unicode spaces (here U+00A0 and U+3000) and \x1c-\x1f.
+  EXPECT_DOUBLE_EQ(evaluate_task("sst2", {"1\xC2\xA0", "\xE3\x80\x80" "0", "\x1f" "1"}, {"1", "0", "1"}).at("accuracy"),
+                   1.0);
+  EXPECT_DOUBLE_EQ(evaluate_task("mrpc", {" 1 "}, {"1"}).at("f1"), 1.0);
+  // Inner spaces stay: "0 1" is not a label.
+  EXPECT_DOUBLE_EQ(evaluate_task("rte", {"0 1"}, {"0"}).at("accuracy"), 0.0);
 }
 
 TEST(EvaluateTask, MrpcMeanOfAccuracyAndF1) {
@@ -93,16 +113,44 @@ TEST(EvaluateTask, MrpcMeanOfAccuracyAndF1) {
   EXPECT_DOUBLE_EQ(evaluate_task("qqp", {"yes"}, {"1"}).at("f1"), 0.0);
 }
 
-TEST(EvaluateTask, StsbUnparsableCountsAsZero) {
-  // p = {1, 2, 0, 4}, r = {1, 2, 3, 4}: Pearson 3.5 / sqrt(8.75 * 5);
+TEST(EvaluateTask, StsbUnparsableCountsAsMinusOne) {
+  // string_to_float(s, default=-1.): p = {1, 2, -1, 4}, r = {1, 2, 3, 4}. Means 1.5 and 2.5;
+  // sxy = 0.75 - 0.25 - 1.25 + 3.75 = 3, sxx = 13, syy = 5 -> Pearson 3 / sqrt(65);
   // ranks p {2, 3, 1, 4} vs r {1, 2, 3, 4}: d^2 sum 6 -> 1 - 6*6/(4*15) = 0.4.
   const auto m = evaluate_task("stsb", {"1.0", " 2.0", "abc", "4.0"}, {"1.0", "2.0", "3.0", "4.0"});
-  const double p = 3.5 / std::sqrt(8.75 * 5.0);
+  const double p = 3.0 / std::sqrt(65.0);
   EXPECT_NEAR(m.at("pearson"), p, 1e-12);
   EXPECT_NEAR(m.at("spearman"), 0.4, 1e-12);
   EXPECT_NEAR(m.at("score"), (p + 0.4) / 2.0, 1e-12);
-  EXPECT_NEAR(evaluate_task("stsb", {"nan", "1", "2"}, {"0.0", "1.0", "2.0"}).at("pearson"), 1.0, 1e-12);
+  // -1 ranks below -0.5 (0 would rank above it): p {-1, -0.5, 1, 2} is monotone in r -> 1.
+  EXPECT_NEAR(evaluate_task("stsb", {"abc", "-0.5", "1", "2"}, {"0", "1", "2", "3"}).at("spearman"), 1.0, 1e-12);
+  EXPECT_NEAR(evaluate_task("stsb", {"", "3.8 4", "1,5"}, {"1", "2", "3"}).at("pearson"), 0.0, 1e-12);  // all -1
   EXPECT_THROW(evaluate_task("stsb", {"1"}, {"one"}), ladder::FormatError);
+}
+
+TEST(EvaluateTask, StsbParsesAsPythonFloat) {
+  // float("1_0") == 10, so p = {10, 2, 3} == r: both correlations 1.
+  auto m = evaluate_task("stsb", {"1_0", "+2.", ".3e1"}, {"10", "2", "3"});
+  EXPECT_NEAR(m.at("pearson"), 1.0, 1e-12);
+  EXPECT_NEAR(m.at("spearman"), 1.0, 1e-12);
+  // float("0x1p3") raises (strtod would read 8): p = {-1, 1, 2} vs r = {8, 1, 2}. Deviations
+  // p {-5, 1, 4}/3, r {13, -8, -5}/3: sxy = -93/9, sxx = 42/9, syy = 258/9.
+  EXPECT_NEAR(evaluate_task("stsb", {"0x1p3", "1", "2"}, {"8", "1", "2"}).at("pearson"), -93.0 / std::sqrt(42.0 * 258.0),
+              1e-12);
+  // "1__0" and "1_" are not Python floats either: -1.
+  EXPECT_NEAR(evaluate_task("stsb", {"1__0", "1_", "2"}, {"0", "1", "2"}).at("pearson"), 0.8660254037844386, 1e-12);
+  // float("nan") is NaN (the authors' scipy pearsonr would raise on it): both reported as 0.
+  m = evaluate_task("stsb", {"nan", "1", "2"}, {"0.0", "1.0", "2.0"});
+  EXPECT_DOUBLE_EQ(m.at("pearson"), 0.0);
+  EXPECT_DOUBLE_EQ(m.at("spearman"), 0.0);
+  // float("inf") (also "Infinity", "1e999"): Pearson 0 (scipy would raise); Spearman ranks it last:
+  // ranks {3, 1, 2} vs {1, 2, 3} -> -0.5.
+  for (const char* inf : {"inf", "Infinity", "1e999"}) {
+    m = evaluate_task("stsb", {inf, "1", "2"}, {"0", "1", "2"});
+    EXPECT_DOUBLE_EQ(m.at("pearson"), 0.0) << inf;
+    EXPECT_NEAR(m.at("spearman"), -0.5, 1e-12) << inf;
+  }
+  EXPECT_NEAR(evaluate_task("stsb", {"-inf", "1", "2"}, {"0", "1", "2"}).at("spearman"), 1.0, 1e-12);
 }
 
 TEST(EvaluateTask, AccuracyTasksAndErrors) {

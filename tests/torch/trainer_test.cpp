@@ -106,11 +106,13 @@ TEST(TrainSchedule, ConstantAndNoWarmup) {
   EXPECT_THROW((Schedule{"cosine", 1.0, 0, 10}.validate()), UsageError);
 }
 
-TEST(TrainSchedule, DefaultWarmupIsThePapersButAtMostATenth) {
+TEST(TrainSchedule, DefaultWarmupIsTheAuthorsFixed500) {
+  // configs/side_transformers.json: 500 warmup updates for every task, even a shorter run.
   EXPECT_EQ(resolve_warmup_steps(-1, 100000), 500);
-  EXPECT_EQ(resolve_warmup_steps(-1, 500), 50);
-  EXPECT_EQ(resolve_warmup_steps(-1, 5), 0);
-  EXPECT_EQ(resolve_warmup_steps(500, 500), 500);  // given explicitly: as given
+  EXPECT_EQ(resolve_warmup_steps(-1, 500), 500);
+  EXPECT_EQ(resolve_warmup_steps(-1, 5), 500);
+  EXPECT_EQ(resolve_warmup_steps(7, 500), 7);  // given explicitly: as given
+  EXPECT_EQ(resolve_warmup_steps(0, 500), 0);
 }
 
 TEST(TrainBatching, PadsEachBatchToItsLongestRowAndMasks) {
@@ -335,6 +337,7 @@ TEST_F(TrainerTest, EndToEndOnAnRteSlice) {
   c.train.learning_rate = 3e-3;
   c.train.batch_size = 8;
   c.train.max_steps = 36;
+  c.train.warmup_steps = 4;  // the authors' 500 would leave this short run in warmup
   c.train.log_every = 6;
   const TrainResult result = start_run(c, dir / "run", {});
   for (const char* file : {"run.json", "metrics.json", "log.jsonl", "best/adapter_config.json", "last/optimizer.safetensors"})

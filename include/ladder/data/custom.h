@@ -12,6 +12,7 @@
 //                 e.g. prefix "nli", fields premise/hypothesis -> "nli premise: A hypothesis: B",
 //                 the GLUE style of "rte sentence1: A sentence2: B".
 // target = the label text. Seq2seq: source = "[prefix ]SOURCE", target = TARGET.
+// Example::index = the row's 0-based position among the file's usable rows.
 //
 // Row problems (missing field, null value, empty label, label outside known_labels, wrong CSV/TSV
 // column count, invalid JSON line) throw FormatError "FILE:LINE: ..." or, with

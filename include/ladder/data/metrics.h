@@ -36,10 +36,23 @@ std::vector<double> average_ranks(const std::vector<double>& values);
 
 // The task's metrics (glue_task(task).metrics) plus "score", the paper's per-task number:
 // cola mcc; mrpc/qqp mean(accuracy, f1); stsb mean(pearson, spearman); others accuracy.
-// A prediction that is not a valid label is wrong: accuracy counts it as a miss, and for
-// F1/MCC it is replaced by the opposite of its reference's class ("0" <-> "1").
-// stsb: predictions are parsed as numbers (leading/trailing spaces allowed); an unparsable or
-// non-finite prediction counts as 0.0. References must parse (FormatError otherwise).
+// As the LST authors' seq2seq/metrics/metrics.py with data/postprocessors.py:
+//   - predictions and references are first stripped of surrounding whitespace (Python's
+//     str.strip(), their PostProcessor);
+//   - accuracy: exact string match, so a prediction that is not a label is wrong;
+//   - mrpc/qqp F1 (f1_score_with_invalid): a prediction other than "0"/"1" is replaced by the
+//     opposite of its reference ("0" <-> "1"), so it is a false positive or false negative;
+//   - cola MCC (sklearn.metrics.matthews_corrcoef(targets, predictions) on the strings): an
+//     invalid prediction is a class of its own, not mapped to the other label; a model that
+//     answers only one (invalid or valid) string scores 0;
+//   - stsb: strings become numbers as Python's float() (string_to_float): an unparsable
+//     prediction counts as -1.0; a NaN correlation (constant input) is reported as 0.
+//     A prediction float() reads as NaN or an infinity ("nan", "inf", "1e999") makes the
+//     authors' scipy.stats.pearsonr raise ValueError (scipy.linalg.norm rejects non-finite
+//     input), which would stop their evaluation; here it makes Pearson 0, and Spearman 0 for
+//     a NaN, while an infinity is ranked (last, or first for -inf) as spearmanr ranks it.
+//     References must be finite numbers (FormatError otherwise).
+// References of classification tasks must be labels of the task (FormatError otherwise).
 // Unknown task -> UsageError.
 std::map<std::string, double> evaluate_task(const std::string& task, const std::vector<std::string>& predictions,
                                             const std::vector<std::string>& references);

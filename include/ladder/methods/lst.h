@@ -21,7 +21,15 @@ struct LstConfig {
   // backbone deterministic.
   bool backbone_dropout = true;
   std::string side_init = "fisher";  // fisher | magnitude | random
+  // Training examples for the Fisher importance, drawn by a seeded shuffle of the whole
+  // training set (fisher_sample_indices), batch size 1.
   int64_t fisher_samples = 1024;
+  // Input columns of the decoder's EncDecAttention k and v while pruning (SPEC-LST §6):
+  // "decoder" (the authors' pruning_without_residual: the decoder chain's current kept set,
+  // although k and v read the encoder output) or "encoder" (the encoder's final kept set: the
+  // coordinates the side decoder's cross-attention actually reads, since it attends to the
+  // side encoder's output; offered because it is the dimensionally consistent choice).
+  std::string cross_attention_columns = "decoder";
 
   static LstConfig from_json(const nlohmann::json& settings);
   nlohmann::json to_json() const;
@@ -83,6 +91,8 @@ class LstMethod : public FineTuningMethod {
   // Side initialisation from per-parameter importance (Fisher or magnitude), §6.
   void initialize_side(const std::map<std::string, torch::Tensor>& importance);
   bool needs_fisher() const { return config_.side_init == "fisher" && !side_initialized_; }
+  int64_t init_examples_needed() const override { return needs_fisher() ? config_.fisher_samples : 0; }
+  std::string initialize_from_examples(const std::vector<Seq2SeqBatch>& examples) override;
   const LstConfig& lst_config() const { return config_; }
 
   SideStack side_encoder{nullptr}, side_decoder{nullptr};

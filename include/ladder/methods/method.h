@@ -46,6 +46,11 @@ class FineTuningMethod {
                                                           bool use_cache);
   // Train/eval mode of everything that runs (dropout).
   virtual void set_training(bool training);
+  // Data-dependent initialisation (LST's Fisher pruning): how many training examples the
+  // method still wants (0: none, or done already), and the call that receives them (batch size
+  // 1 each, on the method's device). Returns a line for the log.
+  virtual int64_t init_examples_needed() const { return 0; }
+  virtual std::string initialize_from_examples(const std::vector<Seq2SeqBatch>& examples);
   // Moves the trainable part (fp32) to a device; the backbone is moved by the caller.
   virtual void to(const torch::Device& device);
 

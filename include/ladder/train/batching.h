@@ -44,6 +44,11 @@ struct BatchingOptions {
 std::vector<std::vector<std::size_t>> epoch_batches(const std::vector<TokenizedExample>& examples,
                                                     const BatchingOptions& options, uint64_t seed, int64_t epoch);
 
+// Distinct, well-mixed seeds per (seed, counter, purpose): counter is an epoch (data order)
+// or an update (dropout); nearby seeds and counters never give the same stream.
+uint64_t mix_seed(uint64_t seed, int64_t counter, uint64_t purpose);
+constexpr uint64_t kDropoutSeedPurpose = 3;  // 1 and 2: epoch_batches' shuffles
+
 // Non-padding tokens of a batch (inputs + labels), for throughput.
 int64_t count_tokens(const Seq2SeqBatch& batch);
 

@@ -59,6 +59,15 @@ LoadedMethod load_trained_method(const std::string& model, const std::string& to
                                  const std::string& checkpoint_dir, const std::string& precision,
                                  const torch::Device& device, uint64_t seed = 0);
 
+// The method a run starts from, as `ladder train` builds it before its first update:
+// settings, seed and the data-dependent initialisation (LST's Fisher on the training split,
+// which then needs config.task) included. `ladder init` saves it.
+struct InitialMethod {
+  LoadedMethod loaded;
+  std::string log;  // the initialisation's log line, "" when it needed no data
+};
+InitialMethod initial_method(const RunConfig& config, const torch::Device& device);
+
 // Metrics of a split with greedy decoding, as {"split", "examples", "metrics": {...}}.
 nlohmann::json evaluate_split(FineTuningMethod& method, const T5Tokenizer& tokenizer, const TaskSpec& task,
                               const std::string& split, int64_t max_source_length, const DecodeOptions& options);

@@ -19,9 +19,9 @@ struct Schedule {
   void validate() const;  // UsageError for an unknown kind or negative counts
 };
 
-// The paper warms up for 500 updates. requested >= 0 is used as given; requested < 0 (not
-// set) means 500 but at most a tenth of the run, so a short run is not all warmup (the paper's
-// RTE run, 500 updates in total, was: pass --warmup-steps 500 to reproduce that).
+// The authors warm up for 500 updates on every task (configs/side_transformers.json
+// warmup_steps), even where the whole run is shorter. requested >= 0 is used as given;
+// requested < 0 (not set) means those 500. run.json records the resolved number.
 int64_t resolve_warmup_steps(int64_t requested, int64_t total_steps);
 constexpr int64_t kPaperWarmupSteps = 500;
 

@@ -36,6 +36,8 @@ struct TaskSpec {
   int64_t max_train_examples = 0, max_eval_examples = 0;
   // GLUE sst2/qnli/qqp: training rows carved out as validation (the paper: 1,000).
   int64_t large_task_validation_size = 1000;
+  // GLUE stsb: targets rounded to this step, 0.1 (the authors' round_stsb_target) or 0.2 (T5's).
+  double stsb_step = 0.1;
 
   bool is_glue() const;
   nlohmann::json to_json() const;

@@ -3,7 +3,7 @@
 // linear decay, gradient clipping and accumulation, periodic greedy evaluation keeping best/
 // and last/, and exact resumption.
 //
-// Determinism: torch::manual_seed(seed + global_step) starts every update and the data order
+// Determinism: torch::manual_seed(mix_seed(seed, global_step)) starts every update and the data order
 // is a function of (data_seed, epoch), so on the CPU N straight updates equal k updates,
 // an interruption, a resume and N - k more, bit for bit.
 //
@@ -34,7 +34,7 @@ namespace ladder::train {
 struct TrainOptions {
   double learning_rate = 3e-3;
   std::string schedule = "linear";  // linear | constant (both after warmup)
-  int64_t warmup_steps = -1;        // < 0: resolve_warmup_steps' default
+  int64_t warmup_steps = -1;        // < 0: resolve_warmup_steps' default (the authors' 500)
   double max_grad_norm = 1.0;
   AdamWOptions adam;
   int64_t batch_size = 100;  // examples per micro-batch

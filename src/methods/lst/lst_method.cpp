@@ -50,10 +50,8 @@ LstMethod::LstMethod(T5ForConditionalGeneration backbone, const MethodOptions& o
 
   torch::Generator gen = at::detail::createCPUGenerator(options.seed);
   for (auto* stack : {side_encoder.get(), side_decoder.get()}) {
-    init_t5_stack(*stack->side, side, gen);
-    torch::NoGradGuard no_grad;
-    auto& bias = stack->side->blocks[0]->self_attention->SelfAttention->relative_attention_bias;
-    bias->weight.copy_(torch::empty(bias->weight.sizes(), torch::kFloat).normal_(0.0, std::pow(side.d_model, -0.5), gen));
+    // The backbone's sizes set the scales (the authors' _init_weights reads the unreduced config).
+    init_t5_stack(*stack->side, c, gen);
     init_new_linear(*stack->first_downsample, gen);
     for (auto& rung : *stack->ladder) init_new_linear(*rung->as<LinearImpl>(), gen);
   }

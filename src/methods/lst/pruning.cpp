@@ -60,6 +60,8 @@ class StackPruner {
       : backbone_(backbone), importance_(importance), reduction_(reduction) {}
 
   // `kept_dims` enters as the stack's input set and leaves as its output set.
+  // encoder_dims: the encoder's final kept set, or undefined for the authors' rule (the
+  // cross-attention's k and v columns follow the decoder chain like q).
   void prune(const std::string& prefix, T5StackImpl& stack, SideStackImpl& side, torch::Tensor& kept_dims,
              const torch::Tensor& encoder_dims) {
     for (size_t i = 0; i < stack.blocks.size(); ++i) {
@@ -72,7 +74,8 @@ class StackPruner {
                       target ? target->self_attention->SelfAttention.get() : nullptr);
       ++layer;
       if (stack.is_decoder) {
-        prune_attention(block + std::to_string(layer) + ".", "EncDecAttention", kept_dims, encoder_dims,
+        const torch::Tensor kv_dims = encoder_dims.defined() ? encoder_dims : kept_dims;
+        prune_attention(block + std::to_string(layer) + ".", "EncDecAttention", kept_dims, kv_dims,
                         target ? target->cross_attention->layer_norm->weight : torch::Tensor(),
                         target ? target->cross_attention->EncDecAttention.get() : nullptr);
         ++layer;
@@ -154,6 +157,11 @@ class StackPruner {
 
 }  // namespace
 
+std::string LstMethod::initialize_from_examples(const std::vector<Seq2SeqBatch>& examples) {
+  initialize_side(fisher_importance(*backbone_, examples));
+  return "fisher: side network initialised from " + std::to_string(examples.size()) + " training examples";
+}
+
 void LstMethod::initialize_side(const std::map<std::string, torch::Tensor>& importance) {
   const int64_t r = config_.reduction;
   StackPruner pruner(*backbone_, importance, r);
@@ -162,7 +170,7 @@ void LstMethod::initialize_side(const std::map<std::string, torch::Tensor>& impo
   if (it == importance.end()) throw Error("pruning: no importance for shared.weight");
   torch::Tensor dims = top_l1_rows(it->second.to(torch::kFloat).cpu().t(), config().d_model / r);
   pruner.prune("encoder", *backbone_->encoder, *side_encoder, dims, torch::Tensor());
-  torch::Tensor encoder_dims = dims;
+  const torch::Tensor encoder_dims = config_.cross_attention_columns == "encoder" ? dims : torch::Tensor();
   pruner.prune("decoder", *backbone_->decoder, *side_decoder, dims, encoder_dims);
   // The backbone's block-0 relative bias table, unpruned, seeds each side bias owner.
   torch::NoGradGuard no_grad;

@@ -33,7 +33,7 @@ T5Config side_config(const T5Config& backbone, int64_t reduction) {
 
 LstConfig LstConfig::from_json(const nlohmann::json& s) {
   check_setting_keys(s, {"reduction", "side_layers", "encoder_layers", "decoder_layers", "gate_temperature",
-                         "gate_alpha_init", "backbone_dropout", "side_init", "fisher_samples"},
+                         "gate_alpha_init", "backbone_dropout", "side_init", "fisher_samples", "cross_attention_columns"},
                      "lst");
   LstConfig c;
   try {
@@ -46,11 +46,16 @@ LstConfig LstConfig::from_json(const nlohmann::json& s) {
     c.backbone_dropout = s.value("backbone_dropout", c.backbone_dropout);
     c.side_init = s.value("side_init", c.side_init);
     c.fisher_samples = s.value("fisher_samples", c.fisher_samples);
+    c.cross_attention_columns = s.value("cross_attention_columns", c.cross_attention_columns);
   } catch (const nlohmann::json::exception& e) {
     throw UsageError(std::string("lst: a setting has the wrong type (") + e.what() + ")");
   }
   if (c.reduction < 1) throw UsageError("lst: reduction must be >= 1");
   if (c.gate_temperature <= 0) throw UsageError("lst: gate_temperature must be positive");
+  if (c.fisher_samples < 1) throw UsageError("lst: fisher_samples must be at least 1");
+  if (c.cross_attention_columns != "decoder" && c.cross_attention_columns != "encoder")
+    throw UsageError("lst: cross_attention_columns must be decoder (the authors') or encoder, found \"" +
+                     c.cross_attention_columns + "\"");
   if (c.side_init != "fisher" && c.side_init != "magnitude" && c.side_init != "random")
     throw UsageError("lst: side_init must be fisher, magnitude or random, found \"" + c.side_init + "\"");
   return c;
@@ -60,7 +65,8 @@ nlohmann::json LstConfig::to_json() const {
   return {{"reduction", reduction},           {"encoder_layers", encoder_layers},
           {"decoder_layers", decoder_layers}, {"gate_temperature", gate_temperature},
           {"gate_alpha_init", gate_alpha_init}, {"backbone_dropout", backbone_dropout},
-          {"side_init", side_init},           {"fisher_samples", fisher_samples}};
+          {"side_init", side_init},           {"fisher_samples", fisher_samples},
+          {"cross_attention_columns", cross_attention_columns}};
 }
 
 SideStackImpl::SideStackImpl(const T5Config& backbone, const T5Config& side_cfg, bool is_decoder,

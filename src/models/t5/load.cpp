@@ -41,13 +41,16 @@ void normal_init(torch::Tensor t, double std, torch::Generator& gen) {
 
 void init_t5_stack(T5StackImpl& stack, const T5Config& c, torch::Generator& gen) {
   torch::NoGradGuard no_grad;
+  // Scales come from `c`, not from the modules' own sizes: LST's side blocks are initialised
+  // with the backbone's sizes, as the authors' _init_weights reads the unreduced config.
   const double d = static_cast<double>(c.d_model);
+  const double d_kv = static_cast<double>(c.d_kv);
+  const double inner = static_cast<double>(c.num_heads) * d_kv;
   for (auto& block : stack.blocks) {
     std::vector<T5Attention> attentions = {block->self_attention->SelfAttention};
     if (block->cross_attention) attentions.push_back(block->cross_attention->EncDecAttention);
     for (auto& attn : attentions) {
-      const double inner = static_cast<double>(attn->num_heads * attn->d_kv);
-      normal_init(attn->q->weight, std::pow(d * attn->d_kv, -0.5), gen);
+      normal_init(attn->q->weight, std::pow(d * d_kv, -0.5), gen);
       normal_init(attn->k->weight, std::pow(d, -0.5), gen);
       normal_init(attn->v->weight, std::pow(d, -0.5), gen);
       normal_init(attn->o->weight, std::pow(inner, -0.5), gen);

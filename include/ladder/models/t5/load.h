@@ -26,6 +26,8 @@ LoadedModel load_model(const std::string& spec, const ModelOptions& options = {}
 
 // Hugging Face's T5 initialisation (factor 1.0), from a seeded generator.
 void init_t5_weights(T5ForConditionalGenerationImpl& model, uint64_t seed);
+// Standard deviations from `config` (d_model, d_kv, num_heads, d_ff), which may be larger than
+// the stack's own sizes (LST's side blocks take the backbone's).
 void init_t5_stack(T5StackImpl& stack, const T5Config& config, torch::Generator& generator);
 
 // Strict named loading: every parameter must be in the checkpoint with the same shape and a
