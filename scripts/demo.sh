@@ -70,7 +70,7 @@ glue=${GLUE_DIR:-../shared/data/glue}
 if [[ -f $glue/SST-2/train.tsv ]]; then
   printf '\n== Fine-tuning the bundled pretrained backbone with LST (40 updates on SST-2)\n'
   run train --model assets/t5-mini-dict-wd --task sst2 --data "$glue" --method lst --batch-size 16 \
-    --max-steps 40 --max-train-examples 640 --max-eval-examples 200 --log-every 10 --threads 2 \
+    --max-steps 40 --warmup-steps 4 --max-train-examples 640 --max-eval-examples 200 --log-every 10 --threads 2 \
     --settings '{"reduction": 4, "fisher_samples": 32}' --out "$work/sst2-lst"
   run eval --run "$work/sst2-lst" --split test --threads 2
 else
