@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh
+bash scripts/setup.sh ladder_cli  # only what the demo runs; scripts/test.sh builds the rest
 ladder=build/ladder
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the build dependencies (Debian 12, as root) and builds ladder in Release into build/.
+# Installs the build dependencies (Debian 12, as root) and builds ladder in Release into build/:
+# `bash scripts/setup.sh [TARGET...]` (default: everything, tests included).
 # apt is skipped when every package is already installed, so a second run only rebuilds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,5 +28,10 @@ else
   echo "setup: all packages present (${packages[*]})"
 fi
 
+# Targets to build may be given (the demo builds only the CLI); none: everything, tests included.
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j2
+if (($# > 0)); then
+  cmake --build build -j2 --target "$@"
+else
+  cmake --build build -j2
+fi

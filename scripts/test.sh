@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds everything (scripts/setup.sh), runs every test, then runs the torch-free core's tests
-# again under AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero on any failure.
+# Builds everything (scripts/setup.sh), runs every test, runs the torch-free core's tests again
+# under AddressSanitizer + UndefinedBehaviorSanitizer, then the whole suite against libtorch 2.x
+# (scripts/test-libtorch2.sh). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,5 +15,12 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLADDER_WITH_TORCH=O
 cmake --build build-asan -j2
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j2
+
+# The same suite against libtorch 2.x (Debian 13's 2.6 in a chroot; needs root). Set
+# LADDER_SKIP_LIBTORCH2=1 to skip it on a machine where that cannot run.
+if [[ -z ${LADDER_SKIP_LIBTORCH2:-} ]]; then
+  echo "== libtorch 2.x suite (scripts/test-libtorch2.sh)"
+  bash scripts/test-libtorch2.sh
+fi
 
 echo "== all tests passed"

@@ -5,8 +5,11 @@
 #include <cstdio>
 #include <sstream>
 
+#include <torch/version.h>
+
 #include "ladder/error.h"
 #include "ladder/methods/method.h"
+#include "ladder/models/t5/attention_core.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/runtime/memory.h"
 
@@ -37,7 +40,9 @@ nlohmann::json BenchRecord::to_json() const {
           {"median_step_seconds", median_step_seconds},
           {"final_loss", final_loss},
           {"device", device},
-          {"precision", precision}};
+          {"precision", precision},
+          {"attention", attention},
+          {"libtorch", libtorch}};
 }
 
 BenchRecord BenchRecord::from_json(const nlohmann::json& j) {
@@ -57,6 +62,8 @@ BenchRecord BenchRecord::from_json(const nlohmann::json& j) {
   r.final_loss = j.value("final_loss", 0.0);
   r.device = j.value("device", "");
   r.precision = j.value("precision", "");
+  r.attention = j.value("attention", "");
+  r.libtorch = j.value("libtorch", "");
   return r;
 }
 
@@ -89,6 +96,8 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
   BenchRecord record;
   record.method = config.method;
   record.device = config.device;
+  record.attention = attention_kernels_in_use(device);
+  record.libtorch = TORCH_VERSION;
   record.precision = config.precision;
   record.trainable_parameters = method->trainable_count();
   record.backbone_parameters = method->backbone_count();

@@ -1,5 +1,8 @@
-// The recomputing attention core against plain autograd, and its dropout mask consistency.
+// The recomputing attention core against plain autograd, its dropout mask consistency, and the
+// kernel choice: scaled_dot_product_attention (libtorch >= 2.1) against the recomputing core.
 #include <gtest/gtest.h>
+
+#include <torch/version.h>
 
 #include "ladder/models/t5/attention_core.h"
 #include "test_util.h"
@@ -56,6 +59,66 @@ TEST(AttentionCore, DropoutMaskIsTheSameInForwardAndBackward) {
   torch::manual_seed(11);
   torch::Tensor no_drop = attention_core(in.q, in.k, in.v, in.bias, 0.0, true);
   EXPECT_GT(test::max_abs_diff(out, no_drop), 1e-3);
+}
+
+// Shaped like LST's side attention on t5-base (12 heads of d_kv 8), float32, with T5's
+// additive bias: a position bias broadcast over the batch plus a padding mask of the dtype's
+// lowest value (row 1 has two padded keys).
+Inputs side_like_inputs(bool grad_qkv, bool grad_bias) {
+  torch::manual_seed(5);
+  Inputs in;
+  in.q = torch::randn({2, 12, 6, 8}).requires_grad_(grad_qkv);
+  in.k = torch::randn({2, 12, 9, 8}).requires_grad_(grad_qkv);
+  in.v = torch::randn({2, 12, 9, 8}).requires_grad_(grad_qkv);
+  torch::Tensor position = torch::randn({1, 12, 6, 9});
+  torch::Tensor mask = torch::zeros({2, 1, 1, 9});
+  mask.index_put_({1, 0, 0, torch::indexing::Slice(7, 9)}, std::numeric_limits<float>::lowest());
+  in.bias = (position + mask).requires_grad_(grad_bias);
+  return in;
+}
+
+constexpr bool kHasSdpa = TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1);
+
+TEST(AttentionKernels, SdpaWithoutAutogradEqualsTheRecomputingCore) {
+  Inputs in = side_like_inputs(false, false);
+  torch::NoGradGuard no_grad;
+  EXPECT_EQ(choose_attention_kernel(in.q, in.k, in.v, in.bias, 0.1, false),
+            kHasSdpa ? AttentionKernel::kSdpa : AttentionKernel::kPlain);
+  torch::Tensor fused = attend(in.q, in.k, in.v, in.bias, 0.1, /*training=*/false);
+  torch::Tensor reference = attention_core(in.q, in.k, in.v, in.bias, 0.1, false);
+  EXPECT_LE(test::max_abs_diff(fused, reference), 1e-5);
+}
+
+TEST(AttentionKernels, SdpaWithAFrozenBiasGivesTheCoresGradients) {
+  // Training without dropout and with a frozen bias (a frozen backbone's): the fused kernel on
+  // libtorch 2.x, with the same outputs and q/k/v gradients as the recomputing core.
+  Inputs a = side_like_inputs(true, false), b = side_like_inputs(true, false);
+  EXPECT_EQ(choose_attention_kernel(a.q, a.k, a.v, a.bias, 0.0, true),
+            kHasSdpa ? AttentionKernel::kSdpa : AttentionKernel::kRecompute);
+  torch::Tensor weight = torch::randn({2, 12, 6, 8});
+  torch::Tensor fused = attend(a.q, a.k, a.v, a.bias, 0.0, true);
+  (fused * weight).sum().backward();
+  torch::Tensor reference = attention_core(b.q, b.k, b.v, b.bias, 0.0, true);
+  (reference * weight).sum().backward();
+  EXPECT_LE(test::max_abs_diff(fused, reference), 1e-5);
+  for (const auto& [ours, want] : {std::pair{a.q, b.q}, {a.k, b.k}, {a.v, b.v}})
+    EXPECT_LE(test::max_rel_diff(ours.grad(), want.grad()), 1e-5);
+}
+
+TEST(AttentionKernels, TrainableBiasOrDropoutTakeTheRecomputingCoreOnTheCpu) {
+  Inputs trainable = side_like_inputs(true, true);
+  EXPECT_EQ(choose_attention_kernel(trainable.q, trainable.k, trainable.v, trainable.bias, 0.0, true),
+            AttentionKernel::kRecompute);
+  Inputs frozen = side_like_inputs(true, false);
+  EXPECT_EQ(choose_attention_kernel(frozen.q, frozen.k, frozen.v, frozen.bias, 0.1, true), AttentionKernel::kRecompute);
+  // The bias gradient through attend() equals plain autograd's.
+  Inputs reference = side_like_inputs(true, true);
+  torch::Tensor weight = torch::randn({2, 12, 6, 8});
+  (attend(trainable.q, trainable.k, trainable.v, trainable.bias, 0.0, true) * weight).sum().backward();
+  torch::Tensor probs = torch::softmax(torch::matmul(reference.q, reference.k.transpose(-1, -2)) + reference.bias, -1);
+  (torch::matmul(probs, reference.v) * weight).sum().backward();
+  EXPECT_LE(test::max_rel_diff(trainable.bias.grad(), reference.bias.grad()), 1e-5);
+  EXPECT_FALSE(std::string(attention_kernels_in_use(torch::kCPU)).empty());
 }
 
 }  // namespace

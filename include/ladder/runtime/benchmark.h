@@ -30,6 +30,8 @@ struct BenchRecord {
   double median_step_seconds = 0;
   double final_loss = 0;
   std::string device, precision;
+  std::string attention;  // the attention kernels in use (attention_kernels_in_use)
+  std::string libtorch;   // the libtorch version it ran on
 
   nlohmann::json to_json() const;
   static BenchRecord from_json(const nlohmann::json& json);

@@ -1,7 +1,6 @@
 #include "ladder/models/t5/attention.h"
 
 #include <cmath>
-#include <torch/version.h>
 
 #include "ladder/models/t5/attention_core.h"
 
@@ -85,20 +84,7 @@ torch::Tensor T5AttentionImpl::forward(const torch::Tensor& x, const torch::Tens
     }
   }
 
-  torch::Tensor context;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-  // CUDA's memory-efficient kernel keeps no [Q, K] probabilities for backward and returns
-  // the gradient of the (trainable) position bias; T5 uses no scaling. The CPU kernels do
-  // neither, so the CPU takes the recomputing core below.
-  if (query.is_cuda()) {
-    context = at::scaled_dot_product_attention(query, key, value, bias.to(query.scalar_type()),
-                                               is_training() ? dropout : 0.0, false, 1.0);
-  } else {
-    context = attention_core(query, key, value, bias, dropout, is_training());
-  }
-#else
-  context = attention_core(query, key, value, bias, dropout, is_training());
-#endif
+  torch::Tensor context = attend(query, key, value, bias, dropout, is_training());
   context = context.transpose(1, 2).reshape({batch, -1, num_heads * d_kv});
   return o->forward(context);
 }

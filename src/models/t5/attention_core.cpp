@@ -1,12 +1,21 @@
 #include "ladder/models/t5/attention_core.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/version.h>
+
+// scaled_dot_product_attention with an explicit scale (T5 uses none) exists from 2.1 on.
+#define LADDER_HAS_SDPA (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1))
 
 namespace ladder {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+
+bool needs_graph(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& bias) {
+  return torch::GradMode::is_enabled() &&
+         (q.requires_grad() || k.requires_grad() || v.requires_grad() || (bias.defined() && bias.requires_grad()));
+}
 
 // Softmax runs in at least fp32 (bf16 inputs are upcast; double stays double).
 torch::ScalarType softmax_type(const torch::Tensor& q) {
@@ -72,16 +81,61 @@ struct AttentionCoreFunction : public torch::autograd::Function<AttentionCoreFun
 torch::Tensor attention_core(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                              const torch::Tensor& bias, double dropout, bool training) {
   const double p = training ? dropout : 0.0;
-  const bool needs_graph = torch::GradMode::is_enabled() &&
-                           (q.requires_grad() || k.requires_grad() || v.requires_grad() ||
-                            (bias.defined() && bias.requires_grad()));
-  if (!needs_graph) {
+  if (!needs_graph(q, k, v, bias)) {
     torch::Tensor probs = probabilities(q, k, bias);
     return torch::matmul(torch::dropout(probs, p, p > 0), v);
   }
   // The seed comes from the global generator, so torch::manual_seed makes runs repeatable.
   const int64_t seed = p > 0 ? torch::randint(1, std::numeric_limits<int32_t>::max(), {1}, torch::kLong).item<int64_t>() : 0;
   return AttentionCoreFunction::apply(q, k, v, bias, p, seed);
+}
+
+const char* attention_kernel_name(AttentionKernel kernel) {
+  switch (kernel) {
+    case AttentionKernel::kPlain: return "plain (no autograd)";
+    case AttentionKernel::kRecompute: return "recompute (ladder's autograd core)";
+    case AttentionKernel::kSdpa: return "scaled_dot_product_attention";
+  }
+  return "?";
+}
+
+AttentionKernel choose_attention_kernel(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                        const torch::Tensor& bias, double dropout, bool training) {
+  const bool graph = needs_graph(q, k, v, bias);
+#if LADDER_HAS_SDPA
+  if (q.is_cuda()) return AttentionKernel::kSdpa;
+  const bool dropping = training && dropout > 0;
+  const bool bias_gradient = graph && bias.defined() && bias.requires_grad();
+  if (!dropping && !bias_gradient) return AttentionKernel::kSdpa;
+#else
+  (void)dropout;
+  (void)training;
+#endif
+  return graph ? AttentionKernel::kRecompute : AttentionKernel::kPlain;
+}
+
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& bias,
+                     double dropout, bool training) {
+#if LADDER_HAS_SDPA
+  if (choose_attention_kernel(q, k, v, bias, dropout, training) == AttentionKernel::kSdpa) {
+    const torch::Tensor mask = bias.defined() ? bias.to(q.scalar_type()) : torch::Tensor();
+    return at::scaled_dot_product_attention(q, k, v, mask, training ? dropout : 0.0, /*is_causal=*/false,
+                                            /*scale=*/1.0);
+  }
+#endif
+  return attention_core(q, k, v, bias, dropout, training);
+}
+
+std::string attention_kernels_in_use(const torch::Device& device) {
+#if LADDER_HAS_SDPA
+  if (device.is_cuda()) return "scaled_dot_product_attention (training and evaluation)";
+  return "training: recompute (ladder's autograd core) where dropout or a trainable bias applies, else "
+         "scaled_dot_product_attention; frozen parts and evaluation: scaled_dot_product_attention";
+#else
+  (void)device;
+  return "training: recompute (ladder's autograd core); frozen parts and evaluation: plain (no autograd); "
+         "libtorch " TORCH_VERSION " has no scaled_dot_product_attention with a bias";
+#endif
 }
 
 }  // namespace ladder
