@@ -128,13 +128,11 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 
 std::string attention_kernels_in_use(const torch::Device& device) {
 #if LADDER_HAS_SDPA
-  if (device.is_cuda()) return "scaled_dot_product_attention (training and evaluation)";
-  return "training: recompute (ladder's autograd core) where dropout or a trainable bias applies, else "
-         "scaled_dot_product_attention; frozen parts and evaluation: scaled_dot_product_attention";
+  if (device.is_cuda()) return "sdpa";
+  return "sdpa; recompute where dropout or a trainable bias applies";
 #else
   (void)device;
-  return "training: recompute (ladder's autograd core); frozen parts and evaluation: plain (no autograd); "
-         "libtorch " TORCH_VERSION " has no scaled_dot_product_attention with a bias";
+  return "recompute; plain without autograd (libtorch " TORCH_VERSION ")";
 #endif
 }
 

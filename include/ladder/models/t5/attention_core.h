@@ -32,7 +32,8 @@ AttentionKernel choose_attention_kernel(const torch::Tensor& q, const torch::Ten
 // softmax(q k^T + bias) v (no 1/sqrt(d) scaling: T5) on the kernel choose_attention_kernel picks.
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& bias,
                      double dropout, bool training);
-// One line for benchmark records: the kernels training and evaluation use on `device` here.
+// Short tag for benchmark records: the kernels training and evaluation use on `device` with this
+// libtorch ("sdpa" = scaled_dot_product_attention, "recompute" = attention_core).
 std::string attention_kernels_in_use(const torch::Device& device);
 
 }  // namespace ladder
