@@ -59,12 +59,7 @@ void add_init_command(CLI::App& root) {
       ->check(CLI::IsMember(method_names()));
   add_method_flags(app, c->method_flags);
   add_task_options(app, c->task);
-  app->add_option("--max-source-length", c->max_source_length, "input ids per training example (as ladder train)")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
-  app->add_option("--max-target-length", c->max_target_length, "target ids per training example (as ladder train)")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+  add_length_options(app, c->max_source_length, c->max_target_length);
   app->add_option("--out", c->out, "folder to write adapter_config.json + adapter_model.safetensors into")->required();
   add_runtime_options(app, c->runtime);
   app->callback([c, app] { run_init(*c, *app); });

@@ -138,12 +138,7 @@ void add_train_command(CLI::App& root) {
       ->check(CLI::NonNegativeNumber);
   app->add_option("--weight-decay", c->weight_decay, "AdamW decoupled weight decay")->capture_default_str();
   app->add_option("--max-grad-norm", c->max_grad_norm, "gradient clipping (0: off)")->capture_default_str();
-  app->add_option("--max-source-length", c->max_source_length, "input ids per example, </s> included")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
-  app->add_option("--max-target-length", c->max_target_length, "target ids per example, </s> included")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+  add_length_options(app, c->max_source_length, c->max_target_length);
   app->add_option("--eval-every", c->eval_every, "updates between evaluations (default: every epoch)")
       ->check(CLI::PositiveNumber);
   app->add_option("--log-every", c->log_every, "updates between progress lines")->capture_default_str()->check(CLI::PositiveNumber);

@@ -30,6 +30,15 @@ void add_task_options(CLI::App* app, TaskOptions& o) {
       ->check(CLI::IsMember({0.1, 0.2}));
 }
 
+void add_length_options(CLI::App* app, int64_t& max_source_length, int64_t& max_target_length) {
+  app->add_option("--max-source-length", max_source_length, "input ids per example, </s> included")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+  app->add_option("--max-target-length", max_target_length, "target ids per example, </s> included")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+}
+
 train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& o) {
   if (o.task.empty()) throw UsageError("--task is required (a GLUE task name or custom)");
   if (o.data.empty()) throw UsageError("--data is required (the GLUE folder or your data file/folder)");

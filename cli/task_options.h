@@ -20,6 +20,8 @@ struct TaskOptions {
 };
 
 void add_task_options(CLI::App* app, TaskOptions& options);
+// --max-source-length / --max-target-length: token ids per training example, </s> included.
+void add_length_options(CLI::App* app, int64_t& max_source_length, int64_t& max_target_length);
 // Checks the combination (field options only with --task custom, both seq2seq fields) and
 // builds the TaskSpec; the custom label set is left empty (inferred from the training data).
 train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& options);

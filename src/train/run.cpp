@@ -64,18 +64,25 @@ Backbone load_backbone(const std::string& model, const std::string& tokenizer_pa
   return b;
 }
 
-}  // namespace
-
-InitialMethod initial_method(const RunConfig& config, const torch::Device& device) {
-  Backbone backbone = load_backbone(config.model, config.tokenizer, config.precision, device, config.train.seed);
+// The run's method around `backbone`, on `device`, seeded with the run's seed.
+std::unique_ptr<FineTuningMethod> build_method(const RunConfig& config, T5ForConditionalGeneration backbone,
+                                               const torch::Device& device) {
   MethodOptions options;
   options.name = config.method;
   options.settings = config.settings;
   options.seed = config.train.seed;
   options.backbone_dtype = storage_dtype(config.precision);
+  std::unique_ptr<FineTuningMethod> method = make_method(std::move(backbone), options);
+  method->to(device);
+  return method;
+}
+
+}  // namespace
+
+InitialMethod initial_method(const RunConfig& config, const torch::Device& device) {
+  Backbone backbone = load_backbone(config.model, config.tokenizer, config.precision, device, config.train.seed);
   InitialMethod out;
-  out.loaded.method = make_method(backbone.model, options);
-  out.loaded.method->to(device);
+  out.loaded.method = build_method(config, backbone.model, device);
   out.loaded.tokenizer = backbone.tokenizer;
   if (out.loaded.method->init_examples_needed() > 0) {
     if (config.task.data.empty())
@@ -154,13 +161,7 @@ TrainResult start_run(RunConfig config, const std::string& run_dir, const RunCon
     config.task.classification.known_labels = load_split(config.task, "train").labels;
   TrainData data = prepare_data(config, *backbone.tokenizer);
 
-  MethodOptions method_options;
-  method_options.name = config.method;
-  method_options.settings = config.settings;
-  method_options.seed = config.train.seed;
-  method_options.backbone_dtype = storage_dtype(config.precision);
-  std::unique_ptr<FineTuningMethod> method = make_method(backbone.model, method_options);
-  method->to(context.device);
+  std::unique_ptr<FineTuningMethod> method = build_method(config, backbone.model, context.device);
   config.settings = method->settings();  // defaults filled in
 
   Trainer trainer(*method, *backbone.tokenizer, config.task, std::move(data), config.train, run_dir, context.device);
