@@ -7,7 +7,8 @@
 # Known on this workplace's machines: nvidia-cudnn's install script downloads cuDNN from NVIDIA,
 # which is unreachable, so it and libtorch-cuda stay "unconfigured" with their files in place;
 # cuDNN's symbols are then missing at link time, hence -Wl,--allow-shlib-undefined, and the
-# binaries could not run here anyway.
+# binaries could not run here anyway (so GoogleTest lists the tests when ctest runs, PRE_TEST,
+# not after linking).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -40,7 +41,8 @@ fi
 echo "== [$((SECONDS - start)) s] CUDA root ready: $(chroot "$root" nvcc --version | tail -1)"
 trixie_enter "$root" "$repo"
 trixie_run "$root" cmake -S . -B build-cuda-check -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined" 2>&1 |
+  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined" \
+  -DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST 2>&1 |
   grep -E "ladder: libtorch|CUDA|Error|error" || true
 trixie_run "$root" cmake --build build-cuda-check -j"$jobs"
 echo "== [$((SECONDS - start)) s] compiled and linked against the CUDA libtorch:"
