@@ -11,6 +11,7 @@
 #include "ladder/error.h"
 #include "ladder/train/task_data.h"
 #include "task_options.h"
+#include "validators.h"
 
 namespace ladder::cli {
 namespace {
@@ -46,7 +47,7 @@ void add_data_command(CLI::App& root) {
   app->add_option("--split", c->split, "train, validation or test")
       ->capture_default_str()
       ->check(CLI::IsMember({"train", "validation", "test"}));
-  app->add_option("--limit", c->limit, "print at most N examples (0: all)")->check(CLI::NonNegativeNumber);
+  app->add_option("--limit", c->limit, "print at most N examples (0: all)")->check(whole_number(0, kMaxCount));
   app->callback([c, app] { run_data(*c, *app); });
 }
 

@@ -14,6 +14,7 @@
 #include "ladder/train/run.h"
 #include "runtime_options.h"
 #include "task_options.h"
+#include "validators.h"
 
 namespace ladder::cli {
 namespace {
@@ -97,9 +98,9 @@ void add_eval_command(CLI::App& root) {
   app->add_option("--weights", c->weights, "without --run: folder with adapter_config.json + adapter_model.safetensors");
   add_task_options(app, c->task);
   app->add_option("--max-source-length", c->max_source_length, "without --run: input ids per example")->capture_default_str();
-  app->add_option("--batch-size", c->batch_size, "decoding batch")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--batch-size", c->batch_size, "decoding batch")->capture_default_str()->check(whole_number(1, kMaxCount));
   app->add_option("--max-new-tokens", c->max_new_tokens, "decoding length (default: the run's, longest label + 1)")
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number(1, kMaxCount));
   app->add_option("--output", c->output, "also write the JSON here");
   add_runtime_options(app, c->runtime);
   app->callback([c, app] { run_eval(*c, *app); });

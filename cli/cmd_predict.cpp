@@ -14,6 +14,7 @@
 #include "ladder/train/checkpoint.h"
 #include "ladder/train/run.h"
 #include "runtime_options.h"
+#include "validators.h"
 
 namespace ladder::cli {
 namespace {
@@ -76,8 +77,8 @@ void add_predict_command(CLI::App& root) {
   app->add_option("--run", c->run, "run directory made by ladder train")->required();
   app->add_option("--checkpoint", c->checkpoint, "best or last")->capture_default_str()->check(CLI::IsMember({"best", "last"}));
   app->add_option("--input", c->input, "file with one text per line (- = stdin); pair tasks: the two texts tab-separated");
-  app->add_option("--batch-size", c->batch_size, "decoding batch")->capture_default_str()->check(CLI::PositiveNumber);
-  app->add_option("--max-new-tokens", c->max_new_tokens, "decoding length (default: the run's)")->check(CLI::PositiveNumber);
+  app->add_option("--batch-size", c->batch_size, "decoding batch")->capture_default_str()->check(whole_number(1, kMaxCount));
+  app->add_option("--max-new-tokens", c->max_new_tokens, "decoding length (default: the run's)")->check(whole_number(1, kMaxCount));
   app->add_option("text", c->texts, "input texts (GLUE: raw sentences, the task prefix is added; pairs: A<TAB>B)");
   add_runtime_options(app, c->runtime);
   app->callback([c, app] { run_predict(*c, *app); });

@@ -1,6 +1,7 @@
 // `ladder train`: starts a run in --out, or continues one with --resume RUN. SIGINT/SIGTERM
 // save last/ and exit 130/143; `ladder train --resume RUN` picks up from there.
 #include <cstdlib>
+#include <limits>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include "method_options.h"
 #include "runtime_options.h"
 #include "task_options.h"
+#include "validators.h"
 
 namespace ladder::cli {
 namespace {
@@ -124,30 +126,31 @@ void add_train_command(CLI::App& root) {
   app->add_option("--out", c->out, "run directory to create (run.json, best/, last/, log.jsonl, metrics.json)");
   app->add_option("--resume", c->resume, "continue the run in this directory from its last/ checkpoint");
   add_task_options(app, c->task);
-  app->add_option("--lr", c->lr, "learning rate (default: lst 3e-3, prompt 0.3, others 3e-4)")->check(CLI::PositiveNumber);
+  app->add_option("--lr", c->lr, "learning rate (default: lst 3e-3, prompt 0.3, others 3e-4)")->check(positive_real());
   app->add_option("--schedule", c->schedule, "linear (warmup, then linear decay) or constant (after warmup)")
       ->capture_default_str()
       ->check(CLI::IsMember({"linear", "constant"}));
-  app->add_option("--batch-size", c->batch_size, "examples per micro-batch (default 100; prompt 50)")->check(CLI::PositiveNumber);
-  app->add_option("--grad-accum", c->grad_accum, "micro-batches per update")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--batch-size", c->batch_size, "examples per micro-batch (default 100; prompt 50)")->check(whole_number(1, kMaxCount));
+  app->add_option("--grad-accum", c->grad_accum, "micro-batches per update")->capture_default_str()->check(whole_number(1, kMaxCount));
   app->add_option("--epochs", c->epochs, "epochs (default: the paper's, 20 for cola/mrpc/rte/stsb, 10 otherwise)")
-      ->check(CLI::PositiveNumber);
-  app->add_option("--max-steps", c->max_steps, "updates in total (overrides --epochs)")->check(CLI::PositiveNumber);
+      ->check(whole_number(1, kMaxCount));
+  app->add_option("--max-steps", c->max_steps, "updates in total (overrides --epochs)")->check(whole_number(1, kMaxCount));
   app->add_option("--warmup-steps", c->warmup_steps,
                   "linear warmup updates (default: the authors' 500, for every task and run length)")
-      ->check(CLI::NonNegativeNumber);
-  app->add_option("--weight-decay", c->weight_decay, "AdamW decoupled weight decay")->capture_default_str();
-  app->add_option("--max-grad-norm", c->max_grad_norm, "gradient clipping (0: off)")->capture_default_str();
+      ->check(whole_number(0, kMaxCount));
+  app->add_option("--weight-decay", c->weight_decay, "AdamW decoupled weight decay")->capture_default_str()->check(non_negative_real());
+  app->add_option("--max-grad-norm", c->max_grad_norm, "gradient clipping (0: off)")->capture_default_str()->check(non_negative_real());
   add_length_options(app, c->max_source_length, c->max_target_length);
   app->add_option("--eval-every", c->eval_every, "updates between evaluations (default: every epoch)")
-      ->check(CLI::PositiveNumber);
-  app->add_option("--log-every", c->log_every, "updates between progress lines")->capture_default_str()->check(CLI::PositiveNumber);
-  app->add_option("--eval-batch-size", c->eval_batch_size, "decoding batch (default: --batch-size)")->check(CLI::PositiveNumber);
+      ->check(whole_number(1, kMaxCount));
+  app->add_option("--log-every", c->log_every, "updates between progress lines")->capture_default_str()->check(whole_number(1, kMaxCount));
+  app->add_option("--eval-batch-size", c->eval_batch_size, "decoding batch (default: --batch-size)")->check(whole_number(1, kMaxCount));
   app->add_option("--max-new-tokens", c->max_new_tokens, "decoding length (default: longest label + 1)")
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number(1, kMaxCount));
   app->add_flag("--bucket", c->bucket, "batch examples of similar length together (less padding)");
   add_method_flags(app, c->method_flags);
-  app->add_option("--data-seed", c->data_seed, "seed of the data order (default: --seed)")->check(CLI::NonNegativeNumber);
+  app->add_option("--data-seed", c->data_seed, "seed of the data order (default: --seed)")
+      ->check(whole_number(0, std::numeric_limits<int64_t>::max()));
   add_runtime_options(app, c->runtime);
   app->callback([c, app] {
     if (c->resume.empty() == c->out.empty()) throw UsageError("give either --out RUN (a new run) or --resume RUN (continue one)");

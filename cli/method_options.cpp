@@ -1,12 +1,13 @@
 #include "method_options.h"
 
 #include "ladder/error.h"
+#include "validators.h"
 
 namespace ladder::cli {
 
 std::vector<CLI::Option*> add_method_flags(CLI::App* app, MethodFlags& flags) {
   return {app->add_option("--settings", flags.settings, "method settings as a JSON object, e.g. '{\"r\": 8}' for lora"),
-          app->add_option("--reduction", flags.reduction, "lst: side-network width reduction r")->check(CLI::PositiveNumber),
+          app->add_option("--reduction", flags.reduction, "lst: side-network width reduction r")->check(whole_number(1, kMaxCount)),
           app->add_option("--side-layers", flags.side_layers, "lst: kept side layers, e.g. 1,2,3,5,6,7,9,10,11")
               ->delimiter(',')};
 }

@@ -1,18 +1,21 @@
 #include "runtime_options.h"
 
+#include <limits>
 #include <thread>
 
 #include "ladder/error.h"
 #include "ladder/runtime/memory.h"
+#include "validators.h"
 
 namespace ladder::cli {
 
 void add_runtime_options(CLI::App* app, RuntimeOptions& options) {
-  app->add_option("--threads", options.threads, "CPU threads (default: one per core)")->check(CLI::NonNegativeNumber);
+  app->add_option("--threads", options.threads, "CPU threads (default: one per core)")->check(whole_number(0, 1024));
   app->add_option("--device", options.device, "cpu, cuda or auto")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   app->add_option("--precision", options.precision, "fp32 or bf16 (frozen weights and ladder states)")
       ->check(CLI::IsMember({"fp32", "bf16"}));
-  app->add_option("--seed", options.seed, "seed for initialisation and data order");
+  app->add_option("--seed", options.seed, "seed for initialisation and data order")
+      ->check(whole_number(0, std::numeric_limits<int64_t>::max()));
 }
 
 torch::Device apply_runtime(const RuntimeOptions& options) {

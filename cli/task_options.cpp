@@ -2,6 +2,7 @@
 
 #include "ladder/data/glue.h"
 #include "ladder/error.h"
+#include "validators.h"
 
 namespace ladder::cli {
 
@@ -18,13 +19,13 @@ void add_task_options(CLI::App* app, TaskOptions& o) {
   app->add_option("--prefix", o.prefix, "custom: task prefix put before the input text");
   app->add_option("--split-seed", o.split_seed, "seed of the validation/test splits (the paper: 42)")->capture_default_str();
   app->add_option("--max-train-examples", o.max_train_examples, "use only the first N training examples (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number(0, kMaxCount));
   app->add_option("--max-eval-examples", o.max_eval_examples, "use only the first N validation/test examples (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number(0, kMaxCount));
   app->add_option("--validation-size", o.validation_size,
                   "sst2/qnli/qqp: training rows held out as validation (the paper: 1000)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number(1, kMaxCount));
   app->add_option("--stsb-step", o.stsb_step, "stsb: round targets to 0.1 (the authors' code) or 0.2 (T5's paper)")
       ->capture_default_str()
       ->check(CLI::IsMember({0.1, 0.2}));
@@ -33,10 +34,10 @@ void add_task_options(CLI::App* app, TaskOptions& o) {
 void add_length_options(CLI::App* app, int64_t& max_source_length, int64_t& max_target_length) {
   app->add_option("--max-source-length", max_source_length, "input ids per example, </s> included")
       ->capture_default_str()
-      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+      ->check(whole_number(2, int64_t{1} << 20));
   app->add_option("--max-target-length", max_target_length, "target ids per example, </s> included")
       ->capture_default_str()
-      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+      ->check(whole_number(2, int64_t{1} << 20));
 }
 
 train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& o) {

@@ -1,5 +1,6 @@
 #include "ladder/train/checkpoint.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -34,9 +35,12 @@ nlohmann::json TrainingState::to_json() const {
                          {"total_steps", total_steps},   {"epoch", epoch},
                          {"batch_in_epoch", batch_in_epoch}, {"examples_seen", examples_seen},
                          {"seed", seed},                 {"data_seed", data_seed},
-                         {"dropout_seed", "seed + global_step at the start of every update"},
+                         {"dropout_seed", "mix_seed(seed, global_step) at the start of every update"},
                          {"side_init_done", side_init_done},
-                         {"best_step", best_step},       {"finished", finished}};
+                         {"best_step", best_step},       {"finished", finished},
+                         {"evaluations", evaluations},   {"interval_loss_sum", interval_loss_sum},
+                         {"interval_updates", interval_updates}, {"interval_tokens", interval_tokens},
+                         {"first_loss", first_loss}};
   // JSON has no infinity: no best score yet is null.
   json["best_score"] = best_step >= 0 ? nlohmann::json(best_score) : nlohmann::json();
   return json;
@@ -56,7 +60,26 @@ TrainingState TrainingState::from_json(const nlohmann::json& json, const std::st
   s.best_step = json_field<int64_t>(json, "best_step", source);
   s.finished = json_field<bool>(json, "finished", source);
   if (s.best_step >= 0) s.best_score = json_field<double>(json, "best_score", source);
-  if (s.global_step < 0 || s.epoch < 0 || s.batch_in_epoch < 0 || s.global_step > s.total_steps)
+  // Checkpoints written before these fields existed lack them (their evaluations are in
+  // metrics.json; the logging interval restarts).
+  if (json.contains("evaluations")) {
+    s.evaluations = json["evaluations"];
+    if (!s.evaluations.is_array()) throw FormatError(source + ": \"evaluations\" must be an array");
+    for (const auto& e : s.evaluations)
+      if (!e.is_object() || !e.contains("step") || !e["step"].is_number_integer() || !e.contains("metrics"))
+        throw FormatError(source + ": an evaluation record without an integer \"step\" and \"metrics\"");
+  } else {
+    s.evaluations = nlohmann::json();  // null: not recorded here
+  }
+  if (json.contains("interval_updates")) {
+    s.interval_loss_sum = json_field<double>(json, "interval_loss_sum", source);
+    s.interval_updates = json_field<int64_t>(json, "interval_updates", source);
+    s.interval_tokens = json_field<int64_t>(json, "interval_tokens", source);
+  }
+  if (json.contains("first_loss")) s.first_loss = json_field<double>(json, "first_loss", source);
+  if (s.global_step < 0 || s.epoch < 0 || s.batch_in_epoch < 0 || s.global_step > s.total_steps ||
+      s.examples_seen < 0 || s.best_step > s.global_step || s.interval_updates < 0 || s.interval_tokens < 0 ||
+      !std::isfinite(s.interval_loss_sum) || !std::isfinite(s.first_loss) || s.epoch > s.global_step + 1)
     throw FormatError(source + ": inconsistent counters (step " + std::to_string(s.global_step) + " of " +
                       std::to_string(s.total_steps) + ", epoch " + std::to_string(s.epoch) + ")");
   return s;

@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -50,9 +52,12 @@ int64_t peak_memory_bytes(const torch::Device& device) {
 
 void append_jsonl(const std::string& path, const nlohmann::json& record) {
   std::ofstream out(path, std::ios::app);
-  if (!out) throw Error(path + ": cannot append to the log");
+  if (!out) throw Error(path + ": cannot open the log for appending (" + std::strerror(errno) + ")");
   out << record.dump() << "\n";
   out.flush();
+  out.close();
+  // A full device fails here (at the flush or the close), not at the write.
+  if (!out) throw Error(path + ": writing a log record failed (" + std::strerror(errno) + "; is the device full?)");
 }
 
 void truncate_jsonl_after(const std::string& path, int64_t step) {

@@ -7,6 +7,7 @@
 #include "ladder/models/t5/load.h"
 #include "ladder/train/checkpoint.h"
 #include "ladder/train/method_init.h"
+#include "ladder/train/run_lock.h"
 #include "ladder/train/schedule.h"
 
 namespace ladder::train {
@@ -147,10 +148,10 @@ std::string run_checkpoint(const std::string& run_dir, const std::string& which)
   }
 }
 
-TrainResult start_run(RunConfig config, const std::string& run_dir, const RunContext& context) {
-  if (fs::exists(run_json_path(run_dir)))
-    throw UsageError(run_dir + " already holds a run (run.json): continue it with --resume " + run_dir +
-                     " or pick a new --out");
+namespace {
+
+// Everything from loading the backbone to the last update, for a run with no checkpoint.
+TrainResult train_from_start(RunConfig config, const std::string& run_dir, const RunContext& context) {
   config.train.validate();
   if (config.model.rfind("arch:", 0) != 0) config.model = absolute_path(config.model);
   config.task.data = absolute_path(config.task.data);
@@ -167,19 +168,33 @@ TrainResult start_run(RunConfig config, const std::string& run_dir, const RunCon
   Trainer trainer(*method, *backbone.tokenizer, config.task, std::move(data), config.train, run_dir, context.device);
   config.train.max_new_tokens = trainer.max_new_tokens();
   config.train.warmup_steps = resolve_warmup_steps(config.train.warmup_steps, trainer.total_steps());
-  fs::create_directories(run_dir);
   write_json_atomically(run_json_path(run_dir), config.to_json());
   return trainer.run(context.hooks);
 }
 
+}  // namespace
+
+TrainResult start_run(RunConfig config, const std::string& run_dir, const RunContext& context) {
+  RunLock lock(run_dir);  // before anything is written, for the run's whole life
+  if (fs::exists(run_json_path(run_dir)))
+    throw UsageError(run_dir + " already holds a run (run.json): continue it with --resume " + run_dir +
+                     " or pick a new --out");
+  return train_from_start(std::move(config), run_dir, context);
+}
+
 TrainResult resume_run(const std::string& run_dir, const RunContext& context) {
   RunConfig config = load_run_config(run_dir);
+  RunLock lock(run_dir);
   std::string checkpoint;
   try {
     checkpoint = checkpoint_path((fs::path(run_dir) / "last").string());
   } catch (const LoadError&) {
-    throw UsageError(run_dir + ": nothing to resume (no last/ checkpoint: the run stopped before its first one; "
-                     "start it again with a new --out)");
+    // Stopped before its first checkpoint: nothing was trained that could be kept, so the run
+    // starts from the beginning with its recorded settings; what it logged goes.
+    if (context.hooks.progress)
+      *context.hooks.progress << "train: " << run_dir << " has no checkpoint yet: starting it from the beginning\n";
+    for (const char* stale : {"log.jsonl", "metrics.json", "best", "best.old"}) fs::remove_all(fs::path(run_dir) / stale);
+    return train_from_start(std::move(config), run_dir, context);
   }
   if (load_training_state(checkpoint).finished) {
     if (context.hooks.progress) *context.hooks.progress << "train: " << run_dir << " has already finished\n";

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <ostream>
+#include <sstream>
 
 #include "ladder/error.h"
 #include "ladder/train/evaluate.h"
@@ -24,12 +25,10 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Statistics of the current logging interval.
-struct Interval {
-  double loss_sum = 0;
-  int64_t updates = 0, tokens = 0;
-  double seconds = 0;  // training time only (evaluation excluded)
-};
+// A loss this many times the first update's is divergence, whatever the method: a learning
+// rate far too high sends T5's loss to 1e9 and beyond, then back to ln(vocabulary) once the
+// weights are ruined, which a NaN check alone never sees.
+constexpr double kDivergenceFactor = 100.0;
 
 }  // namespace
 
@@ -77,16 +76,53 @@ void Trainer::restore(const std::string& checkpoint_dir) {
     throw LoadError(checkpoint_dir + ": " + expected_found("total updates", std::to_string(total_steps()),
                                                            std::to_string(state.total_steps),
                                                            "the data or the settings changed since the run started"));
+  check_state_fits_the_run(state, checkpoint_dir + "/training_state.json");
   load_optimizer(checkpoint_dir, optimizer_);
-  state_ = state;
-  // Records written after the checkpoint (a hard kill) are dropped: the resumed run redoes them.
   const fs::path metrics_path = fs::path(run_dir_) / "metrics.json";
-  evaluations_ = nlohmann::json::array();
-  if (fs::exists(metrics_path)) {
-    for (const auto& e : read_json_file(metrics_path.string()).value("evaluations", nlohmann::json::array()))
-      if (e.value("step", int64_t{0}) <= state_.global_step) evaluations_.push_back(e);
+  if (state.evaluations.is_null()) {
+    // A checkpoint from before the evaluations were committed with it: take metrics.json's
+    // records up to the checkpoint (later ones were written after it: the resumed run redoes them).
+    state.evaluations = nlohmann::json::array();
+    if (fs::exists(metrics_path))
+      for (const auto& e : read_json_file(metrics_path.string()).value("evaluations", nlohmann::json::array()))
+        if (e.value("step", int64_t{0}) <= state.global_step) state.evaluations.push_back(e);
   }
+  state_ = state;
+  evaluations_ = state_.evaluations;
   truncate_jsonl_after((fs::path(run_dir_) / "log.jsonl").string(), state_.global_step);
+  // metrics.json says what the checkpoint holds, even if a kill came before it was rewritten.
+  write_metrics();
+}
+
+void Trainer::check_state_fits_the_run(const TrainingState& state, const std::string& source) const {
+  const BatchingOptions batching{options_.batch_size, options_.bucket_by_length, 50};
+  const int64_t batches = static_cast<int64_t>(epoch_batches(data_.train, batching, options_.data_seed, state.epoch).size());
+  const int64_t per_update = options_.batch_size * options_.grad_accum;
+  std::string problem;
+  if (state.seed != options_.seed || state.data_seed != options_.data_seed)
+    problem = "its seeds (" + std::to_string(state.seed) + ", " + std::to_string(state.data_seed) + ") are not the run's (" +
+              std::to_string(options_.seed) + ", " + std::to_string(options_.data_seed) + ")";
+  else if (state.batch_in_epoch >= batches)
+    problem = "batch_in_epoch " + std::to_string(state.batch_in_epoch) + " is past the epoch's " + std::to_string(batches) +
+              " batches";
+  else if (state.epoch > state.global_step)
+    problem = "epoch " + std::to_string(state.epoch) + " after only " + std::to_string(state.global_step) + " updates";
+  else if (state.examples_seen > state.global_step * per_update)
+    problem = "examples_seen " + std::to_string(state.examples_seen) + " exceeds " + std::to_string(state.global_step) +
+              " updates of at most " + std::to_string(per_update);
+  else if (state.interval_updates > options_.log_every)
+    problem = "interval_updates " + std::to_string(state.interval_updates) + " exceeds the log interval " +
+              std::to_string(options_.log_every);
+  else if (state.finished != (state.global_step == state.total_steps))
+    problem = std::string("finished is ") + (state.finished ? "true" : "false") + " at update " +
+              std::to_string(state.global_step) + " of " + std::to_string(state.total_steps);
+  if (state.evaluations.is_array())
+    for (const auto& e : state.evaluations)
+      if (problem.empty() && e["step"].get<int64_t>() > state.global_step)
+        problem = "an evaluation at update " + std::to_string(e["step"].get<int64_t>()) + " after the checkpoint's " +
+                  std::to_string(state.global_step);
+  if (!problem.empty())
+    throw FormatError(source + ": does not fit this run: " + problem + " (edited or from another run?)");
 }
 
 void Trainer::initialize_side_if_needed(std::ostream* log) {
@@ -103,7 +139,26 @@ void Trainer::initialize_side_if_needed(std::ostream* log) {
   save_last();
 }
 
-void Trainer::save_last() { save_checkpoint((fs::path(run_dir_) / "last").string(), method_, state_, &optimizer_); }
+void Trainer::save_last() {
+  state_.evaluations = evaluations_;
+  save_checkpoint((fs::path(run_dir_) / "last").string(), method_, state_, &optimizer_);
+}
+
+std::string Trainer::on_disk() const {
+  const fs::path last = fs::path(run_dir_) / "last", best = fs::path(run_dir_) / "best";
+  std::string where;
+  try {
+    where = "last/ holds update " + std::to_string(load_training_state(checkpoint_path(last.string())).global_step);
+  } catch (const Error&) {
+    where = "no last/ checkpoint yet";
+  }
+  try {
+    where += ", best/ update " + std::to_string(load_training_state(checkpoint_path(best.string())).global_step);
+  } catch (const Error&) {
+    where += ", no best/";
+  }
+  return where;
+}
 
 void Trainer::write_metrics() {
   nlohmann::json best, last;
@@ -166,7 +221,7 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
   const BatchingOptions batching{options_.batch_size, options_.bucket_by_length, 50};
   auto plan = epoch_batches(data_.train, batching, options_.data_seed, state_.epoch);
   const int64_t pad = method_.config().pad_token_id;
-  Interval interval;
+  double interval_seconds = 0;  // training time only (evaluation excluded); not kept across a resume
   double session_seconds = 0;
   int64_t session_updates = 0;
   while (state_.global_step < total) {
@@ -189,16 +244,28 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
     for (int64_t i = 0; i < micro; ++i) {
       const auto& indices = plan[static_cast<std::size_t>(state_.batch_in_epoch + i)];
       Seq2SeqBatch batch = collate(data_.train, indices, pad);
-      interval.tokens += count_tokens(batch);
+      state_.interval_tokens += count_tokens(batch);
       Seq2SeqOutput out = method_.forward(batch_to(batch, device_));
       (out.loss / static_cast<double>(micro)).backward();
       loss += out.loss.item<double>() / static_cast<double>(micro);
       state_.examples_seen += static_cast<int64_t>(indices.size());
     }
-    if (!std::isfinite(loss))
-      throw Error("training loss is " + std::to_string(loss) + " at update " + std::to_string(state_.global_step + 1) +
-                  " (learning rate too high? try a lower --lr; last/ holds the last good checkpoint)");
     const double grad_norm = clip_grad_norm(optimizer_.params(), options_.max_grad_norm);
+    if (state_.global_step == 0 || state_.first_loss == 0) state_.first_loss = loss;
+    const bool exploded = std::isfinite(loss) && std::isfinite(state_.first_loss) && state_.first_loss > 0 &&
+                          loss > kDivergenceFactor * state_.first_loss;
+    // Weights blown up far enough saturate every unit: the model then predicts a constant, the
+    // loss sits at ln(vocabulary) and not one gradient is left. At a loss above 0 that is collapse.
+    const bool dead = grad_norm == 0.0 && loss > 0.0;
+    if (!std::isfinite(loss) || !std::isfinite(grad_norm) || exploded || dead) {
+      std::ostringstream what;
+      what << "training diverged at update " << state_.global_step + 1 << ": loss " << loss;
+      if (exploded) what << " (more than " << kDivergenceFactor << "x the first update's " << state_.first_loss << ")";
+      if (dead) what << " with every gradient exactly zero (saturated weights: the model predicts a constant)";
+      what << ", gradient norm " << grad_norm << "; this update was not applied and nothing of it was saved; on disk: "
+           << on_disk() << ". Lower the learning rate (--lr " << options_.learning_rate << " now) and start again.";
+      throw Error(what.str());
+    }
     const double lr = schedule.lr_at(state_.global_step);
     optimizer_.step(lr);
     optimizer_.zero_grad();
@@ -212,9 +279,9 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
       plan = epoch_batches(data_.train, batching, options_.data_seed, state_.epoch);
     }
     const double seconds = seconds_since(start);
-    interval.loss_sum += loss;
-    interval.updates += 1;
-    interval.seconds += seconds;
+    state_.interval_loss_sum += loss;
+    state_.interval_updates += 1;
+    interval_seconds += seconds;
     session_seconds += seconds;
     session_updates += 1;
 
@@ -224,15 +291,18 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
       record.step = state_.global_step;
       record.total_steps = total;
       record.epoch = epoch_of_update;
-      record.loss = interval.loss_sum / static_cast<double>(interval.updates);
+      record.loss = state_.interval_loss_sum / static_cast<double>(state_.interval_updates);
       record.lr = lr;
       record.grad_norm = grad_norm;
-      record.tokens_per_second = interval.seconds > 0 ? static_cast<double>(interval.tokens) / interval.seconds : 0;
+      record.tokens_per_second = interval_seconds > 0 ? static_cast<double>(state_.interval_tokens) / interval_seconds : 0;
       record.eta_seconds = session_seconds / static_cast<double>(session_updates) * static_cast<double>(total - state_.global_step);
       record.peak_bytes = peak_memory_bytes(device_);
       if (log) *log << format_progress_line(record) << std::endl;
       append_jsonl((fs::path(run_dir_) / "log.jsonl").string(), progress_json(record));
-      interval = Interval{};
+      state_.interval_loss_sum = 0;
+      state_.interval_updates = 0;
+      state_.interval_tokens = 0;
+      interval_seconds = 0;
     }
     const bool evaluate_here = options_.eval_every > 0 ? state_.global_step % options_.eval_every == 0 : epoch_end;
     if (last_update) state_.finished = true;

@@ -25,6 +25,7 @@
 #include "ladder/train/interrupt.h"
 #include "ladder/train/progress.h"
 #include "ladder/train/run.h"
+#include "ladder/train/run_lock.h"
 #include "ladder/train/schedule.h"
 #include "test_util.h"
 
@@ -416,9 +417,20 @@ TEST_F(TrainerTest, RunDirectoryDecidesNewOrResume) {
   fs::create_directories(dir / "run");
   write_json_atomically(dir / "run/run.json", c.to_json());
   EXPECT_THROW(start_run(c, dir / "run", {}), UsageError);   // already a run
-  EXPECT_THROW(resume_run(dir / "run", {}), UsageError);     // no last/ yet
   EXPECT_THROW(resume_run(dir / "nothing", {}), UsageError);  // no run.json
+  // Killed before its first checkpoint (run.json, no last/): a resume starts it from the
+  // beginning with its recorded settings, dropping what the killed process had logged.
+  std::ofstream(dir / "run/log.jsonl") << "{\"type\":\"train\",\"step\":1,\"loss\":123.0}\n";
+  const TrainResult restarted = resume_run(dir / "run", {});
+  EXPECT_TRUE(restarted.state.finished);
+  EXPECT_TRUE(fs::exists(dir / "run/last/adapter_model.safetensors"));
+  const TrainResult straight = start_run(c, dir / "straight", {});
+  const auto a = read_jsonl(dir / "run/log.jsonl", "train"), b = read_jsonl(dir / "straight/log.jsonl", "train");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i]["loss"], b[i]["loss"]) << i;
+  EXPECT_EQ(restarted.metrics["evaluations"], straight.metrics["evaluations"]);
 }
+
 
 // ---- the CLI binary ----
 
@@ -505,6 +517,157 @@ TEST_F(TrainerTest, CliSigtermSavesLastAndExits143) {
   EXPECT_FALSE(state.finished);
   LoadedMethod loaded = load_trained_method(tiny_model(), tokenizer_path(), run + "/last", "fp32", torch::kCPU);
   EXPECT_GT(loaded.method->trainable_count(), 0);
+}
+
+// ---- reliability of the run folder ----------------------------------------------------------
+
+TEST(TrainLog, AFailedWriteIsAnErrorNamingTheFile) {
+  try {
+    append_jsonl("/dev/full", {{"type", "train"}, {"step", 1}});
+    FAIL() << "writing to /dev/full succeeded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/dev/full"), std::string::npos) << e.what();
+  }
+}
+
+RunContext stop_at(int64_t step) {
+  RunContext context;
+  context.hooks.stop = [step](int64_t done) { return done == step ? SIGTERM : 0; };
+  return context;
+}
+
+TEST_F(TrainerTest, EvaluationsAreCommittedWithTheCheckpoint) {
+  // A kill after last/ was saved but before metrics.json was rewritten (the old metrics.json
+  // lacks the newest evaluations, or is gone): the resume still has every evaluation up to the
+  // checkpoint and the same best as an uninterrupted run.
+  TempDir dir;
+  RunConfig c = tiny_run(tiny_model(), "lora");
+  const TrainResult straight = start_run(c, dir / "straight", {});
+  EXPECT_THROW(start_run(c, dir / "killed", stop_at(6)), TrainingInterrupted);  // evaluations at 3 and 6 done
+  fs::remove(dir / "killed/metrics.json");
+  const TrainResult resumed = resume_run(dir / "killed", {});
+  EXPECT_EQ(resumed.metrics["evaluations"], straight.metrics["evaluations"]);
+  EXPECT_EQ(resumed.metrics["best"], straight.metrics["best"]);
+  EXPECT_TRUE(resumed.metrics["best"].is_object());
+}
+
+TEST_F(TrainerTest, LogLinesAfterAMidIntervalResumeEqualAStraightRun) {
+  TempDir dir;
+  RunConfig c = tiny_run(tiny_model(), "bitfit");
+  c.train.log_every = 4;  // a line at updates 4 and 8
+  const TrainResult straight = start_run(c, dir / "straight", {});
+  EXPECT_THROW(start_run(c, dir / "resumed", stop_at(2)), TrainingInterrupted);  // mid-interval
+  resume_run(dir / "resumed", {});
+  const auto a = read_jsonl(dir / "straight/log.jsonl", "train"), b = read_jsonl(dir / "resumed/log.jsonl", "train");
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), 2u);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i]["step"], b[i]["step"]);
+    EXPECT_EQ(a[i]["loss"], b[i]["loss"]) << "update " << a[i]["step"];
+  }
+}
+
+TEST_F(TrainerTest, ATrainingStateThatDoesNotFitTheRunIsRefused) {
+  TempDir dir;
+  RunConfig c = tiny_run(tiny_model(), "bitfit");
+  EXPECT_THROW(start_run(c, dir / "run", stop_at(3)), TrainingInterrupted);
+  const std::string state_path = dir / "run/last/training_state.json";
+  const nlohmann::json good = read_json_file(state_path);
+  for (const auto& [field, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"batch_in_epoch", 1000000}, {"examples_seen", 1000000}, {"seed", 6}, {"epoch", 50}, {"best_step", 7}}) {
+    nlohmann::json bad = good;
+    bad[field] = value;
+    write_json_atomically(state_path, bad);
+    try {
+      resume_run(dir / "run", {});
+      ADD_FAILURE() << field << " = " << value << " was accepted";
+    } catch (const FormatError& e) {
+      EXPECT_NE(std::string(e.what()).find("training_state.json"), std::string::npos) << e.what();
+    }
+  }
+  write_json_atomically(state_path, good);
+  EXPECT_TRUE(resume_run(dir / "run", {}).state.finished);
+}
+
+TEST_F(TrainerTest, DivergenceStopsTheRunAndSaysWhatIsOnDisk) {
+  TempDir dir;
+  RunConfig c = tiny_run(tiny_model(), "full");
+  c.train.learning_rate = 1e6;
+  c.train.warmup_steps = 0;
+  c.train.max_grad_norm = 0;
+  try {
+    start_run(c, dir / "run", {});
+    FAIL() << "lr 1e6 trained to the end";
+  } catch (const TrainingInterrupted&) {
+    FAIL() << "not an interruption";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("diverged"), std::string::npos) << message;
+    EXPECT_NE(message.find("on disk: "), std::string::npos) << message;
+    EXPECT_NE(message.find("last/"), std::string::npos) << message;
+  }
+}
+
+TEST_F(TrainerTest, CliOneProcessPerRunFolder) {
+  TempDir dir;
+  const std::string run = dir / "run";
+  auto args = cli_train_args(run, "1000000");
+  args.insert(args.end(), {"--log-every", "1", "--eval-every", "1000000"});
+  args.insert(args.begin(), LADDER_CLI);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string log_path = dir / "first.log";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::execv(LADDER_CLI, argv.data());
+    ::_exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  bool logged = false;
+  while (!logged && std::chrono::steady_clock::now() < deadline) {
+    logged = test::read_text(run + "/log.jsonl").find("\"type\":\"train\"") != std::string::npos;
+    if (!logged) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  test::CliResult second, other_out;
+  if (logged) {
+    second = test::run_cli({"train", "--resume", run, "--threads", "1"}, dir);
+    auto again = cli_train_args(run, "10");
+    other_out = test::run_cli(again, dir);
+  }
+  ::kill(pid, logged ? SIGTERM : SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  ASSERT_TRUE(logged) << test::read_text(log_path);
+  EXPECT_NE(second.status, 0);
+  EXPECT_NE(second.err.find(run + " is in use by another ladder process (PID " + std::to_string(pid) + ")"),
+            std::string::npos)
+      << second.err;
+  EXPECT_NE(other_out.status, 0);
+  EXPECT_NE(other_out.err.find("in use"), std::string::npos) << other_out.err;
+  // The first process is gone; its lock file stays, and blocks nobody.
+  EXPECT_TRUE(fs::exists(run + "/.lock"));
+  EXPECT_NO_THROW(RunLock lock(run));
+}
+
+TEST(CliTrainFlags, BadValuesAreOneReadableLine) {
+  TempDir dir;
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"--lr", "nan"}, {"--lr", "0"}, {"--lr", "inf"}, {"--max-grad-norm", "-1"}, {"--seed", "-1"},
+           {"--max-steps", "1e20"}, {"--threads", "100000"}, {"--batch-size", "2.5"}}) {
+    std::vector<std::string> args = {"train", "--model", tiny_model(), "--task", "rte", "--data", samples_dir(),
+                                     "--out", dir / "run"};
+    args.insert(args.end(), bad.begin(), bad.end());
+    test::CliResult r = test::run_cli(args, dir);
+    EXPECT_EQ(r.status, 2) << bad[0] << " " << bad[1] << ": " << r.err;
+    EXPECT_EQ(r.err_lines(), 1) << r.err;
+    EXPECT_LT(r.err.size(), 200u) << r.err;
+    EXPECT_NE(r.err.find(bad[0]), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir / "run/run.json"));
+  }
 }
 
 }  // namespace

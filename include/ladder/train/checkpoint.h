@@ -27,7 +27,7 @@ struct TrainingState {
   int64_t epoch = 0;         // epoch of the next micro-batch (0-based)
   int64_t batch_in_epoch = 0;  // micro-batches of that epoch already consumed
   int64_t examples_seen = 0;
-  uint64_t seed = 0;         // initialisation seed (MethodOptions.seed); dropout uses seed + step
+  uint64_t seed = 0;         // initialisation seed (MethodOptions.seed); dropout: mix_seed(seed, step)
   uint64_t data_seed = 0;    // data order
   // "fisher" once LST's Fisher initialisation ran, so a resumed run does not redo it (the
   // initialised weights are in the checkpoint anyway).
@@ -35,6 +35,15 @@ struct TrainingState {
   double best_score = -std::numeric_limits<double>::infinity();
   int64_t best_step = -1;
   bool finished = false;
+  // Every evaluation up to global_step (metrics.json's "evaluations"): committed with the
+  // checkpoint, so a kill at any instant loses none and a resume keeps the same best.
+  nlohmann::json evaluations = nlohmann::json::array();
+  // The open logging interval (updates since the last progress line), so the lines after a
+  // resume equal an uninterrupted run's.
+  double interval_loss_sum = 0;
+  int64_t interval_updates = 0, interval_tokens = 0;
+  // The first update's loss: the reference for divergence.
+  double first_loss = 0;
 
   nlohmann::json to_json() const;
   static TrainingState from_json(const nlohmann::json& json, const std::string& source);

@@ -92,6 +92,11 @@ class Trainer {
 
  private:
   void initialize_side_if_needed(std::ostream* log);
+  // FormatError naming `source` when a restored state cannot belong to this run (edited, or
+  // another run's): seeds, position in the epoch, counters, evaluations.
+  void check_state_fits_the_run(const TrainingState& state, const std::string& source) const;
+  // What checkpoints the run directory holds now, for error messages.
+  std::string on_disk() const;
   nlohmann::json evaluate_now();
   void save_last();
   void write_metrics();
