@@ -16,6 +16,13 @@ cmake --build build-asan -j2
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j2
 
+# libFuzzer targets of the torch-free readers (scripts/fuzz.sh: clang, ASan + UBSan), about
+# 30 s each. Set LADDER_SKIP_FUZZ=1 to skip them.
+if [[ ${LADDER_SKIP_FUZZ:-} != 1 ]]; then
+  echo "== fuzzers (scripts/fuzz.sh 30)"
+  bash scripts/fuzz.sh 30
+fi
+
 # The same suite against libtorch 2.x (Debian 13's 2.6 in a chroot; needs root). Set
 # LADDER_SKIP_LIBTORCH2=1 to skip it on a machine where that cannot run.
 if [[ -z ${LADDER_SKIP_LIBTORCH2:-} ]]; then

@@ -93,6 +93,12 @@ std::vector<Record> read_records(const std::string& path, const std::vector<std:
   return records;
 }
 
+std::string trim_spaces(const std::string& text) {
+  const std::size_t begin = text.find_first_not_of(" \t\r\n");
+  if (begin == std::string::npos) return "";
+  return text.substr(begin, text.find_last_not_of(" \t\r\n") + 1 - begin);
+}
+
 std::string with_prefix(const std::string& prefix, const std::string& text) {
   return prefix.empty() ? text : prefix + " " + text;
 }
@@ -127,8 +133,10 @@ Dataset load_custom_classification(const std::string& path, const Classification
   std::set<std::string> seen;
   for (const Record& record : read_records(path, wanted)) {
     std::string problem = record.problem;
+    // Labels are compared as trimmed text, in training targets and references alike (" pos "
+    // in a file is the label "pos").
+    const std::string label = trim_spaces(record.values.count(fields.label_field) ? record.values.at(fields.label_field) : "");
     if (problem.empty()) {
-      const std::string& label = record.values.at(fields.label_field);
       if (label.empty()) {
         problem = "empty label in field '" + fields.label_field + "'";
       } else if (!known.empty() && known.count(label) == 0) {
@@ -147,7 +155,6 @@ Dataset load_custom_classification(const std::string& path, const Classification
       source = with_prefix(fields.prefix, fields.text_field + ": " + text + " " + fields.text_pair_field +
                                               ": " + record.values.at(fields.text_pair_field));
     }
-    const std::string& label = record.values.at(fields.label_field);
     seen.insert(label);
     Example example{std::move(source), label};
     example.index = dataset.examples.size();  // position among the file's usable rows
@@ -167,8 +174,9 @@ Dataset load_custom_seq2seq(const std::string& path, const Seq2SeqFields& fields
       finish_row(path, record, record.problem, options, dataset);
       continue;
     }
+    // Targets trimmed as predictions are before they are compared.
     Example example{with_prefix(fields.prefix, record.values.at(fields.source_field)),
-                    record.values.at(fields.target_field)};
+                    trim_spaces(record.values.at(fields.target_field))};
     example.index = dataset.examples.size();  // position among the file's usable rows
     dataset.examples.push_back(std::move(example));
   }

@@ -373,6 +373,11 @@ Dtype parse_dtype(const std::string& name) {
 }
 
 int64_t TensorInfo::numel() const {
+  // parse_entry checked that the product fits in int64, but only up to a zero dimension: the
+  // other dimensions of an empty tensor may be anything (e.g. [2^62, 4, 0]), so stop there.
+  for (int64_t dim : shape) {
+    if (dim == 0) return 0;
+  }
   int64_t count = 1;
   for (int64_t dim : shape) count *= dim;
   return count;

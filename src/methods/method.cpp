@@ -143,7 +143,12 @@ std::unique_ptr<FineTuningMethod> load_method(T5ForConditionalGeneration backbon
     if (saved_config.contains(key) && saved_config[key] != backbone->config.to_json()[key])
       throw LoadError(config_path + ": " + expected_found(std::string("backbone ") + key, saved_config[key].dump(),
                                                           backbone->config.to_json()[key].dump(), "wrong base model?"));
-  auto method = make_method(std::move(backbone), options);
+  std::unique_ptr<FineTuningMethod> method;
+  try {
+    method = make_method(std::move(backbone), options);
+  } catch (const UsageError& e) {
+    throw FormatError(config_path + ": " + e.what());  // the settings came from this file
+  }
   const std::string weights_path = (fs::path(dir) / "adapter_model.safetensors").string();
   auto stored = read_safetensors(weights_path);
   torch::NoGradGuard no_grad;

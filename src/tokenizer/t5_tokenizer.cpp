@@ -1,5 +1,6 @@
 #include "ladder/tokenizer/t5_tokenizer.h"
 
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -34,6 +35,9 @@ namespace {
 constexpr std::string_view kSentinelPrefix = "<extra_id_";
 
 std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw FormatError(path + ": is a directory, not a sentencepiece model (give the spiece.model file inside it)");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw FormatError(path + ": cannot open the sentencepiece model (missing file?)");
   std::ostringstream buffer;

@@ -158,10 +158,17 @@ std::vector<std::string> task_labels(const TaskSpec& task) {
 
 std::map<std::string, double> score_predictions(const TaskSpec& task, const std::vector<std::string>& predictions,
                                                 const std::vector<std::string>& references) {
-  if (task.is_glue()) return data::evaluate_task(task.task, predictions, references);
+  if (task.is_glue()) return data::evaluate_task(task.task, predictions, references);  // strips both itself
+  // Custom references were trimmed when loaded (data/custom.h); predictions are trimmed alike.
+  std::vector<std::string> trimmed;
+  trimmed.reserve(predictions.size());
+  for (const std::string& p : predictions) {
+    const std::size_t begin = p.find_first_not_of(" \t\r\n");
+    trimmed.push_back(begin == std::string::npos ? "" : p.substr(begin, p.find_last_not_of(" \t\r\n") + 1 - begin));
+  }
   if (task.kind == "classification")
-    return data::evaluate_classification(predictions, references, task.classification.known_labels);
-  const double exact = data::accuracy(predictions, references);
+    return data::evaluate_classification(trimmed, references, task.classification.known_labels);
+  const double exact = data::accuracy(trimmed, references);
   return {{"exact_match", exact}, {"score", exact}};
 }
 

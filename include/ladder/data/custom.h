@@ -11,7 +11,9 @@
 //   with a pair:  "[prefix ]<text_field>: TEXT <text_pair_field>: PAIR"
 //                 e.g. prefix "nli", fields premise/hypothesis -> "nli premise: A hypothesis: B",
 //                 the GLUE style of "rte sentence1: A sentence2: B".
-// target = the label text. Seq2seq: source = "[prefix ]SOURCE", target = TARGET.
+// target = the label text. Seq2seq: source = "[prefix ]SOURCE", target = TARGET. Labels and
+// targets are trimmed of surrounding spaces, tabs and line ends (" pos " is the label "pos"),
+// and so are predictions before they are scored (train::score_predictions).
 // Example::index = the row's 0-based position among the file's usable rows.
 //
 // Row problems (missing field, null value, empty label, label outside known_labels, wrong CSV/TSV

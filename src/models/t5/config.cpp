@@ -1,5 +1,6 @@
 #include "ladder/models/t5/config.h"
 
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -59,11 +60,32 @@ void T5Config::validate(const std::string& source) const {
   positive(num_heads, "num_heads");
   positive(relative_attention_num_buckets, "relative_attention_num_buckets");
   positive(relative_attention_max_distance, "relative_attention_max_distance");
+  // Beyond any published T5 by orders of magnitude, and far below sizes whose products overflow.
+  auto at_most = [&](int64_t value, int64_t limit, const char* key) {
+    if (value > limit)
+      throw FormatError(source + ": \"" + key + "\" is " + std::to_string(value) + ", more than any T5 (at most " +
+                        std::to_string(limit) + " accepted)");
+  };
+  at_most(vocab_size, int64_t{1} << 24, "vocab_size");
+  for (const auto& [value, key] : {std::pair{d_model, "d_model"}, {d_kv, "d_kv"}, {d_ff, "d_ff"}})
+    at_most(value, int64_t{1} << 20, key);
+  at_most(num_heads, 4096, "num_heads");
+  at_most(num_layers, 1024, "num_layers");
+  at_most(num_decoder_layers, 1024, "num_decoder_layers");
+  at_most(relative_attention_num_buckets, 1 << 16, "relative_attention_num_buckets");
+  if (!(layer_norm_epsilon > 0) || !std::isfinite(layer_norm_epsilon))
+    throw FormatError(source + ": \"layer_norm_epsilon\" must be a positive number (T5: 1e-6), found " +
+                      std::to_string(layer_norm_epsilon));
+  for (const auto& [value, key] : {std::pair{pad_token_id, "pad_token_id"}, {eos_token_id, "eos_token_id"},
+                                   {decoder_start_token_id, "decoder_start_token_id"}})
+    if (value < 0 || value >= vocab_size)
+      throw FormatError(source + ": \"" + key + "\" is " + std::to_string(value) + ", outside the vocabulary [0, " +
+                        std::to_string(vocab_size) + ")");
   const std::string act = activation();
   if (act != "relu" && act != "gelu" && act != "gelu_new" && act != "silu")
     throw FormatError(source + ": unsupported feed_forward_proj \"" + feed_forward_proj +
                       "\" (expected relu, gelu, gated-gelu, gated-silu or gated-relu)");
-  if (dropout_rate < 0 || dropout_rate >= 1)
+  if (!(dropout_rate >= 0) || dropout_rate >= 1)
     throw FormatError(source + ": dropout_rate must be in [0, 1), found " +
                       std::to_string(dropout_rate));
 }

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -135,11 +137,52 @@ T5Config architecture_config(const std::string& name, std::string& tokenizer_pat
 
 }  // namespace
 
+namespace {
+
+// Parameters a config describes, counted from its sizes (in double: absurd configs must not overflow).
+double estimated_parameters(const T5Config& c) {
+  const double d = static_cast<double>(c.d_model), inner = static_cast<double>(c.inner_dim());
+  const double attention = 4.0 * d * inner + d;
+  const double ffn = (c.is_gated() ? 3.0 : 2.0) * d * static_cast<double>(c.d_ff) + d;
+  const double encoder = static_cast<double>(c.num_layers) * (attention + ffn);
+  const double decoder = static_cast<double>(c.num_decoder_layers) * (2.0 * attention + ffn);
+  const double embeddings = static_cast<double>(c.vocab_size) * d * (c.has_lm_head ? 2.0 : 1.0);
+  return embeddings + encoder + decoder + 2.0 * d;
+}
+
+int64_t available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return 0;  // unknown
+}
+
+// A model is built in fp32 on the CPU before it moves: refuse one that cannot fit, before
+// allocating anything.
+void check_model_fits(const T5Config& config, const std::string& spec) {
+  const double bytes = estimated_parameters(config) * 4.0;
+  const int64_t available = available_memory_bytes();
+  if (available > 0 && bytes > static_cast<double>(available)) {
+    char message[256];
+    std::snprintf(message, sizeof message,
+                  ": this architecture has about %.3g parameters and needs %.1f GiB to build in fp32; %.1f GiB of "
+                  "memory is available",
+                  estimated_parameters(config), bytes / 1073741824.0, static_cast<double>(available) / 1073741824.0);
+    throw UsageError(spec + message);
+  }
+}
+
+}  // namespace
+
 LoadedModel load_model(const std::string& spec, const ModelOptions& options) {
   LoadedModel loaded;
   loaded.source = spec;
   if (spec.rfind("arch:", 0) == 0) {
     T5Config config = architecture_config(spec.substr(5), loaded.tokenizer_path);
+    check_model_fits(config, spec);
     loaded.model = T5ForConditionalGeneration(config);
     init_t5_weights(*loaded.model, options.seed);
   } else {
@@ -152,6 +195,7 @@ LoadedModel load_model(const std::string& spec, const ModelOptions& options) {
     if (checkpoint.contains("lm_head.weight")) config.has_lm_head = true;
     else if (config.has_lm_head)
       throw LoadError(spec + ": config.json says tie_word_embeddings=false but the checkpoint has no lm_head.weight");
+    check_model_fits(config, spec);
     loaded.model = T5ForConditionalGeneration(config);
     load_weights(*loaded.model, checkpoint, {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"});
     if (fs::exists(dir / "spiece.model")) loaded.tokenizer_path = (dir / "spiece.model").string();

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets of tests/fuzz (torch-free core, clang, ASan + UBSan) into
+# build-fuzz/ and runs each for SECONDS (default 60) on a copy of its seed corpus:
+#   bash scripts/fuzz.sh [SECONDS_PER_TARGET]
+# Installs clang and libclang-rt-14-dev (Debian 12, as root) when missing. Nothing is written
+# into the source tree: corpora, scratch files and logs live in a temporary folder, which is
+# kept (and named) when a target fails. Exits non-zero on any crash, sanitizer report, leak,
+# timeout or out-of-memory. LADDER_FUZZ_JOBS sets the build parallelism (default 2);
+# LADDER_FUZZ_TARGETS="safetensors index ..." runs only those targets (default: all seven).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+seconds=${1:-60}
+[[ $seconds =~ ^[1-9][0-9]*$ ]] || { echo "usage: bash scripts/fuzz.sh [SECONDS_PER_TARGET]" >&2; exit 2; }
+
+packages=(clang libclang-rt-14-dev cmake ninja-build nlohmann-json3-dev liblzma-dev)
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+if ((${#missing[@]} > 0)); then
+  echo "fuzz: installing ${missing[*]}"
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "fuzz: run as root (or install sudo) to install: ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  $sudo apt-get update -q
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
+
+echo "== fuzz: building build-fuzz (clang, libFuzzer + ASan + UBSan)"
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DLADDER_FUZZ=ON -DLADDER_WITH_TORCH=OFF -DLADDER_BUILD_TESTS=OFF >/dev/null
+cmake --build build-fuzz -j"${LADDER_FUZZ_JOBS:-2}"
+
+# Seeds per target: files or folders (all files inside), relative to the repository root.
+declare -A seeds=(
+  [safetensors]="tests/fuzz/corpus/safetensors"
+  [index]="tests/fuzz/corpus/index"
+  [spiece]="tests/fuzz/corpus/spiece tests/data/tokenizer/tiny-spiece.model"
+  [tsv]="tests/data/glue_samples/*/*.tsv tests/data/glue_samples/*/*.txt tests/data/glue_samples/malformed/*/*.tsv tests/data/custom_samples/*.tsv"
+  [csv]="tests/data/custom_samples/*.csv"
+  [jsonl]="tests/fuzz/corpus/jsonl tests/data/custom_samples/*.jsonl tests/data/trainer/sentiment.jsonl"
+  [config]="tests/fuzz/corpus/config tests/data/fixtures/*/config.json"
+)
+declare -A dicts=([safetensors]=1 [index]=1 [jsonl]=1 [config]=1)
+read -r -a targets <<<"${LADDER_FUZZ_TARGETS:-safetensors index spiece tsv csv jsonl config}"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ladder-fuzz.XXXXXX")
+# Scratch files of the path-based readers (rewritten for every input) go to RAM when it can.
+scratch_root=$work
+[[ -d /dev/shm && -w /dev/shm ]] && scratch_root=/dev/shm
+scratch=$(mktemp -d "$scratch_root/ladder-fuzz-scratch.XXXXXX")
+keep=""
+trap 'rm -rf "$scratch"; [[ -n $keep ]] || rm -rf "$work"' EXIT
+
+total=0
+ran=0
+failed=()
+for target in "${targets[@]}"; do
+  binary=build-fuzz/fuzz_$target
+  [[ -n ${seeds[$target]:-} ]] || { echo "fuzz: unknown target '$target'" >&2; exit 2; }
+  if [[ ! -x $binary ]]; then
+    echo "== fuzz_$target: not built (see the CMake configure output), skipped"
+    continue
+  fi
+  corpus=$work/corpus/$target
+  mkdir -p "$corpus" "$work/artifacts/$target" "$scratch/$target"
+  for pattern in ${seeds[$target]}; do  # unquoted: the globs expand here
+    for seed in $pattern; do
+      if [[ -d $seed ]]; then
+        cp "$seed"/* "$corpus"/
+      elif [[ -f $seed ]]; then
+        cp "$seed" "$corpus/$(echo "${seed#tests/}" | tr / _)"
+      else
+        echo "fuzz: missing seed $seed" >&2
+        exit 1
+      fi
+    done
+  done
+  flags=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+         -artifact_prefix="$work/artifacts/$target/")
+  [[ -n ${dicts[$target]:-} ]] && flags+=(-dict="$root/tests/fuzz/json.dict")
+  log=$work/$target.log
+  echo "== fuzz_$target: ${seconds}s on $(ls "$corpus" | wc -l) seeds"
+  status=0
+  TMPDIR=$scratch/$target ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    "$binary" "${flags[@]}" "$corpus" >"$log" 2>&1 || status=$?
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
+  execs=${execs:-0}
+  ran=$((ran + 1))
+  total=$((total + execs))
+  if ((status != 0)); then
+    failed+=("fuzz_$target")
+    keep=1
+    echo "fuzz_$target: FAILED (exit $status) after $execs executions; log $log"
+    # The report: the sanitizer's or libFuzzer's error line, the stack, the input's file.
+    sed -n '/^==[0-9]*==ERROR\|runtime error\|^ladder fuzz:\|ALARM\|out-of-memory\|Test unit written/,$p' "$log" |
+      grep -v '^ *#[0-9]* .* in fuzzer::\|__libc_start\|in _start\|in main ' | cut -c1-240 | head -n 40 || true
+  else
+    echo "fuzz_$target: $execs executions, corpus now $(ls "$corpus" | wc -l) inputs, no crash"
+  fi
+done
+
+if ((${#failed[@]} > 0)); then
+  echo "fuzz: FAILED: ${failed[*]} (crash inputs and logs kept in $work); $total executions over $ran targets"
+  exit 1
+fi
+echo "fuzz: $total executions over $ran targets (${seconds}s each), no crashes"
