@@ -14,6 +14,7 @@
 #include "ladder/runtime/memory.h"
 #include "ladder/util/accuracy_report.h"
 #include "runtime_options.h"
+#include "validators.h"
 
 namespace ladder::cli {
 namespace {
@@ -64,11 +65,11 @@ runtime::BenchRecord run_child(const runtime::BenchConfig& c, int threads) {
 
 void add_shape_options(CLI::App* app, runtime::BenchConfig& c) {
   app->add_option("--model", c.model, "model directory or arch:NAME")->capture_default_str();
-  app->add_option("--batch", c.batch, "batch size")->capture_default_str();
-  app->add_option("--src-len", c.source_length, "source tokens per example")->capture_default_str();
-  app->add_option("--tgt-len", c.target_length, "target tokens per example")->capture_default_str();
-  app->add_option("--warmup", c.warmup_steps, "untimed steps first")->capture_default_str();
-  app->add_option("--steps", c.timed_steps, "timed steps")->capture_default_str();
+  app->add_option("--batch", c.batch, "batch size")->capture_default_str()->check(whole_number(1, kMaxCount));
+  app->add_option("--src-len", c.source_length, "source tokens per example")->capture_default_str()->check(whole_number(1, 1 << 20));
+  app->add_option("--tgt-len", c.target_length, "target tokens per example")->capture_default_str()->check(whole_number(1, 1 << 20));
+  app->add_option("--warmup", c.warmup_steps, "untimed steps first")->capture_default_str()->check(whole_number(0, kMaxCount));
+  app->add_option("--steps", c.timed_steps, "timed steps")->capture_default_str()->check(whole_number(1, kMaxCount));
   app->add_option("--settings", c.settings, "method settings as JSON (the same for every method)");
 }
 

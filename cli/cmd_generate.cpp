@@ -10,6 +10,7 @@
 #include "ladder/models/t5/load.h"
 #include "ladder/tokenizer/t5_tokenizer.h"
 #include "runtime_options.h"
+#include "validators.h"
 
 namespace ladder::cli {
 namespace {
@@ -80,10 +81,10 @@ void add_generate_command(CLI::App& root) {
   app->add_option("--tokenizer", options->tokenizer, "sentencepiece model (default: MODEL/spiece.model)");
   app->add_option("--max-new-tokens", options->max_new_tokens, "tokens to generate at most")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number(1, kMaxCount));
   app->add_option("--max-source-length", options->max_source_length, "input ids kept per text, </s> included")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number(1, kMaxCount));
   app->add_option("text", options->texts, "input texts")->required();
   add_runtime_options(app, options->runtime);
   app->callback([options] { run_generate(*options); });

@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "ladder/tokenizer/t5_tokenizer.h"
+#include "validators.h"
 
 namespace ladder::cli {
 namespace {
@@ -43,7 +44,7 @@ void add_tokenize_command(CLI::App& root) {
   auto options = std::make_shared<TokenizeOptions>();
   CLI::App* app = root.add_subcommand("tokenize", "Print the token ids of each text (one line per text, </s> included)");
   app->add_option("--tokenizer", options->tokenizer, "sentencepiece model (spiece.model)")->required();
-  app->add_option("--max-length", options->max_length, "cut to at most N ids, </s> included")->check(CLI::PositiveNumber);
+  app->add_option("--max-length", options->max_length, "cut to at most N ids, </s> included")->check(whole_number(1, kMaxCount));
   app->add_flag("--parse-special", options->parse_special,
                 "recognise <extra_id_N>, </s>, <pad>, <unk> in the text as single tokens (Hugging Face behaviour)");
   app->add_option("text", options->texts, "texts to tokenize")->required();

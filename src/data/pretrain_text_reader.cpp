@@ -68,6 +68,9 @@ struct TextReader::Impl {
     xz = is_xz_file(path);
     file = std::fopen(path.c_str(), "rb");
     if (file == nullptr) throw FormatError(path + ": cannot open the corpus file (missing or unreadable)");
+    // A name that promises xz with other contents is a broken download, not plain text.
+    if (!xz && path.size() > 3 && path.compare(path.size() - 3, 3, ".xz") == 0)
+      throw FormatError(path + ": named .xz but not an xz stream (no xz signature at the start)");
     if (xz) {
       // LZMA_CONCATENATED: `xz` output of several streams (cat a.xz b.xz) decodes as one text.
       const lzma_ret ret = lzma_stream_decoder(&stream, UINT64_MAX, LZMA_CONCATENATED);

@@ -53,16 +53,16 @@ void TrainOptions::validate() const {
   auto positive = [](const char* what, int64_t value) {
     if (value < 1) throw UsageError(expected_found(what, "at least 1", std::to_string(value)));
   };
-  positive("batch size", batch_size);
-  positive("gradient accumulation", grad_accum);
-  positive("log interval", log_every);
+  positive("batch size (batch_size)", batch_size);
+  positive("gradient accumulation (grad_accum)", grad_accum);
+  positive("log interval (log_every)", log_every);
   if (max_steps < 0 || epochs < 0 || eval_every < 0 || eval_batch_size < 0 || max_new_tokens < 0)
     throw UsageError("training options: epochs, max steps, eval interval and sizes must not be negative");
   if (max_steps == 0 && epochs == 0) throw UsageError("nothing to train: give --epochs or --max-steps");
   if (!(learning_rate > 0) || !std::isfinite(learning_rate))
-    throw UsageError(expected_found("learning rate", "a finite number > 0", std::to_string(learning_rate)));
+    throw UsageError(expected_found("learning rate (learning_rate)", "a finite number > 0", std::to_string(learning_rate)));
   if (!(max_grad_norm >= 0) || !std::isfinite(max_grad_norm))
-    throw UsageError(expected_found("gradient clipping norm", "a finite number >= 0 (0: off)", std::to_string(max_grad_norm)));
+    throw UsageError(expected_found("gradient clipping norm (max_grad_norm)", "a finite number >= 0 (0: off)", std::to_string(max_grad_norm)));
   if (adam.beta1 < 0 || adam.beta1 >= 1 || adam.beta2 < 0 || adam.beta2 >= 1 || adam.eps <= 0 || adam.weight_decay < 0)
     throw UsageError("AdamW: betas must be in [0, 1), epsilon > 0 and weight decay >= 0");
   Schedule{schedule, learning_rate, 0, 1}.validate();

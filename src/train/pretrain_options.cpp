@@ -109,7 +109,17 @@ void PretrainOptions::validate() const {
   positive(log_every, "--log-every");
   positive(save_every, "--save-every");
   if (baseline_examples < 0) throw UsageError("--baseline-examples must be >= 0");
-  if (!(learning_rate > 0)) throw UsageError("--lr must be positive");
+  if (!(learning_rate > 0) || !std::isfinite(learning_rate)) throw UsageError("--lr must be a finite number > 0");
+  if (!(max_grad_norm >= 0) || !std::isfinite(max_grad_norm))
+    throw UsageError("--max-grad-norm must be a finite number >= 0 (0: off), found " + std::to_string(max_grad_norm));
+  auto in_unit = [](double value, const char* flag) {
+    if (!(value >= 0 && value < 1)) throw UsageError(std::string(flag) + " must be in [0, 1), found " + std::to_string(value));
+  };
+  in_unit(adam.beta1, "--adam-beta1");
+  in_unit(adam.beta2, "--adam-beta2");
+  if (!(adam.eps > 0) || !std::isfinite(adam.eps)) throw UsageError("AdamW epsilon must be a finite number > 0");
+  if (!(adam.weight_decay >= 0) || !std::isfinite(adam.weight_decay))
+    throw UsageError("--weight-decay must be a finite number >= 0, found " + std::to_string(adam.weight_decay));
   if (schedule != "linear" && schedule != "inverse-sqrt" && schedule != "constant")
     throw UsageError("unknown --schedule \"" + schedule + "\" (expected linear, inverse-sqrt or constant)");
   if (precision != "fp32" && precision != "bf16")

@@ -114,18 +114,23 @@ nlohmann::json RunConfig::to_json() const {
 RunConfig RunConfig::from_json(const nlohmann::json& json, const std::string& source) {
   RunConfig c;
   try {
+    if (!json.is_object()) throw FormatError(source + ": expected a JSON object (a run description)");
     if (json.value("version", 0) != kRunVersion)
       throw FormatError(source + ": " + expected_found("run version", std::to_string(kRunVersion),
                                                        json.value("version", nlohmann::json()).dump()));
-    c.model = json.at("model").get<std::string>();
+    c.model = json_field<std::string>(json, "model", source);
     c.tokenizer = json.value("tokenizer", "");
     c.task = TaskSpec::from_json(json.at("task"), source);
-    c.method = json.at("method").get<std::string>();
+    c.method = json_field<std::string>(json, "method", source);
     c.settings = json.value("settings", nlohmann::json::object());
     c.precision = json.value("precision", c.precision);
     c.max_source_length = json.value("max_source_length", c.max_source_length);
     c.max_target_length = json.value("max_target_length", c.max_target_length);
-    c.train = TrainOptions::from_json(json.at("training"), source);
+    try {
+      c.train = TrainOptions::from_json(json.at("training"), source);
+    } catch (const UsageError& e) {
+      throw FormatError(source + ": \"training\": " + e.what());
+    }
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(source + ": bad run description (" + std::string(e.what()) + ")");
   }
@@ -189,6 +194,11 @@ TrainResult resume_run(const std::string& run_dir, const RunContext& context) {
   try {
     checkpoint = checkpoint_path((fs::path(run_dir) / "last").string());
   } catch (const LoadError&) {
+    for (const char* kept : {"last", "last.old"})
+      if (fs::exists(fs::path(run_dir) / kept))
+        throw FormatError((fs::path(run_dir) / kept).string() + ": a damaged checkpoint (" +
+                          (fs::path(run_dir) / kept / "training_state.json").string() +
+                          " is missing or unreadable); move it away to start the run over");
     // Stopped before its first checkpoint: nothing was trained that could be kept, so the run
     // starts from the beginning with its recorded settings; what it logged goes.
     if (context.hooks.progress)

@@ -587,6 +587,16 @@ TEST_F(TrainerTest, ATrainingStateThatDoesNotFitTheRunIsRefused) {
   }
   write_json_atomically(state_path, good);
   EXPECT_TRUE(resume_run(dir / "run", {}).state.finished);
+  // A damaged checkpoint is not "no checkpoint": the run is not silently started over.
+  TempDir other;
+  EXPECT_THROW(start_run(c, other / "run", stop_at(3)), TrainingInterrupted);
+  fs::remove(other / "run/last/training_state.json");
+  try {
+    resume_run(other / "run", {});
+    ADD_FAILURE() << "a last/ without its training state was resumed";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("training_state.json"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(TrainerTest, DivergenceStopsTheRunAndSaysWhatIsOnDisk) {

@@ -1,0 +1,580 @@
+#!/usr/bin/env bash
+# A battery of hostile inputs against the ladder CLI (build/ladder, or $LADDER):
+#   bash scripts/hostile-inputs.sh
+# Corrupt safetensors, bad config.json values, broken tokenizers, malformed data, out-of-range
+# flags, damaged run folders and mismatched adapter folders, each against the tiny fixtures
+# (tests/data/fixtures/t5-tiny-v1_0, tiny-tokenizer, glue_samples) with --threads 1.
+# Every command runs under `timeout 60` with its address space capped (LADDER_HOSTILE_VMEM_KB,
+# default 8 GiB, so a runaway allocation fails instead of taking the machine), stdin from
+# /dev/null, in a scratch folder. Everything written lives in one mktemp -d folder, removed on
+# exit. One line per case:
+#   CLEAN|CRASH|HANG|SILENT|UNCLEAR <case>: <the error line of stderr, cut at 160 chars>
+#   CLEAN   non-zero exit and the error line matches the case's expectation (names the file,
+#           key or flag at fault)
+#   CRASH   killed by a signal (exit >= 128 but 130/143) or sanitizer/abort/terminate text
+#   HANG    the 60 s timeout fired
+#   SILENT  exit 0 on a bad input (or, for an "out:" case, exit 0 with the wrong output)
+#   UNCLEAR non-zero exit but the message does not name the cause (raw libtorch/c10/json/std
+#           text, empty stderr, a wrapped-around or 40-digit number, no match for the expectation)
+# then `cases N, clean C, unclear U, silent S, hangs H, crashes K` (a recap of the cases that
+# were not clean and the time taken go to stderr). Exits 1 if any crash, hang
+# or silent case occurred. A case is `t NAME EXPECT COMMAND...`; EXPECT is a case-insensitive
+# ERE the error line must match (several joined by '&' must all match), or "out:ERE" for a
+# valid input whose stdout must match ERE (a control that the harmless variant is accepted).
+set -u
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$(pwd)
+L=${LADDER:-$ROOT/build/ladder}
+[[ -x $L ]] || { echo "hostile-inputs: $L not found (build first)" >&2; exit 2; }
+command -v python3 >/dev/null || { echo "hostile-inputs: python3 is needed to make the fixtures" >&2; exit 2; }
+VMEM_KB=${LADDER_HOSTILE_VMEM_KB:-8388608}
+M0=$ROOT/tests/data/fixtures/t5-tiny-v1_0
+M1=$ROOT/tests/data/fixtures/t5-tiny-v1_1
+GOLD=$M0/golden.safetensors
+TOK=$ROOT/tests/data/fixtures/tiny-tokenizer/spiece.model
+BIGTOK=$ROOT/tests/data/tokenizer/spiece.model   # the real T5 tokenizer: 32,000 pieces
+G=$ROOT/tests/data/glue_samples
+CS=$ROOT/tests/data/custom_samples
+CORPUS=$ROOT/tests/data/pretrain/tiny_dictionary.txt
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/ladder-hostile.XXXXXX") || exit 2
+trap 'rm -rf "$W"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+mkdir -p "$W/cwd" "$W/log" "$W/r" "$W/p" "$W/empty"
+T0=$SECONDS
+
+# --- the runner -------------------------------------------------------------------------------
+N=0; C=0; U=0; S=0; H=0; K=0; BAD=()
+CRASH_RE='AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:|terminate called|Aborted|Segmentation fault|core dumped|stack smashing|double free|free\(\): |malloc\(\): |corrupted size'
+RAW_RE='c10::|c10/|Exception raised from|basic_string|vector::_M|std::bad_alloc|bad_alloc|std::(out_of_range|invalid_argument|length_error|logic_error)|\bsto(i|l|ll|ul|ull|f|d)\b|-9223372036854775808|18446744073709551615|[0-9]{40,}|\[json\.exception\.(type_error|out_of_range|invalid_iterator|other_error)|INTERNAL ASSERT|Expected .* to be|^ *frame #'
+
+t() {
+  local name=$1 expect=$2; shift 2
+  N=$((N + 1))
+  local out=$W/log/$N.out err=$W/log/$N.err start=$SECONDS rc cls line
+  ( ulimit -v "$VMEM_KB" 2>/dev/null; cd "$W/cwd" && exec timeout -k 5 60 "$@" ) >"$out" 2>"$err" </dev/null
+  rc=$?
+  # the error line: the first line saying "error", else the last non-empty line of stderr
+  line=$(grep -a -m1 -i 'error' "$err")
+  [[ -n $line ]] || line=$(grep -av '^[[:space:]]*$' "$err" | tail -n1)
+  line=${line:0:160}
+  if ((rc == 124)) || { ((rc == 137)) && ((SECONDS - start >= 60)); }; then cls=HANG
+  elif { ((rc >= 128)) && ((rc != 130 && rc != 143)); } || grep -aqE "$CRASH_RE" "$err"; then cls=CRASH
+  elif [[ $expect == out:* ]]; then
+    if ((rc == 0)) && grep -aqiE -- "${expect#out:}" "$out"; then cls=CLEAN
+    elif ((rc == 0)); then cls=SILENT; line="exit 0, stdout lacks /${expect#out:}/: $(head -c 120 "$out" | tr '\n' ' ')"
+    else cls=UNCLEAR; line="valid input refused (exit $rc): $line"
+    fi
+  elif ((rc == 0)); then   # what it said instead of failing: its first stderr line, else stdout
+    cls=SILENT; line=$(grep -av '^[[:space:]]*$' "$err" | head -n1); line=${line:0:160}
+    [[ -n $line ]] || line="exit 0; stdout: $(head -c 120 "$out" | tr '\n' ' ')"
+  else
+    cls=CLEAN
+    if [[ -z $line ]] || grep -aqE -- "$RAW_RE" <<<"$line"; then cls=UNCLEAR
+    else
+      local e IFS='&'
+      for e in $expect; do grep -aqiE -- "$e" <<<"$line" || cls=UNCLEAR; done
+    fi
+    [[ -n $line ]] || line="(empty stderr, exit $rc)"
+  fi
+  [[ -n $line || $cls == CLEAN ]] || line="(no stderr, exit $rc)"
+  case $cls in CLEAN) C=$((C + 1)) ;; UNCLEAR) U=$((U + 1)) ;; SILENT) S=$((S + 1)) ;; HANG) H=$((H + 1)) ;; CRASH) K=$((K + 1)) ;; esac
+  [[ $cls == CLEAN ]] || BAD+=("$cls $name (exit $rc)")
+  printf '%s %s: %s\n' "$cls" "$name" "$line"
+}
+
+# --- fixtures ---------------------------------------------------------------------------------
+python3 - "$W" "$M0" "$M1" "$TOK" "$GOLD" <<'PY' || { echo "hostile-inputs: making the fixtures failed" >&2; exit 2; }
+import json, os, random, shutil, struct, sys
+W, M0, M1, TOK, GOLD = sys.argv[1:6]
+rnd = random.Random(20221106)
+
+def read_st(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]
+    return json.loads(b[8:8 + n]), b[8 + n:]
+def enc_header(h):
+    s = json.dumps(h).encode(); return s + b' ' * ((8 - len(s) % 8) % 8)
+def st_bytes(h, data, hlen=None, raw=None):
+    s = raw if raw is not None else enc_header(h)
+    return struct.pack('<Q', len(s) if hlen is None else hlen) + s + data
+def write_tensors(path, tensors):  # tensors: name -> (dtype, shape, bytes)
+    h, data = {}, b''
+    for k, (dt, shape, b) in tensors.items():
+        h[k] = {'dtype': dt, 'shape': shape, 'data_offsets': [len(data), len(data) + len(b)]}; data += b
+    open(path, 'wb').write(st_bytes(h, data))
+def i64(vals): return struct.pack('<%dq' % len(vals), *vals)
+
+ST = open(M0 + '/model.safetensors', 'rb').read()
+H, D = read_st(M0 + '/model.safetensors')
+CFG = json.load(open(M0 + '/config.json'))
+K = 'decoder.block.0.layer.0.SelfAttention.k.weight'   # [64, 64], bytes [0, 16384)
+O = 'decoder.block.0.layer.0.SelfAttention.o.weight'   # [64, 64], bytes [16384, 32768)
+
+def model(name, st=ST, cfg=None):
+    d = f'{W}/m/{name}'; os.makedirs(d)
+    if cfg is not False:
+        open(d + '/config.json', 'w').write(cfg if isinstance(cfg, str) else json.dumps(CFG, indent=1))
+    if st is not None:
+        open(d + '/model.safetensors', 'wb').write(st)
+def hdr(f):
+    h = json.loads(json.dumps(H)); f(h); return st_bytes(h, D)
+def cfg_raw(key, raw):    # config.json with KEY's value written as raw JSON text (None: key removed)
+    c = dict(CFG)
+    if raw is None: del c[key]; return json.dumps(c, indent=1)
+    c[key] = '@@RAW@@'; return json.dumps(c, indent=1).replace('"@@RAW@@"', raw)
+def setk(t, k, v): return lambda h: h[t].__setitem__(k, v)
+
+# model.safetensors
+model('st-empty', b'')
+model('st-3-bytes', b'\x10\x00\x00')
+model('st-header-len-2^63', st_bytes(H, D, hlen=2**63 - 1))
+model('st-header-len-2^64-1', st_bytes(H, D, hlen=2**64 - 1))
+model('st-header-len-past-eof', st_bytes(H, D, hlen=len(ST) + 64))
+model('st-header-len-0', st_bytes(H, D, hlen=0))
+model('st-header-len-cuts-json', st_bytes(H, D, hlen=len(enc_header(H)) // 2))
+model('st-header-garbage-json', st_bytes(H, D, raw=b'{"shared.weight": {"dtype": "F32", "shape": [1' + b' ' * 17))
+model('st-header-json-array', st_bytes(H, D, raw=b'[1, 2, 3]       '))
+model('st-header-binary', st_bytes(H, D, raw=bytes(rnd.randrange(256) for _ in range(4096))))
+model('st-dtype-unknown', hdr(setk('shared.weight', 'dtype', 'Q7')))
+model('st-dtype-int32', hdr(setk('shared.weight', 'dtype', 'I32')))        # same byte size
+model('st-dtype-bool-size', hdr(setk('shared.weight', 'dtype', 'BOOL')))   # 1 byte each: size mismatch
+model('st-dtype-number', hdr(setk('shared.weight', 'dtype', 5)))
+model('st-shape-vs-bytes', hdr(setk('shared.weight', 'shape', [1100, 63])))
+model('st-shape-vs-model', hdr(setk('shared.weight', 'shape', [550, 128])))  # same bytes, wrong shape
+model('st-shape-negative', hdr(setk('shared.weight', 'shape', [-1100, -64])))
+model('st-shape-2^62', hdr(setk('shared.weight', 'shape', [2**62, 2**62])))
+model('st-shape-string', hdr(setk('shared.weight', 'shape', '1100x64')))
+model('st-ranges-overlap-full', hdr(setk(O, 'data_offsets', [0, 16384])))      # o reads k's bytes
+model('st-ranges-overlap-half', hdr(setk(O, 'data_offsets', [8192, 24576])))
+model('st-range-past-eof', hdr(setk(O, 'data_offsets', [len(D), len(D) + 16384])))
+model('st-range-reversed', hdr(setk(O, 'data_offsets', [32768, 16384])))
+model('st-range-missing', hdr(lambda h: h[O].pop('data_offsets')))
+model('st-tensor-missing', hdr(lambda h: h.pop('encoder.final_layer_norm.weight')))
+h2 = json.loads(json.dumps(H)); h2['encoder.block.9.layer.0.SelfAttention.q.weight'] = {'dtype': 'F32', 'shape': [64, 64], 'data_offsets': [len(D), len(D) + 16384]}
+model('st-tensor-unexpected', st_bytes(h2, D + bytes(16384)))
+model('st-data-truncated', ST[:len(ST) // 2])
+model('st-random-bytes', bytes(rnd.randrange(256) for _ in range(4096)))
+model('no-model-safetensors', None)
+d = f'{W}/m/index-missing-shard'; os.makedirs(d); shutil.copy(M0 + '/config.json', d)
+json.dump({'metadata': {}, 'weight_map': {k: 'model-00001-of-00002.safetensors' for k in H if k != '__metadata__'}}, open(d + '/model.safetensors.index.json', 'w'))
+d = f'{W}/m/index-garbage'; os.makedirs(d); shutil.copy(M0 + '/config.json', d)
+open(d + '/model.safetensors.index.json', 'w').write('{"weight_map": [')
+
+# config.json
+model('cfg-missing', ST, cfg=False)
+model('cfg-not-json', cfg='d_model = 64\n')
+model('cfg-empty', cfg='')
+model('cfg-json-array', cfg='[64, 4, 16]')
+for k in ['d_model', 'num_layers', 'vocab_size', 'num_heads']:
+    model(f'cfg-no-{k}', cfg=cfg_raw(k, None))
+for name, k, raw in [
+        ('eps-0', 'layer_norm_epsilon', '0'), ('eps-negative', 'layer_norm_epsilon', '-1e-6'),
+        ('eps-string', 'layer_norm_epsilon', '"1e-6"'),
+        ('num_layers-2.5', 'num_layers', '2.5'), ('num_layers-1e9', 'num_layers', '1e9'),
+        ('num_layers-negative', 'num_layers', '-2'), ('num_layers-true', 'num_layers', 'true'),
+        ('num_layers-2.0', 'num_layers', '2.0'),
+        ('d_ff-1e12', 'd_ff', '1e12'), ('d_model-1e300', 'd_model', '1e300'),
+        ('d_model-string', 'd_model', '"64"'), ('d_model-32', 'd_model', '32'),
+        ('d_kv-null', 'd_kv', 'null'), ('num_heads-0', 'num_heads', '0'),
+        ('vocab_size-1e9', 'vocab_size', '1000000000'),
+        ('pad_token_id-5000', 'pad_token_id', '5000'), ('decoder_start-5000', 'decoder_start_token_id', '5000'),
+        ('eos_token_id-negative', 'eos_token_id', '-1'),
+        ('buckets-0', 'relative_attention_num_buckets', '0'),
+        ('feed_forward_proj-bogus', 'feed_forward_proj', '"gated-swish-ish"'),
+        ('dropout_rate-1.5', 'dropout_rate', '1.5')]:
+    model('cfg-' + name, cfg=cfg_raw(k, raw))
+
+# tokenizers
+os.makedirs(f'{W}/t/dir.model')
+open(f'{W}/t/empty.model', 'wb').close()
+open(f'{W}/t/random.model', 'wb').write(bytes(rnd.randrange(256) for _ in range(4096)))
+open(f'{W}/t/truncated.model', 'wb').write(open(TOK, 'rb').read()[:100000])
+open(f'{W}/t/safetensors.model', 'wb').write(ST)
+
+# forward inputs
+GH, GD = read_st(GOLD)
+ids = list(struct.unpack('<%dq' % (len(GD[GH['input_ids']['data_offsets'][0]:GH['input_ids']['data_offsets'][1]]) // 8), GD[GH['input_ids']['data_offsets'][0]:GH['input_ids']['data_offsets'][1]]))
+B, S = GH['input_ids']['shape']
+lab = [5, 6, 7, 1, 0]
+os.makedirs(f'{W}/in')
+L3 = ('I64', [B, 5], i64(lab * B)); L1 = ('I64', [1, 5], i64(lab))
+write_tensors(f'{W}/in/ids-big.safetensors', {'input_ids': ('I64', [B, S], i64([5000] * (B * S))), 'labels': L3})
+write_tensors(f'{W}/in/ids-negative.safetensors', {'input_ids': ('I64', [B, S], i64([-3] * (B * S))), 'labels': L3})
+write_tensors(f'{W}/in/ids-float.safetensors', {'input_ids': ('F32', [B, S], struct.pack('<%df' % (B * S), *map(float, ids))), 'labels': L3})
+write_tensors(f'{W}/in/ids-3d.safetensors', {'input_ids': ('I64', [1, B, S], i64(ids)), 'labels': L1})
+write_tensors(f'{W}/in/ids-empty.safetensors', {'input_ids': ('I64', [1, 0], b''), 'labels': L1})
+write_tensors(f'{W}/in/no-input_ids.safetensors', {'labels': L1})
+write_tensors(f'{W}/in/mask-shape.safetensors', {'input_ids': ('I64', [B, S], i64(ids)), 'attention_mask': ('I64', [B, S - 1], i64([1] * (B * (S - 1)))), 'labels': L3})
+write_tensors(f'{W}/in/mask-values.safetensors', {'input_ids': ('I64', [B, S], i64(ids)), 'attention_mask': ('I64', [B, S], i64([7] * (B * S))), 'labels': L3})
+write_tensors(f'{W}/in/labels-1d.safetensors', {'input_ids': ('I64', [B, S], i64(ids)), 'labels': ('I64', [5], i64(lab))})
+write_tensors(f'{W}/in/labels-5000.safetensors', {'input_ids': ('I64', [B, S], i64(ids)), 'labels': ('I64', [B, 5], i64([5000] * (B * 5)))})
+write_tensors(f'{W}/in/labels-batch.safetensors', {'input_ids': ('I64', [B, S], i64(ids)), 'labels': ('I64', [B + 1, 5], i64(lab * (B + 1)))})
+write_tensors(f'{W}/in/decoder-ids-negative.safetensors', {'input_ids': ('I64', [B, S], i64(ids)), 'decoder_input_ids': ('I64', [B, 5], i64([-7] * (B * 5)))})
+open(f'{W}/in/garbage.safetensors', 'wb').write(b'not a safetensors file at all\n')
+
+# custom data
+os.makedirs(f'{W}/d/custom-no-train'); open(f'{W}/d/custom-no-train/validation.jsonl', 'w').write('{"text": "a", "label": "x"}\n')
+open(f'{W}/d/empty.jsonl', 'w').close()
+open(f'{W}/d/header-only.csv', 'w').write('text,label\n')
+open(f'{W}/d/not-object.jsonl', 'w').write('{"text": "a", "label": "x"}\n[1, 2]\n{"text": "b", "label": "y"}\n')
+open(f'{W}/d/label-object.jsonl', 'w').write('{"text": "a", "label": {"x": 1}}\n{"text": "b", "label": "y"}\n{"text": "c", "label": "y"}\n')
+open(f'{W}/d/label-blank.jsonl', 'w').write(''.join('{"text": "t%d", "label": "   "}\n' % i for i in range(6)))
+open(f'{W}/d/label-spaces.jsonl', 'w').write(''.join('{"text": "t%d", "label": "%s"}\n' % (i, ' pos ' if i % 2 else '\\tneg  ') for i in range(8)))
+open(f'{W}/d/one-row.jsonl', 'w').write('{"text": "only one", "label": "x"}\n')
+open(f'{W}/d/bad-utf8.jsonl', 'wb').write(b'{"text": "ok", "label": "a"}\n{"text": "\xff\xfe bad", "label": "b"}\n{"text": "fine", "label": "a"}\n')
+open(f'{W}/d/random.tsv', 'wb').write(bytes(rnd.randrange(256) for _ in range(2048)))
+for name, train in [('rte-empty-train', ''), ('rte-header-only', 'index\tsentence1\tsentence2\tlabel\n'),
+                    ('rte-binary-train', bytes(rnd.randrange(256) for _ in range(2048)).decode('latin-1'))]:
+    os.makedirs(f'{W}/d/{name}')
+    open(f'{W}/d/{name}/train.tsv', 'w', encoding='latin-1').write(train)
+PY
+# GLUE folders built from the samples
+for n in rte-empty-train rte-header-only rte-binary-train; do cp "$G/RTE/dev.tsv" "$W/d/$n/"; done
+mkdir -p "$W/d/rte-no-dev" "$W/d/cola-malformed" "$W/d/stsb-malformed"
+cp "$G/RTE/train.tsv" "$W/d/rte-no-dev/"
+cp "$G/malformed/CoLA/train.tsv" "$W/d/cola-malformed/"; cp "$G/CoLA/dev.tsv" "$W/d/cola-malformed/"
+cp "$G/malformed/STS-B/train.tsv" "$W/d/stsb-malformed/"; cp "$G/STS-B/dev.tsv" "$W/d/stsb-malformed/"
+printf 'No tab in this line at all.\n' >"$W/d/no-tab.txt"
+: >"$W/d/empty-corpus.txt"
+head -c 3000 /dev/urandom >"$W/d/random.txt.xz"
+printf '{"d_model": ' >"$W/d/garbage-config.json"
+touch "$W/d/a-file"
+
+# runs and adapter folders made by ladder itself (must succeed)
+setup() { ( ulimit -v "$VMEM_KB"; cd "$W/cwd" && timeout 120 "$@" ) >"$W/log/setup.out" 2>"$W/log/setup.err" </dev/null \
+  || { echo "hostile-inputs: setup failed: $*" >&2; cat "$W/log/setup.err" >&2; exit 2; }; }
+TRB=("$L" train --model "$M0" --tokenizer "$TOK" --task rte --data "$G/RTE" --max-steps 1 --batch-size 2 --threads 1)
+setup "$L" train --model "$M0" --tokenizer "$TOK" --task rte --data "$G/RTE" --method lora --max-steps 2 --batch-size 2 --threads 1 --out "$W/base"
+( ulimit -v "$VMEM_KB"; cd "$W/cwd" && exec "$L" train --model "$M0" --tokenizer "$TOK" --task rte --data "$G/RTE" \
+    --method lora --max-steps 600 --batch-size 2 --eval-every 100000 --log-every 50 --threads 1 --out "$W/unfinished" ) \
+  >"$W/log/unfinished.out" 2>"$W/log/unfinished.err" </dev/null &
+UPID=$!
+for _ in $(seq 300); do grep -q 'step 100/' "$W/log/unfinished.err" 2>/dev/null && break; kill -0 "$UPID" 2>/dev/null || break; sleep 0.1; done
+kill -TERM "$UPID" 2>/dev/null; wait "$UPID"
+grep -q '"finished": false' "$W/unfinished/last/training_state.json" 2>/dev/null \
+  || { echo "hostile-inputs: could not make an interrupted run" >&2; cat "$W/log/unfinished.err" >&2; exit 2; }
+for m in lora bitfit; do setup "$L" init --model "$M0" --tokenizer "$TOK" --method $m --threads 1 --out "$W/a/$m"; done
+setup "$L" init --model "$M1" --tokenizer "$TOK" --method lora --threads 1 --out "$W/a/lora-v1_1"
+setup "$L" init --model "$M0" --tokenizer "$TOK" --method lst --settings '{"side_init": "magnitude"}' --threads 1 --out "$W/a/lst"
+
+cprun() { rm -rf "$W/r/$2"; cp -r "$W/$1" "$W/r/$2"; echo "$W/r/$2"; }           # copy a run for one case
+cpad() { rm -rf "$W/a/$2"; cp -r "$W/a/$1" "$W/a/$2"; echo "$W/a/$2"; }           # copy an adapter folder
+jset() { python3 -c 'import json,sys; p,k,v=sys.argv[1:4]; d=json.load(open(p)); o=d
+ks=k.split("."); [o:=o[x] for x in ks[:-1]]; o[ks[-1]]=json.loads(v); json.dump(d,open(p,"w"),indent=1)' "$@"; }
+cut_half() { local s; s=$(stat -c %s "$1"); truncate -s $((s / 2)) "$1"; }
+
+FW=("$L" forward --threads 1 --inputs "$GOLD" --output "$W/out.safetensors")
+INS=("$L" inspect --threads 1)
+# trn NAME EXPECT FLAGS...: a short training run on the fixtures; FLAGS replace the defaults they name
+trn() {
+  local n=$1 e=$2 f v; shift 2
+  local a=("$L" train --model "$M0" --tokenizer "$TOK" --task rte --data "$G/RTE" --out "$W/r/$n")
+  for f in --max-steps=1 --batch-size=2 --threads=1; do [[ " $* " == *" ${f%=*} "* ]] || a+=("${f%=*}" "${f#*=}"); done
+  t "$n" "$e" "${a[@]}" "$@"
+}
+# trx NAME EXPECT MODEL TOKENIZER TASK DATA FLAGS...: a short lora training run with those inputs
+trx() { local n=$1 e=$2; shift 2; t "$n" "$e" "$L" train --model "$1" --tokenizer "$2" --task "$3" --data "$4" \
+  --method lora --max-steps 1 --batch-size 2 --threads 1 --out "$W/r/$n" "${@:5}"; }
+PT=("$L" pretrain --corpus "$CORPUS" --tokenizer "$TOK" --d-model 32 --d-kv 8 --num-heads 4 --d-ff 64 --num-layers 1
+    --num-decoder-layers 1 --batch-size 2 --max-steps 1 --input-length 16 --baseline-examples 0 --threads 1)
+pt() { local n=$1 e=$2; shift 2; t "$n" "$e" "${PT[@]}" --out "$W/p/$n" "$@"; }
+EV=("$L" eval --model "$M0" --tokenizer "$TOK" --task rte --data "$G/RTE" --threads 1)
+m() { echo "$W/m/$1"; }
+
+# --- model.safetensors ------------------------------------------------------------------------
+SF='model\.safetensors'
+t st-empty                  "$SF"                "${FW[@]}" --model "$(m st-empty)"
+t st-3-bytes                "$SF"                "${FW[@]}" --model "$(m st-3-bytes)"
+t st-header-len-2^63        "$SF&header"         "${FW[@]}" --model "$(m st-header-len-2^63)"
+t st-header-len-2^64-1      "$SF&header"         "${FW[@]}" --model "$(m st-header-len-2^64-1)"
+t st-header-len-past-eof    "$SF&header"         "${FW[@]}" --model "$(m st-header-len-past-eof)"
+t st-header-len-0           "$SF"                "${FW[@]}" --model "$(m st-header-len-0)"
+t st-header-len-cuts-json   "$SF"                "${FW[@]}" --model "$(m st-header-len-cuts-json)"
+t st-header-garbage-json    "$SF"                "${FW[@]}" --model "$(m st-header-garbage-json)"
+t st-header-json-array      "$SF"                "${FW[@]}" --model "$(m st-header-json-array)"
+t st-header-binary          "$SF"                "${FW[@]}" --model "$(m st-header-binary)"
+t st-dtype-unknown          "$SF&dtype|Q7"       "${FW[@]}" --model "$(m st-dtype-unknown)"
+t st-dtype-int32            "shared\.weight"     "${FW[@]}" --model "$(m st-dtype-int32)"
+t st-dtype-bool-size        "shared\.weight"     "${FW[@]}" --model "$(m st-dtype-bool-size)"
+t st-dtype-number           "$SF&dtype"          "${FW[@]}" --model "$(m st-dtype-number)"
+t st-shape-vs-bytes         "shared\.weight"     "${FW[@]}" --model "$(m st-shape-vs-bytes)"
+t st-shape-vs-model         "shared\.weight"     "${FW[@]}" --model "$(m st-shape-vs-model)"
+t st-shape-negative         "shared\.weight|shape" "${FW[@]}" --model "$(m st-shape-negative)"
+t st-shape-2^62             "shared\.weight"     "${FW[@]}" --model "$(m st-shape-2^62)"
+t st-shape-string           "$SF&shape"          "${FW[@]}" --model "$(m st-shape-string)"
+t st-ranges-overlap-full    "$SF&overlap|o\.weight" "${FW[@]}" --model "$(m st-ranges-overlap-full)"
+t st-ranges-overlap-half    "$SF&overlap|o\.weight" "${FW[@]}" --model "$(m st-ranges-overlap-half)"
+t st-range-past-eof         "$SF"                "${FW[@]}" --model "$(m st-range-past-eof)"
+t st-range-reversed         "$SF&o\.weight|offset" "${FW[@]}" --model "$(m st-range-reversed)"
+t st-range-missing          "$SF&data_offsets|o\.weight" "${FW[@]}" --model "$(m st-range-missing)"
+t st-tensor-missing         "final_layer_norm"   "${FW[@]}" --model "$(m st-tensor-missing)"
+t st-tensor-unexpected      "block\.9"           "${FW[@]}" --model "$(m st-tensor-unexpected)"
+t st-data-truncated         "$SF"                "${FW[@]}" --model "$(m st-data-truncated)"
+t st-random-bytes           "$SF"                "${FW[@]}" --model "$(m st-random-bytes)"
+t st-random-bytes-inspect   "$SF"                "${INS[@]}" "$(m st-random-bytes)"
+t st-truncated-generate     "$SF"                "$L" generate --threads 1 --model "$(m st-data-truncated)" --tokenizer "$TOK" "hello"
+t no-model-safetensors      "$SF"                "${FW[@]}" --model "$(m no-model-safetensors)"
+t index-missing-shard       "model-00001-of-00002" "${FW[@]}" --model "$(m index-missing-shard)"
+t index-garbage             "index\.json"        "${FW[@]}" --model "$(m index-garbage)"
+t model-is-a-file           "config\.json"       "${FW[@]}" --model "$M0/config.json"
+t model-missing-dir         "no-such-model"      "${FW[@]}" --model "$W/no-such-model"
+t arch-unknown              "t5-huge"            "${INS[@]}" arch:t5-huge
+
+# --- config.json ------------------------------------------------------------------------------
+CF='config\.json'
+t cfg-missing               "$CF"                "${INS[@]}" "$(m cfg-missing)"
+t cfg-not-json              "$CF"                "${INS[@]}" "$(m cfg-not-json)"
+t cfg-empty                 "$CF"                "${INS[@]}" "$(m cfg-empty)"
+t cfg-json-array            "$CF"                "${INS[@]}" "$(m cfg-json-array)"
+for k in d_model num_layers vocab_size num_heads; do t cfg-no-$k "$CF&$k" "${INS[@]}" "$(m cfg-no-$k)"; done
+t cfg-eps-0                 "$CF&layer_norm_epsilon" "${INS[@]}" "$(m cfg-eps-0)"
+t cfg-eps-negative          "$CF&layer_norm_epsilon" "${INS[@]}" "$(m cfg-eps-negative)"
+t cfg-eps-negative-forward  "$CF&layer_norm_epsilon" "${FW[@]}" --model "$(m cfg-eps-negative)"
+t cfg-eps-string            "$CF&layer_norm_epsilon" "${INS[@]}" "$(m cfg-eps-string)"
+t cfg-num_layers-2.5        "$CF&num_layers"     "${INS[@]}" "$(m cfg-num_layers-2.5)"
+t cfg-num_layers-2.0-valid  "out:layer"          "${INS[@]}" "$(m cfg-num_layers-2.0)"
+t cfg-num_layers-1e9        "$CF&num_layers"     "${INS[@]}" "$(m cfg-num_layers-1e9)"
+t cfg-num_layers-negative   "$CF&num_layers"     "${INS[@]}" "$(m cfg-num_layers-negative)"
+t cfg-num_layers-true       "$CF&num_layers"     "${INS[@]}" "$(m cfg-num_layers-true)"
+t cfg-d_ff-1e12             "$CF&d_ff"           "${INS[@]}" "$(m cfg-d_ff-1e12)"
+t cfg-d_ff-1e12-forward     "$CF&d_ff"           "${FW[@]}" --model "$(m cfg-d_ff-1e12)"
+t cfg-d_model-1e300         "$CF&d_model"        "${INS[@]}" "$(m cfg-d_model-1e300)"
+t cfg-d_model-string        "$CF&d_model"        "${INS[@]}" "$(m cfg-d_model-string)"
+t cfg-d_model-32-vs-weights "shape|d_model"      "${FW[@]}" --model "$(m cfg-d_model-32)"
+t cfg-d_kv-null             "$CF&d_kv"           "${INS[@]}" "$(m cfg-d_kv-null)"
+t cfg-num_heads-0           "$CF&num_heads"      "${INS[@]}" "$(m cfg-num_heads-0)"
+t cfg-vocab_size-1e9        "$CF&vocab_size|memory" "${INS[@]}" "$(m cfg-vocab_size-1e9)"
+t cfg-pad_token_id-5000     "$CF&pad_token_id"   "${INS[@]}" "$(m cfg-pad_token_id-5000)"
+t cfg-pad_token_id-5000-gen "$CF&pad_token_id"   "$L" generate --threads 1 --model "$(m cfg-pad_token_id-5000)" --tokenizer "$TOK" "hello"
+t cfg-decoder_start-5000    "$CF&decoder_start_token_id" "${FW[@]}" --model "$(m cfg-decoder_start-5000)"
+t cfg-eos_token_id-negative "$CF&eos_token_id"   "${INS[@]}" "$(m cfg-eos_token_id-negative)"
+t cfg-buckets-0             "$CF&relative_attention_num_buckets" "${INS[@]}" "$(m cfg-buckets-0)"
+t cfg-feed_forward_proj-bogus "$CF&feed_forward_proj|gated-swish" "${INS[@]}" "$(m cfg-feed_forward_proj-bogus)"
+trx cfg-dropout_rate-1.5-train "$CF&dropout_rate" "$(m cfg-dropout_rate-1.5)" "$TOK" rte "$G/RTE"
+
+# --- tokenizer --------------------------------------------------------------------------------
+t tok-directory             "dir\.model"         "$L" tokenize --tokenizer "$W/t/dir.model" "hello"
+t tok-empty                 "empty\.model"       "$L" tokenize --tokenizer "$W/t/empty.model" "hello"
+t tok-random-bytes          "random\.model"      "$L" tokenize --tokenizer "$W/t/random.model" "hello"
+t tok-truncated             "truncated\.model"   "$L" tokenize --tokenizer "$W/t/truncated.model" "hello"
+t tok-safetensors           "safetensors\.model" "$L" tokenize --tokenizer "$W/t/safetensors.model" "hello"
+t tok-missing               "nope\.model"        "$L" tokenize --tokenizer "$W/t/nope.model" "hello"
+t tok-directory-generate    "dir\.model"         "$L" generate --threads 1 --model "$M0" --tokenizer "$W/t/dir.model" "hello"
+trx tok-empty-train         "empty\.model"       "$M0" "$W/t/empty.model" rte "$G/RTE"
+trx tok-random-train        "random\.model"      "$M0" "$W/t/random.model" rte "$G/RTE"
+t tok-default-missing       "spiece\.model"      "$L" generate --threads 1 --model "$M0" "hello"
+t tok-vocab-too-big-for-model "vocab|1100|32" "$L" generate --threads 1 --model "$M0" --tokenizer "$BIGTOK" "translate English to German: The house is wonderful."
+
+# --- data -------------------------------------------------------------------------------------
+DT=("$L" data --task rte --split train --data)
+t data-missing-dir          "no-such-dir"        "${DT[@]}" "$W/no-such-dir"
+t data-file-not-dir         "a-file"             "${DT[@]}" "$W/d/a-file"
+t data-empty-dir            "empty|rte|train"    "${DT[@]}" "$W/empty"
+t data-rte-no-dev           "dev\.tsv"           "$L" data --task rte --split validation --data "$W/d/rte-no-dev"
+t data-rte-empty-train      "train\.tsv"         "${DT[@]}" "$W/d/rte-empty-train"
+t data-rte-header-only      "train\.tsv"         "${DT[@]}" "$W/d/rte-header-only"
+t data-rte-binary-train     "train\.tsv"         "${DT[@]}" "$W/d/rte-binary-train"
+t data-rte-malformed        "train\.tsv"         "${DT[@]}" "$G/malformed/RTE"
+t data-cola-malformed       "train\.tsv"         "$L" data --task cola --split train --data "$W/d/cola-malformed"
+t data-stsb-malformed       "train\.tsv"         "$L" data --task stsb --split train --data "$W/d/stsb-malformed"
+t data-task-bogus           "bogus"              "$L" data --task bogus --data "$G"
+CT=("$L" data --task custom --split train --data)
+t custom-missing-file       "nope\.jsonl"        "${CT[@]}" "$W/d/nope.jsonl"
+t custom-bad-jsonl          "bad\.jsonl"         "${CT[@]}" "$CS/bad.jsonl"
+t custom-jsonl-not-object   "not-object\.jsonl"  "${CT[@]}" "$W/d/not-object.jsonl"
+t custom-jsonl-label-object "label-object\.jsonl&label" "${CT[@]}" "$W/d/label-object.jsonl"
+t custom-jsonl-bad-utf8     "bad-utf8\.jsonl"    "${CT[@]}" "$W/d/bad-utf8.jsonl"
+t custom-csv-unterminated   "unterminated\.csv"  "${CT[@]}" "$CS/unterminated.csv"
+t custom-csv-after-quote    "after_quote\.csv"   "${CT[@]}" "$CS/after_quote.csv"
+t custom-tsv-bad-columns    "bad_columns\.tsv"   "${CT[@]}" "$CS/bad_columns.tsv"
+t custom-tsv-random-bytes   "random\.tsv"        "${CT[@]}" "$W/d/random.tsv"
+t custom-empty-file         "empty\.jsonl"       "${CT[@]}" "$W/d/empty.jsonl"
+t custom-header-only        "header-only\.csv"   "${CT[@]}" "$W/d/header-only.csv"
+t custom-unknown-extension  "notes\.xml"         "${CT[@]}" "$CS/notes.xml"
+t custom-one-row            "one-row\.jsonl"     "${CT[@]}" "$W/d/one-row.jsonl"
+t custom-folder-no-train    "train"              "${CT[@]}" "$W/d/custom-no-train"
+t custom-no-such-text-field "nope"               "${CT[@]}" "$CS/reviews.jsonl" --text-field nope
+t custom-no-such-target     "nope"               "${CT[@]}" "$CS/translate.csv" --source-field source --target-field nope
+t custom-labels-blank       "label-blank\.jsonl&label" "${CT[@]}" "$W/d/label-blank.jsonl"
+t custom-labels-spaces-trimmed 'out:"target": ?"(pos|neg)"' "${CT[@]}" "$W/d/label-spaces.jsonl"
+trx custom-train-labels-blank "label-blank\.jsonl&label" "$M0" "$TOK" custom "$W/d/label-blank.jsonl"
+trx train-data-missing      "no-such-dir"        "$M0" "$TOK" rte "$W/no-such-dir"
+
+# --- flags ------------------------------------------------------------------------------------
+trn flag-lr-nan             "lr"                 --method lora --lr nan
+trn flag-lr-0               "lr"                 --method lora --lr 0
+trn flag-lr-inf             "lr"                 --method lora --lr inf
+trn flag-lr-1e400           "lr"                 --method lora --lr 1e400
+trn flag-lr-text            "lr"                 --method lora --lr fast
+trn flag-max-grad-norm--1   "max-grad-norm"      --method lora --max-grad-norm -1
+trn flag-max-grad-norm-nan  "max-grad-norm"      --method lora --max-grad-norm nan
+trn flag-weight-decay-nan   "weight-decay"       --method lora --weight-decay nan
+trn flag-seed--1            "seed"               --method lora --seed -1
+trn flag-seed-2^64          "seed"               --method lora --seed 18446744073709551616
+trn flag-max-steps-1e20     "max-steps"          --method lora --max-steps 1e20
+trn flag-max-steps-0        "max-steps"          --method lora --max-steps 0
+trn flag-threads-100000     "threads"            --method lora --threads 100000
+trn flag-threads--1         "threads"            --method lora --threads -1
+trn flag-batch-size-0       "batch-size"         --method lora --batch-size 0
+trn flag-batch-size-2.5     "batch-size"         --method lora --batch-size 2.5
+trn flag-grad-accum-0       "grad-accum"         --method lora --grad-accum 0
+trn flag-epochs-0           "epochs"             --method lora --epochs 0
+trn flag-warmup--5          "warmup"             --method lora --warmup-steps -5
+trn flag-max-source-length-1  "max-source-length"  --method lora --max-source-length 1
+trn flag-eval-batch-size-0  "eval-batch-size"    --method lora --eval-batch-size 0
+trn flag-stsb-step-0.3      "stsb-step"          --method lora --stsb-step 0.3
+trn flag-method-bogus       "method&bogus"       --method bogus
+trx flag-task-bogus         "task|bogus"         "$M0" "$TOK" bogus "$G/RTE"
+trn flag-precision-fp16     "precision"          --method lora --precision fp16
+trn flag-out-and-resume     "resume|out"         --method lora --resume "$W/base"
+trn settings-not-json       "settings"           --method lora --settings '{"r": 8'
+trn settings-array          "settings"           --method lora --settings '[8]'
+trn settings-lora-r--1      "\br\b"              --method lora --settings '{"r": -1}'
+trn settings-lora-r-0       "\br\b"              --method lora --settings '{"r": 0}'
+trn settings-lora-r-string  "\br\b"              --method lora --settings '{"r": "8"}'
+trn settings-lora-r-2.5     "\br\b"              --method lora --settings '{"r": 2.5}'
+trn settings-lora-unknown-key  "rr"                --method lora --settings '{"rr": 8}'
+trn settings-lora-bad-module  "target_modules|nonexistent" --method lora --settings '{"target_modules": ["nonexistent"]}'
+trn settings-lora-dropout-1.5  "dropout"           --method lora --settings '{"dropout": 1.5}'
+trn settings-adapter-rf-0   "reduction_factor"   --method adapter --settings '{"reduction_factor": 0}'
+trn settings-prompt-tokens-0  "num_virtual_tokens" --method prompt --settings '{"num_virtual_tokens": 0}'
+trn settings-lst-fisher--5  "fisher_samples"     --method lst --settings '{"fisher_samples": -5}'
+trn settings-lst-side-init  "side_init|bogus"    --method lst --settings '{"side_init": "bogus"}'
+trn flag-lst-reduction-1000 "reduction"          --method lst --reduction 1000
+trn flag-lst-side-layers-99 "side-layers|side_layers|99" --method lst --side-layers 99
+trn flag-lst-side-layers--1 "side-layers|side_layers|-1" --method lst --side-layers -1
+t inspect-settings-bad      "settings"           "${INS[@]}" "$M0" --method lora --settings '{"r":'
+t generate-max-new-tokens-0 "max-new-tokens"     "$L" generate --threads 1 --model "$M0" --tokenizer "$TOK" --max-new-tokens 0 "hi"
+t generate-max-new-1e20     "max-new-tokens"     "$L" generate --threads 1 --model "$M0" --tokenizer "$TOK" --max-new-tokens 1e20 "hi"
+t tokenize-max-length-0     "max-length"         "$L" tokenize --tokenizer "$TOK" --max-length 0 "hi"
+t eval-batch-size-0         "batch-size"         "${EV[@]}" --weights "$W/a/lora" --batch-size 0
+t bench-memory-bogus-method "bogus"              "$L" bench memory --threads 1 --model "$M0" --batch 1 --src-len 4 --tgt-len 2 --warmup 0 --steps 1 --methods bogus
+t bench-memory-batch-0      "batch"              "$L" bench memory --threads 1 --model "$M0" --batch 0 --src-len 4 --tgt-len 2 --warmup 0 --steps 1 --methods lora
+pt pretrain-noise-density-1.5 "noise.density"    --noise-density 1.5
+pt pretrain-noise-density-0 "noise.density"      --noise-density 0
+pt pretrain-mean-span-0     "mean.*span"   --mean-span-length 0
+pt pretrain-dropout-1.5     "dropout"            --dropout 1.5
+pt pretrain-adam-beta2-1.5  "adam-beta2"         --adam-beta2 1.5
+pt pretrain-lr-nan          "lr"                 --lr nan
+pt pretrain-max-grad-norm--1 "max-grad-norm"     --max-grad-norm -1
+pt pretrain-weight-decay--1 "weight-decay"       --weight-decay -1
+pt pretrain-vocab-size-10   "vocab-size|vocab"   --vocab-size 10
+t pretrain-d-model-huge     "d-model|d_model|memory" "$L" pretrain --corpus "$CORPUS" --tokenizer "$TOK" --d-model 100000000 \
+  --num-layers 1 --num-decoder-layers 1 --batch-size 2 --max-steps 1 --input-length 16 --baseline-examples 0 --threads 1 --out "$W/p/huge"
+pt pretrain-ffn-bogus       "feed-forward-proj|bogus" --feed-forward-proj bogus
+t pretrain-corpus-missing   "nope\.txt"          "${PT[@]/$CORPUS/$W/d/nope.txt}" --out "$W/p/corpus-missing"
+t pretrain-corpus-empty     "empty-corpus\.txt"  "${PT[@]/$CORPUS/$W/d/empty-corpus.txt}" --out "$W/p/corpus-empty"
+t pretrain-corpus-bad-xz    "random\.txt\.xz"    "${PT[@]/$CORPUS/$W/d/random.txt.xz}" --out "$W/p/corpus-bad-xz"
+t pretrain-corpus-truncated-xz "truncated\.txt\.xz" "${PT[@]/$CORPUS/$ROOT/tests/data/pretrain/truncated.txt.xz}" --out "$W/p/corpus-trunc"
+PTB=("$L" pretrain --corpus "$CORPUS" --tokenizer "$TOK" --batch-size 2 --max-steps 1 --input-length 16 --baseline-examples 0 --threads 1)
+t pretrain-config-garbage   "garbage-config\.json" "${PTB[@]}" --config "$W/d/garbage-config.json" --out "$W/p/config-garbage"
+t pretrain-init-missing     "no-such-init"       "${PTB[@]}" --init "$W/no-such-init" --out "$W/p/init-missing"
+t pretrain-init-bad-weights "model\.safetensors" "${PTB[@]}" --init "$(m st-data-truncated)" --out "$W/p/init-bad"
+t pretrain-resume-non-run   "empty"              "$L" pretrain --threads 1 --resume "$W/empty"
+
+# --- run folders ------------------------------------------------------------------------------
+RS=("$L" train --threads 1 --resume)
+t resume-non-run-dir        "empty"              "${RS[@]}" "$W/empty"
+t resume-missing-dir        "no-such-run"        "${RS[@]}" "$W/no-such-run"
+R=$(cprun base runjson-garbage); echo '{"method": "lora", ' >"$R/run.json"
+t resume-run.json-garbage   "run\.json"          "${RS[@]}" "$R"
+R=$(cprun base runjson-empty); : >"$R/run.json"
+t resume-run.json-empty     "run\.json"          "${RS[@]}" "$R"
+R=$(cprun base runjson-array); echo '[1, 2]' >"$R/run.json"
+t resume-run.json-array     "run\.json"          "${RS[@]}" "$R"
+R=$(cprun unfinished runjson-method-number); jset "$R/run.json" method 5
+t resume-run.json-method-5  "run\.json&method"   "${RS[@]}" "$R"
+R=$(cprun unfinished runjson-batch-0); jset "$R/run.json" training.batch_size 0
+t resume-run.json-batch-0   "run\.json&batch_size" "${RS[@]}" "$R"
+R=$(cprun unfinished runjson-lr-neg); jset "$R/run.json" training.learning_rate -1
+t resume-run.json-lr--1     "run\.json&learning_rate" "${RS[@]}" "$R"
+R=$(cprun unfinished runjson-model-gone); jset "$R/run.json" model "\"$W/moved-away\""
+t resume-run.json-model-gone "moved-away"        "${RS[@]}" "$R"
+R=$(cprun unfinished control); t resume-valid-control 'out:"global_step": ?600' "${RS[@]}" "$R"
+R=$(cprun unfinished state-batch); jset "$R/last/training_state.json" batch_in_epoch 1000000
+t resume-state-batch_in_epoch-1e6 "training_state\.json&batch_in_epoch" "${RS[@]}" "$R"
+R=$(cprun unfinished state-step); jset "$R/last/training_state.json" global_step -1
+t resume-state-global_step--1 "training_state\.json&step" "${RS[@]}" "$R"
+R=$(cprun unfinished state-garbage); echo 'step=5' >"$R/last/training_state.json"
+t resume-state-garbage      "training_state\.json" "${RS[@]}" "$R"
+R=$(cprun unfinished state-gone); rm "$R/last/training_state.json"
+t resume-state-missing      "training_state\.json" "${RS[@]}" "$R"
+R=$(cprun unfinished optim-cut); cut_half "$R/last/optimizer.safetensors"
+t resume-optimizer-truncated "optimizer\.safetensors" "${RS[@]}" "$R"
+R=$(cprun unfinished optim-gone); rm "$R/last/optimizer.safetensors"
+t resume-optimizer-missing  "optimizer\.safetensors" "${RS[@]}" "$R"
+R=$(cprun unfinished adapter-gone); rm "$R/last/adapter_model.safetensors"
+t resume-adapter-missing    "adapter_model\.safetensors" "${RS[@]}" "$R"
+R=$(cprun base out-again)
+t out-into-existing-run     "out-again"          "${TRB[@]}" --method lora --out "$R"
+t out-is-a-file             "a-file"             "${TRB[@]}" --method lora --out "$W/d/a-file"
+t out-under-dev-null        "dev/null"           "${TRB[@]}" --method lora --out /dev/null/run
+t eval-run-non-run-dir      "empty"              "$L" eval --threads 1 --run "$W/empty"
+R=$(cprun base eval-runjson); echo 'nope' >"$R/run.json"
+t eval-run.json-garbage     "run\.json"          "$L" eval --threads 1 --run "$R"
+R=$(cprun base eval-best-gone); rm -r "$R/best"
+t eval-best-missing         "best"               "$L" eval --threads 1 --run "$R" --checkpoint best
+R=$(cprun base predict-cut); cut_half "$R/last/adapter_model.safetensors"
+t predict-adapter-truncated "adapter_model\.safetensors" "$L" predict --threads 1 --run "$R" --checkpoint last "a"$'\t'"b"
+t predict-input-missing     "nope\.txt"          "$L" predict --threads 1 --run "$W/base" --input "$W/d/nope.txt"
+t predict-pair-without-tab  "tab|pair"           "$L" predict --threads 1 --run "$W/base" --input "$W/d/no-tab.txt"
+t predict-run-missing       "no-such-run"        "$L" predict --threads 1 --run "$W/no-such-run" "a"$'\t'"b"
+
+# --- adapter folders --------------------------------------------------------------------------
+A=$(cpad lora says-bitfit); jset "$A/adapter_config.json" method '"bitfit"'
+t eval-weights-config-says-bitfit "adapter_config\.json|bitfit|lora" "${EV[@]}" --weights "$A"
+t forward-adapter-config-says-bitfit "adapter_config\.json|bitfit|lora" "${FW[@]}" --model "$M0" --adapter "$A"
+A=$(cpad lora says-lst); jset "$A/adapter_config.json" method '"lst"'
+t forward-adapter-config-says-lst "adapter_config\.json|lst|lora" "${FW[@]}" --model "$M0" --adapter "$A"
+A=$(cpad lora says-bogus); jset "$A/adapter_config.json" method '"bogus"'
+t eval-weights-method-bogus "bogus"              "${EV[@]}" --weights "$A"
+t eval-weights-method-flag-mismatch "method&bitfit|lora" "${EV[@]}" --weights "$W/a/lora" --method bitfit
+A=$(cpad lora no-weights); rm "$A/adapter_model.safetensors"
+t eval-weights-no-safetensors "adapter_model\.safetensors" "${EV[@]}" --weights "$A"
+t forward-adapter-no-safetensors "adapter_model\.safetensors" "${FW[@]}" --model "$M0" --adapter "$A"
+A=$(cpad lora no-config); rm "$A/adapter_config.json"
+t eval-weights-no-config    "adapter_config\.json" "${EV[@]}" --weights "$A"
+A=$(cpad lora config-garbage); echo '{"method": ' >"$A/adapter_config.json"
+t forward-adapter-config-garbage "adapter_config\.json" "${FW[@]}" --model "$M0" --adapter "$A"
+A=$(cpad lora r-16); jset "$A/adapter_config.json" r 16; jset "$A/adapter_config.json" settings.r 16
+t eval-weights-config-r-16  "lora_A|shape|\br\b" "${EV[@]}" --weights "$A"
+A=$(cpad lora weights-cut); cut_half "$A/adapter_model.safetensors"
+t eval-weights-truncated    "adapter_model\.safetensors" "${EV[@]}" --weights "$A"
+A=$(cpad lora tensor-gone)
+python3 - "$A/adapter_model.safetensors" <<'PY'
+import json, struct, sys
+p = sys.argv[1]; b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+del h[sorted(k for k in h if k != '__metadata__')[0]]
+s = json.dumps(h).encode(); s += b' ' * ((8 - len(s) % 8) % 8); open(p, 'wb').write(struct.pack('<Q', len(s)) + s + b[8 + n:])
+PY
+t forward-adapter-tensor-missing "lora_A|lora_B|missing" "${FW[@]}" --model "$M0" --adapter "$A"
+t eval-weights-of-another-model "model|backbone|checksum" "${EV[@]}" --weights "$W/a/lora-v1_1"
+t forward-adapter-of-another-model "model|backbone|checksum" "${FW[@]}" --model "$M0" --adapter "$W/a/lora-v1_1"
+t forward-adapter-lst-on-v1_1 "model|backbone|checksum" "${FW[@]}" --model "$M1" --adapter "$W/a/lst"
+t eval-weights-missing-dir  "no-such-adapter"    "${EV[@]}" --weights "$W/a/no-such-adapter"
+t eval-weights-is-run-dir   "adapter_config\.json|best|last" "${EV[@]}" --weights "$W/base"
+
+# --- forward inputs ---------------------------------------------------------------------------
+FI=("$L" forward --threads 1 --model "$M0" --output "$W/out.safetensors" --inputs)
+t fwd-inputs-garbage        "garbage\.safetensors" "${FI[@]}" "$W/in/garbage.safetensors"
+t fwd-inputs-missing        "nope\.safetensors"  "${FI[@]}" "$W/in/nope.safetensors"
+t fwd-no-input_ids          '"input_ids"'          "${FI[@]}" "$W/in/no-input_ids.safetensors"
+t fwd-input_ids-5000        '"input_ids"&5000|1100' "${FI[@]}" "$W/in/ids-big.safetensors"
+t fwd-input_ids-negative    '"input_ids"&-3|1100'  "${FI[@]}" "$W/in/ids-negative.safetensors"
+t fwd-input_ids-float       '"input_ids"'          "${FI[@]}" "$W/in/ids-float.safetensors"
+t fwd-input_ids-3d          '"input_ids"'          "${FI[@]}" "$W/in/ids-3d.safetensors"
+t fwd-input_ids-empty       '"input_ids"'          "${FI[@]}" "$W/in/ids-empty.safetensors"
+t fwd-attention_mask-shape  "attention_mask"     "${FI[@]}" "$W/in/mask-shape.safetensors"
+t fwd-attention_mask-7      "attention_mask"     "${FI[@]}" "$W/in/mask-values.safetensors"
+t fwd-labels-1d             "labels"             "${FI[@]}" "$W/in/labels-1d.safetensors"
+t fwd-labels-5000           "labels"             "${FI[@]}" "$W/in/labels-5000.safetensors"
+t fwd-labels-batch-mismatch "labels"             "${FI[@]}" "$W/in/labels-batch.safetensors"
+t fwd-decoder_input_ids-negative "decoder_input_ids" "${FI[@]}" "$W/in/decoder-ids-negative.safetensors"
+t fwd-output-dir-missing    "no-such-dir"        "$L" forward --threads 1 --model "$M0" --inputs "$GOLD" --output "$W/no-such-dir/out.safetensors"
+
+# --- summary ----------------------------------------------------------------------------------
+if ((${#BAD[@]})); then printf 'not clean: %s\n' "${BAD[@]}" >&2; fi
+echo "time: $((SECONDS - T0)) s" >&2
+echo "cases $N, clean $C, unclear $U, silent $S, hangs $H, crashes $K"
+((S + H + K == 0))
