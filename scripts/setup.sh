@@ -8,25 +8,9 @@ cd "$(dirname "$0")/.."
 packages=(libtorch-dev libopenblas0-openmp nlohmann-json3-dev libcli11-dev libgtest-dev
           cmake g++ ninja-build xz-utils liblzma-dev)
 
-missing=()
-for p in "${packages[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-  [[ "$status" == "install ok installed" ]] || missing+=("$p")
-done
-
-if ((${#missing[@]} > 0)); then
-  echo "setup: installing ${missing[*]}"
-  sudo=""
-  if [[ $(id -u) -ne 0 ]]; then
-    command -v sudo >/dev/null || { echo "setup: run as root (or install sudo) to install: ${missing[*]}" >&2; exit 1; }
-    sudo="sudo"
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -q
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}"
-else
-  echo "setup: all packages present (${packages[*]})"
-fi
+# shellcheck source=scripts/apt-packages.sh
+source scripts/apt-packages.sh
+apt_install_missing setup "${packages[@]}"
 
 # Targets to build may be given (the demo builds only the CLI); none: everything, tests included.
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release

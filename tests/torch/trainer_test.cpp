@@ -473,19 +473,16 @@ TEST_F(TrainerTest, CliTrainEvalPredict) {
   EXPECT_NE(bad.err.find("tab"), std::string::npos);
 }
 
-TEST_F(TrainerTest, CliSigtermSavesLastAndExits143) {
-  TempDir dir;
-  const std::string run = dir / "run";
-  auto args = cli_train_args(run, "1000000");
-  args.insert(args.end(), {"--log-every", "1", "--eval-every", "1000000"});
+// `ladder ARGS` (a long run into RUN) in a child process, stdout and stderr into `log_path`,
+// once it has logged a training update; pid -1 (and the child killed) when none came in 300 s.
+pid_t start_training_in_background(std::vector<std::string> args, const std::string& run, const std::string& log_path) {
   args.insert(args.begin(), LADDER_CLI);
   // Everything the child needs is prepared before fork: only async-signal-safe calls after it.
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  const std::string log_path = dir / "stderr";
   const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
+  if (pid < 0) return -1;
   if (pid == 0) {
     const int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(out, 1);
@@ -496,16 +493,22 @@ TEST_F(TrainerTest, CliSigtermSavesLastAndExits143) {
   // Generous: loading, tokenising and the first update on a busy build machine.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
   // Text search: the line being written may still be incomplete.
-  bool logged = false;
-  while (!logged && std::chrono::steady_clock::now() < deadline) {
-    logged = read_text(run + "/log.jsonl").find("\"type\":\"train\"") != std::string::npos;
-    if (!logged) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (read_text(run + "/log.jsonl").find("\"type\":\"train\"") != std::string::npos) return pid;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  if (!logged) {  // do not leave a million-step run behind
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-  }
-  ASSERT_TRUE(logged) << "no training step was logged within 300 s; output:\n" << read_text(dir / "stderr");
+  ::kill(pid, SIGKILL);  // do not leave a million-step run behind
+  ::waitpid(pid, nullptr, 0);
+  return -1;
+}
+
+TEST_F(TrainerTest, CliSigtermSavesLastAndExits143) {
+  TempDir dir;
+  const std::string run = dir / "run";
+  auto args = cli_train_args(run, "1000000");
+  args.insert(args.end(), {"--log-every", "1", "--eval-every", "1000000"});
+  const pid_t pid = start_training_in_background(args, run, dir / "stderr");
+  ASSERT_GT(pid, 0) << "no training step was logged within 300 s; output:\n" << read_text(dir / "stderr");
   ::kill(pid, SIGTERM);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
@@ -623,35 +626,12 @@ TEST_F(TrainerTest, CliOneProcessPerRunFolder) {
   const std::string run = dir / "run";
   auto args = cli_train_args(run, "1000000");
   args.insert(args.end(), {"--log-every", "1", "--eval-every", "1000000"});
-  args.insert(args.begin(), LADDER_CLI);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const std::string log_path = dir / "first.log";
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    ::execv(LADDER_CLI, argv.data());
-    ::_exit(127);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-  bool logged = false;
-  while (!logged && std::chrono::steady_clock::now() < deadline) {
-    logged = test::read_text(run + "/log.jsonl").find("\"type\":\"train\"") != std::string::npos;
-    if (!logged) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  test::CliResult second, other_out;
-  if (logged) {
-    second = test::run_cli({"train", "--resume", run, "--threads", "1"}, dir);
-    auto again = cli_train_args(run, "10");
-    other_out = test::run_cli(again, dir);
-  }
-  ::kill(pid, logged ? SIGTERM : SIGKILL);
+  const pid_t pid = start_training_in_background(args, run, dir / "first.log");
+  ASSERT_GT(pid, 0) << test::read_text(dir / "first.log");
+  const test::CliResult second = test::run_cli({"train", "--resume", run, "--threads", "1"}, dir);
+  const test::CliResult other_out = test::run_cli(cli_train_args(run, "10"), dir);
+  ::kill(pid, SIGTERM);
   ::waitpid(pid, nullptr, 0);
-  ASSERT_TRUE(logged) << test::read_text(log_path);
   EXPECT_NE(second.status, 0);
   EXPECT_NE(second.err.find(run + " is in use by another ladder process (PID " + std::to_string(pid) + ")"),
             std::string::npos)
