@@ -1,6 +1,7 @@
 // `ladder train`: starts a run in --out, or continues one with --resume RUN. SIGINT/SIGTERM
 // save last/ and exit 130/143; `ladder train --resume RUN` picks up from there.
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <iostream>
 #include <memory>
@@ -19,6 +20,7 @@
 
 namespace ladder::cli {
 namespace {
+namespace fs = std::filesystem;
 
 struct TrainCommand {
   std::string model, tokenizer, method = "lst", out, resume;
@@ -34,6 +36,7 @@ struct TrainCommand {
   bool bucket = false;
   MethodFlags method_flags;
   int64_t data_seed = -1;  // -1: --seed
+  std::string cache_dir, cache_dtype = "bf16", cache_memory = "1G";
   RuntimeOptions runtime;
 };
 
@@ -73,6 +76,13 @@ train::RunConfig run_config(const TrainCommand& c, const CLI::App& app) {
   t.bucket_by_length = c.bucket;
   t.seed = c.runtime.seed;
   t.data_seed = c.data_seed >= 0 ? static_cast<uint64_t>(c.data_seed) : c.runtime.seed;
+  t.cache_backbone = app.get_option("--cache-backbone")->count() > 0;
+  t.cache_dir = c.cache_dir.empty() ? "" : fs::absolute(c.cache_dir).lexically_normal().string();
+  t.cache_dtype = c.cache_dtype;
+  t.cache_memory_bytes = parse_byte_size(c.cache_memory);
+  for (const char* needs_cache : {"--cache-dtype", "--cache-memory"})
+    if (app.get_option(needs_cache)->count() > 0 && !t.cache_backbone)
+      throw UsageError(std::string(needs_cache) + " applies to --cache-backbone, which is not given");
   return config;
 }
 
@@ -151,6 +161,17 @@ void add_train_command(CLI::App& root) {
   add_method_flags(app, c->method_flags);
   app->add_option("--data-seed", c->data_seed, "seed of the data order (default: --seed)")
       ->check(whole_number(0, std::numeric_limits<int64_t>::max()));
+  app->add_option("--cache-backbone", c->cache_dir,
+                  "compute the frozen backbone's states of each training example once and read them back in "
+                  "later epochs and runs (lst with backbone_dropout off); in DIR, shared by runs on the same "
+                  "backbone and data, or in RUN/backbone-cache")
+      ->expected(0, 1);
+  app->add_option("--cache-dtype", c->cache_dtype, "storage of cached states: bf16, fp32 or int8 (per-row scales)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"bf16", "fp32", "int8"}));
+  app->add_option("--cache-memory", c->cache_memory, "cached states also held in memory up to this size (the rest read from disk)")
+      ->capture_default_str()
+      ->check(byte_size());
   add_runtime_options(app, c->runtime);
   app->callback([c, app] {
     if (c->resume.empty() == c->out.empty()) throw UsageError("give either --out RUN (a new run) or --resume RUN (continue one)");

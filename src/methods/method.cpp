@@ -26,6 +26,21 @@ std::string FineTuningMethod::initialize_from_examples(const std::vector<Seq2Seq
   throw Error("internal: method " + name() + " has no data-dependent initialisation");
 }
 
+std::string FineTuningMethod::why_backbone_not_cacheable() const {
+  return "method " + name() + " trains inside its backbone (the backbone's states change with every update); only "
+         "lst reads a frozen backbone from the side";
+}
+
+LadderStates FineTuningMethod::backbone_states(const Seq2SeqBatch&) {
+  throw UsageError(why_backbone_not_cacheable());
+}
+
+Seq2SeqOutput FineTuningMethod::forward_from_states(const Seq2SeqBatch&, const LadderStates&) {
+  throw UsageError(why_backbone_not_cacheable());
+}
+
+nlohmann::json FineTuningMethod::backbone_states_identity() const { throw UsageError(why_backbone_not_cacheable()); }
+
 void FineTuningMethod::to(const torch::Device& device) {
   torch::NoGradGuard no_grad;
   for (auto& [name, tensor] : named_trainable()) {

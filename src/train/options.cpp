@@ -17,7 +17,9 @@ nlohmann::json TrainOptions::to_json() const {
           {"eval_every", eval_every},       {"log_every", log_every},
           {"eval_batch_size", eval_batch_size}, {"max_new_tokens", max_new_tokens},
           {"bucket_by_length", bucket_by_length}, {"seed", seed},
-          {"data_seed", data_seed}};
+          {"data_seed", data_seed},
+          {"cache_backbone", cache_backbone}, {"cache_dir", cache_dir},
+          {"cache_dtype", cache_dtype}, {"cache_memory_bytes", cache_memory_bytes}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& json, const std::string& source) {
@@ -42,6 +44,10 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& json, const std::stri
     o.bucket_by_length = json.value("bucket_by_length", o.bucket_by_length);
     o.seed = json.value("seed", o.seed);
     o.data_seed = json.value("data_seed", o.data_seed);
+    o.cache_backbone = json.value("cache_backbone", o.cache_backbone);
+    o.cache_dir = json.value("cache_dir", o.cache_dir);
+    o.cache_dtype = json.value("cache_dtype", o.cache_dtype);
+    o.cache_memory_bytes = json.value("cache_memory_bytes", o.cache_memory_bytes);
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(source + ": bad training options (" + std::string(e.what()) + ")");
   }
@@ -66,6 +72,7 @@ void TrainOptions::validate() const {
   if (adam.beta1 < 0 || adam.beta1 >= 1 || adam.beta2 < 0 || adam.beta2 >= 1 || adam.eps <= 0 || adam.weight_decay < 0)
     throw UsageError("AdamW: betas must be in [0, 1), epsilon > 0 and weight decay >= 0");
   Schedule{schedule, learning_rate, 0, 1}.validate();
+  if (cache_backbone) StateCacheOptions{cache_dir.empty() ? "RUN" : cache_dir, cache_dtype, cache_memory_bytes}.validate();
 }
 
 }  // namespace ladder::train

@@ -29,11 +29,16 @@ std::string format_progress_line(const ProgressRecord& r) {
                 static_cast<long long>(r.step), static_cast<long long>(r.total_steps), static_cast<long long>(r.epoch),
                 r.loss, r.lr, r.tokens_per_second, format_duration(r.eta_seconds).c_str(),
                 runtime::format_bytes(r.peak_bytes).c_str());
-  return buffer;
+  std::string line = buffer;
+  if (r.cache_hit_rate >= 0) {
+    std::snprintf(buffer, sizeof buffer, " | cache %.0f%% hits", 100.0 * r.cache_hit_rate);
+    line += buffer;
+  }
+  return line;
 }
 
 nlohmann::json progress_json(const ProgressRecord& r) {
-  return {{"type", "train"},
+  nlohmann::json j = {{"type", "train"},
           {"step", r.step},
           {"total_steps", r.total_steps},
           {"epoch", r.epoch},
@@ -43,6 +48,8 @@ nlohmann::json progress_json(const ProgressRecord& r) {
           {"tokens_per_second", r.tokens_per_second},
           {"eta_seconds", r.eta_seconds},
           {"peak_bytes", r.peak_bytes}};
+  if (r.cache_hit_rate >= 0) j["cache_hit_rate"] = r.cache_hit_rate;
+  return j;
 }
 
 int64_t peak_memory_bytes(const torch::Device& device) {

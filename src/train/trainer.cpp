@@ -139,6 +139,40 @@ void Trainer::initialize_side_if_needed(std::ostream* log) {
   save_last();
 }
 
+void Trainer::open_backbone_cache(std::ostream* log) {
+  if (!options_.cache_backbone || cache_) return;
+  if (const std::string why = method_.why_backbone_not_cacheable(); !why.empty())
+    throw UsageError("--cache-backbone: " + why);
+  StateCacheOptions options{options_.cache_dir.empty() ? (fs::path(run_dir_) / "backbone-cache").string() : options_.cache_dir,
+                            options_.cache_dtype, options_.cache_memory_bytes};
+  const nlohmann::json method_identity = method_.backbone_states_identity();
+  const nlohmann::json identity = {{"backbone_weights", weights_checksum(*method_.backbone())},
+                                   {"backbone_architecture", method_.backbone_checksum()},
+                                   {"method", method_.name()},
+                                   {"method_states", method_identity},
+                                   {"task", task_.task}};
+  const StateLayout layout{static_cast<int64_t>(method_identity.at("encoder_layers").size()),
+                           static_cast<int64_t>(method_identity.at("decoder_layers").size()), method_.config().d_model};
+  cache_ = std::make_unique<BackboneStateCache>(options, identity, layout, data_.train);
+  if (log) *log << cache_->describe() << "\n";
+}
+
+Seq2SeqOutput Trainer::forward_batch(const std::vector<std::size_t>& indices, const Seq2SeqBatch& batch) {
+  if (!cache_) return method_.forward(batch);
+  const int64_t n = static_cast<int64_t>(indices.size());
+  if (std::optional<LadderStates> states = cache_->lookup(indices, device_)) {
+    cache_hits_ += n;
+    return method_.forward_from_states(batch, *states);
+  }
+  cache_misses_ += n;
+  LadderStates computed = method_.backbone_states(batch);
+  cache_->store(indices, computed);
+  // What later epochs will read (rounded to the cache's dtype), so every epoch sees the same
+  // states; the states as computed only when the store could not keep them (read-only).
+  std::optional<LadderStates> stored = cache_->lookup(indices, device_);
+  return method_.forward_from_states(batch, stored ? *stored : computed);
+}
+
 void Trainer::save_last() {
   state_.evaluations = evaluations_;
   save_checkpoint((fs::path(run_dir_) / "last").string(), method_, state_, &optimizer_);
@@ -217,6 +251,7 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
          << (state_.global_step > 0 ? ", resuming at update " + std::to_string(state_.global_step) : std::string()) << "\n";
   }
   initialize_side_if_needed(log);
+  open_backbone_cache(log);
 
   const BatchingOptions batching{options_.batch_size, options_.bucket_by_length, 50};
   auto plan = epoch_batches(data_.train, batching, options_.data_seed, state_.epoch);
@@ -245,7 +280,7 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
       const auto& indices = plan[static_cast<std::size_t>(state_.batch_in_epoch + i)];
       Seq2SeqBatch batch = collate(data_.train, indices, pad);
       state_.interval_tokens += count_tokens(batch);
-      Seq2SeqOutput out = method_.forward(batch_to(batch, device_));
+      Seq2SeqOutput out = forward_batch(indices, batch_to(batch, device_));
       (out.loss / static_cast<double>(micro)).backward();
       loss += out.loss.item<double>() / static_cast<double>(micro);
       state_.examples_seen += static_cast<int64_t>(indices.size());
@@ -297,6 +332,11 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
       record.tokens_per_second = interval_seconds > 0 ? static_cast<double>(state_.interval_tokens) / interval_seconds : 0;
       record.eta_seconds = session_seconds / static_cast<double>(session_updates) * static_cast<double>(total - state_.global_step);
       record.peak_bytes = peak_memory_bytes(device_);
+      if (cache_) {
+        const int64_t seen = cache_hits_ + cache_misses_;
+        record.cache_hit_rate = seen > 0 ? static_cast<double>(cache_hits_) / static_cast<double>(seen) : 0.0;
+        cache_hits_ = cache_misses_ = 0;
+      }
       if (log) *log << format_progress_line(record) << std::endl;
       append_jsonl((fs::path(run_dir_) / "log.jsonl").string(), progress_json(record));
       state_.interval_loss_sum = 0;
@@ -320,6 +360,7 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
       write_metrics();
     }
   }
+  if (cache_ && log) *log << cache_->describe() << "\n";
   // Also covers resuming a run that had already finished (the loop did nothing).
   write_metrics();
   TrainResult result;

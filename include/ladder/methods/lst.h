@@ -75,6 +75,10 @@ class LstMethod : public FineTuningMethod {
                                                   const torch::Tensor& attention_mask,
                                                   bool use_cache) override;
   void set_training(bool training) override;
+  std::string why_backbone_not_cacheable() const override;
+  LadderStates backbone_states(const Seq2SeqBatch& batch) override;
+  Seq2SeqOutput forward_from_states(const Seq2SeqBatch& batch, const LadderStates& states) override;
+  nlohmann::json backbone_states_identity() const override;
 
   // Runs the frozen backbone stack without autograd and keeps only the outputs of the kept
   // blocks (in `ladder_dtype`), releasing every other activation as soon as it is consumed.

@@ -25,6 +25,14 @@ struct MethodOptions {
   torch::ScalarType backbone_dtype = torch::kFloat;
 };
 
+// The frozen backbone's share of a forward pass, for a method where it is a pure function of
+// each example (LST with backbone dropout off): per stack, the outputs of the blocks the
+// method reads. What `ladder train --cache-backbone` stores once per example.
+struct LadderStates {
+  std::vector<torch::Tensor> encoder;  // [B, S, d] per kept encoder block
+  std::vector<torch::Tensor> decoder;  // [B, T, d] per kept decoder block
+};
+
 class FineTuningMethod {
  public:
   explicit FineTuningMethod(T5ForConditionalGeneration backbone)
@@ -51,6 +59,14 @@ class FineTuningMethod {
   // 1 each, on the method's device). Returns a line for the log.
   virtual int64_t init_examples_needed() const { return 0; }
   virtual std::string initialize_from_examples(const std::vector<Seq2SeqBatch>& examples);
+  // Backbone-state caching. "" when forward(batch) equals forward_from_states(batch,
+  // backbone_states(batch)) with backbone_states a pure function of each example; otherwise
+  // the reason, for the error message.
+  virtual std::string why_backbone_not_cacheable() const;
+  virtual LadderStates backbone_states(const Seq2SeqBatch& batch);
+  virtual Seq2SeqOutput forward_from_states(const Seq2SeqBatch& batch, const LadderStates& states);
+  // What the states depend on besides the examples and the backbone's weights.
+  virtual nlohmann::json backbone_states_identity() const;
   // Moves the trainable part (fp32) to a device; the backbone is moved by the caller.
   virtual void to(const torch::Device& device);
 

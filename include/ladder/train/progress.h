@@ -19,6 +19,8 @@ struct ProgressRecord {
   double tokens_per_second = 0;
   double eta_seconds = 0;
   int64_t peak_bytes = 0;
+  // Share of the interval's examples whose backbone states came from the cache; < 0: no cache.
+  double cache_hit_rate = -1;
 };
 
 std::string format_progress_line(const ProgressRecord& record);

@@ -27,6 +27,7 @@
 #include "ladder/train/batching.h"
 #include "ladder/train/checkpoint.h"
 #include "ladder/train/optimizer.h"
+#include "ladder/train/state_cache.h"
 #include "ladder/train/task_data.h"
 
 namespace ladder::train {
@@ -48,6 +49,12 @@ struct TrainOptions {
   bool bucket_by_length = false;
   uint64_t seed = 0;       // initialisation and dropout
   uint64_t data_seed = 0;  // data order
+  // --cache-backbone: the frozen backbone's states of each training example are computed once
+  // and read back afterwards (state_cache.h). cache_dir "" = RUN/backbone-cache.
+  bool cache_backbone = false;
+  std::string cache_dir;
+  std::string cache_dtype = "bf16";
+  int64_t cache_memory_bytes = int64_t{1} << 30;
 
   nlohmann::json to_json() const;
   static TrainOptions from_json(const nlohmann::json& json, const std::string& source);
@@ -98,6 +105,9 @@ class Trainer {
   // What checkpoints the run directory holds now, for error messages.
   std::string on_disk() const;
   nlohmann::json evaluate_now();
+  void open_backbone_cache(std::ostream* log);
+  // One micro-batch's forward pass, through the backbone cache when there is one.
+  Seq2SeqOutput forward_batch(const std::vector<std::size_t>& indices, const Seq2SeqBatch& batch);
   void save_last();
   void write_metrics();
 
@@ -112,6 +122,8 @@ class Trainer {
   TrainingState state_;
   nlohmann::json evaluations_ = nlohmann::json::array();
   int64_t max_new_tokens_ = 0;
+  std::unique_ptr<BackboneStateCache> cache_;
+  int64_t cache_hits_ = 0, cache_misses_ = 0;  // examples, this log interval
 };
 
 }  // namespace ladder::train

@@ -109,25 +109,61 @@ torch::Tensor LstMethod::logits_from_side(const torch::Tensor& side_decoder_outp
   return backbone_->head(up.to(backbone_->head_weight().scalar_type()));
 }
 
-Seq2SeqOutput LstMethod::forward(const Seq2SeqBatch& batch) {
-  const T5Config& c = config();
-  torch::Tensor mask = batch.attention_mask.defined() ? batch.attention_mask : torch::ones_like(batch.input_ids);
-  torch::Tensor decoder_ids = batch.decoder_input_ids.defined()
-                                  ? batch.decoder_input_ids
-                                  : shift_right(batch.labels, c.decoder_start_token_id, c.pad_token_id);
-  torch::Tensor side_encoder_output, backbone_encoder_output;
+namespace {
+
+torch::Tensor decoder_ids_of(const Seq2SeqBatch& batch, const T5Config& c) {
+  return batch.decoder_input_ids.defined() ? batch.decoder_input_ids
+                                           : shift_right(batch.labels, c.decoder_start_token_id, c.pad_token_id);
+}
+
+torch::Tensor mask_of(const Seq2SeqBatch& batch) {
+  return batch.attention_mask.defined() ? batch.attention_mask : torch::ones_like(batch.input_ids);
+}
+
+}  // namespace
+
+std::string LstMethod::why_backbone_not_cacheable() const {
+  if (config_.backbone_dropout)
+    return "lst: caching the backbone's states needs a deterministic backbone: set "
+           "--settings '{\"backbone_dropout\": false}' (the authors keep the backbone's dropout on)";
+  return "";
+}
+
+LadderStates LstMethod::backbone_states(const Seq2SeqBatch& batch) {
+  const torch::Tensor mask = mask_of(batch);
+  LadderStates states;
+  BackboneStates enc = run_backbone_encoder(batch.input_ids, mask);
+  states.encoder = std::move(enc.ladder_inputs);
+  BackboneStates dec = run_backbone_decoder(decoder_ids_of(batch, config()), enc.output, mask);
+  states.decoder = std::move(dec.ladder_inputs);
+  return states;
+}
+
+nlohmann::json LstMethod::backbone_states_identity() const {
+  return {{"encoder_layers", config_.encoder_layers},
+          {"decoder_layers", config_.decoder_layers},
+          {"states_dtype", std::string(c10::toString(ladder_dtype_))}};
+}
+
+Seq2SeqOutput LstMethod::forward_from_states(const Seq2SeqBatch& batch, const LadderStates& states) {
+  const torch::Tensor mask = mask_of(batch);
+  torch::Tensor encoder_embeddings, decoder_embeddings;
   {
-    BackboneStates enc = run_backbone_encoder(batch.input_ids, mask);
-    side_encoder_output = side_encoder->forward(enc.embeddings, enc.ladder_inputs, mask, {}, {});
-    backbone_encoder_output = enc.output;
+    torch::NoGradGuard no_grad;
+    encoder_embeddings = backbone_->encoder_embeddings(batch.input_ids);
+    decoder_embeddings = torch::embedding(backbone_->shared->weight, decoder_ids_of(batch, config()));
   }
-  BackboneStates dec = run_backbone_decoder(decoder_ids, backbone_encoder_output, mask);
-  backbone_encoder_output = torch::Tensor();  // consumed: release before the side decoder runs
-  torch::Tensor side_out = side_decoder->forward(dec.embeddings, dec.ladder_inputs, {}, side_encoder_output, mask);
+  torch::Tensor side_encoder_output = side_encoder->forward(encoder_embeddings, states.encoder, mask, {}, {});
+  torch::Tensor side_out = side_decoder->forward(decoder_embeddings, states.decoder, {}, side_encoder_output, mask);
   Seq2SeqOutput out;
   out.logits = logits_from_side(side_out);
   if (batch.labels.defined()) out.loss = seq2seq_loss(out.logits, batch.labels);
   return out;
+}
+
+Seq2SeqOutput LstMethod::forward(const Seq2SeqBatch& batch) {
+  // One path with and without the cache, so that cached training is the same computation.
+  return forward_from_states(batch, backbone_states(batch));
 }
 
 namespace {
