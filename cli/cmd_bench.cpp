@@ -46,7 +46,8 @@ runtime::BenchRecord run_child(const runtime::BenchConfig& c, int threads) {
   cmd << shell_quote(self_path()) << " bench step --model " << shell_quote(c.model) << " --method " << shell_quote(c.method)
       << " --settings " << shell_quote(c.settings) << " --batch " << c.batch << " --src-len " << c.source_length
       << " --tgt-len " << c.target_length << " --warmup " << c.warmup_steps << " --steps " << c.timed_steps
-      << " --device " << c.device << " --precision " << c.precision << " --seed " << c.seed << " --threads " << threads;
+      << " --device " << c.device << " --precision " << c.precision << " --seed " << c.seed << " --threads " << threads
+      << (c.cached_states ? " --cached-states" : "") << (c.release_blocks ? " --release-blocks" : "");
   FILE* pipe = ::popen(cmd.str().c_str(), "r");
   if (!pipe) throw Error("bench: cannot start a child process for " + c.method);
   std::string output;
@@ -73,6 +74,13 @@ void add_shape_options(CLI::App* app, runtime::BenchConfig& c) {
   app->add_option("--settings", c.settings, "method settings as JSON (the same for every method)");
 }
 
+void add_cache_options(CLI::App* app, runtime::BenchConfig& c) {
+  app->add_flag("--cached-states", c.cached_states,
+                "lst: warm-up steps fill a backbone-state cache, timed steps read it (a later epoch of train "
+                "--cache-backbone; backbone dropout off)");
+  app->add_flag("--release-blocks", c.release_blocks, "with --cached-states: free the backbone's blocks before the timed steps");
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& root) {
@@ -86,6 +94,7 @@ void add_bench_command(CLI::App& root) {
   CLI::App* memory = bench->add_subcommand("memory", "peak memory by category and step time of each method");
   add_shape_options(memory, *config);
   memory->add_option("--methods", *methods, "comma-separated methods")->capture_default_str();
+  add_cache_options(memory, *config);
   memory->add_option("--json", *json_path, "also write the records as JSON to this file");
   add_runtime_options(memory, *runtime_options);
   memory->callback([=] {
@@ -165,6 +174,7 @@ void add_bench_command(CLI::App& root) {
   step->group("");
   add_shape_options(step, *step_config);
   step->add_option("--method", step_config->method, "method")->required();
+  add_cache_options(step, *step_config);
   add_runtime_options(step, *step_runtime);
   step->callback([=] {
     const int64_t baseline = runtime::current_rss_bytes();

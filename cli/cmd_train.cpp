@@ -37,6 +37,7 @@ struct TrainCommand {
   MethodFlags method_flags;
   int64_t data_seed = -1;  // -1: --seed
   std::string cache_dir, cache_dtype = "bf16", cache_memory = "1G";
+  bool cache_keep_backbone = false;
   RuntimeOptions runtime;
 };
 
@@ -80,7 +81,8 @@ train::RunConfig run_config(const TrainCommand& c, const CLI::App& app) {
   t.cache_dir = c.cache_dir.empty() ? "" : fs::absolute(c.cache_dir).lexically_normal().string();
   t.cache_dtype = c.cache_dtype;
   t.cache_memory_bytes = parse_byte_size(c.cache_memory);
-  for (const char* needs_cache : {"--cache-dtype", "--cache-memory"})
+  t.cache_release_backbone = !c.cache_keep_backbone;
+  for (const char* needs_cache : {"--cache-dtype", "--cache-memory", "--cache-keep-backbone"})
     if (app.get_option(needs_cache)->count() > 0 && !t.cache_backbone)
       throw UsageError(std::string(needs_cache) + " applies to --cache-backbone, which is not given");
   return config;
@@ -172,6 +174,9 @@ void add_train_command(CLI::App& root) {
   app->add_option("--cache-memory", c->cache_memory, "cached states also held in memory up to this size (the rest read from disk)")
       ->capture_default_str()
       ->check(byte_size());
+  app->add_flag("--cache-keep-backbone", c->cache_keep_backbone,
+                "keep the backbone's blocks in memory once every example is cached (default: freed for the "
+                "training steps, read back from the cache folder for each evaluation)");
   add_runtime_options(app, c->runtime);
   app->callback([c, app] {
     if (c->resume.empty() == c->out.empty()) throw UsageError("give either --out RUN (a new run) or --resume RUN (continue one)");

@@ -41,6 +41,10 @@ Seq2SeqOutput FineTuningMethod::forward_from_states(const Seq2SeqBatch&, const L
 
 nlohmann::json FineTuningMethod::backbone_states_identity() const { throw UsageError(why_backbone_not_cacheable()); }
 
+int64_t FineTuningMethod::release_backbone_blocks(const std::string&) { throw UsageError(why_backbone_not_cacheable()); }
+
+void FineTuningMethod::restore_backbone_blocks() { throw UsageError(why_backbone_not_cacheable()); }
+
 void FineTuningMethod::to(const torch::Device& device) {
   torch::NoGradGuard no_grad;
   for (auto& [name, tensor] : named_trainable()) {

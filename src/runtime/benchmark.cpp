@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include <torch/version.h>
@@ -12,6 +15,7 @@
 #include "ladder/models/t5/attention_core.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/runtime/memory.h"
+#include "ladder/train/state_cache.h"
 
 namespace ladder::runtime {
 namespace {
@@ -36,13 +40,15 @@ nlohmann::json BenchRecord::to_json() const {
             {"trainable_weights", trainable_weight_bytes},
             {"gradients", gradient_bytes},
             {"optimizer_state", optimizer_bytes},
-            {"activations_and_temporaries", activation_bytes}}},
+            {"activations_and_temporaries", activation_bytes},
+            {"cached_states", cache_bytes}}},
           {"median_step_seconds", median_step_seconds},
           {"final_loss", final_loss},
           {"device", device},
           {"precision", precision},
           {"attention", attention},
-          {"libtorch", libtorch}};
+          {"libtorch", libtorch},
+          {"variant", variant}};
 }
 
 BenchRecord BenchRecord::from_json(const nlohmann::json& j) {
@@ -58,12 +64,14 @@ BenchRecord BenchRecord::from_json(const nlohmann::json& j) {
   r.gradient_bytes = c.at("gradients").get<int64_t>();
   r.optimizer_bytes = c.at("optimizer_state").get<int64_t>();
   r.activation_bytes = c.at("activations_and_temporaries").get<int64_t>();
+  r.cache_bytes = c.value("cached_states", int64_t{0});
   r.median_step_seconds = j.at("median_step_seconds").get<double>();
   r.final_loss = j.value("final_loss", 0.0);
   r.device = j.value("device", "");
   r.precision = j.value("precision", "");
   r.attention = j.value("attention", "");
   r.libtorch = j.value("libtorch", "");
+  r.variant = j.value("variant", "");
   return r;
 }
 
@@ -88,6 +96,13 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
   } catch (const nlohmann::json::exception& e) {
     throw UsageError("bench: --settings is not valid JSON (" + std::string(e.what()) + ")");
   }
+  if (config.release_blocks && !config.cached_states) throw UsageError("bench: --release-blocks needs --cached-states");
+  if (config.cached_states) {
+    if (config.warmup_steps < 1) throw UsageError("bench: --cached-states needs a warm-up step (it fills the cache)");
+    // Caching needs a deterministic backbone; the bench turns its dropout off unless told otherwise.
+    if (method_options.settings.is_object() && !method_options.settings.contains("backbone_dropout"))
+      method_options.settings["backbone_dropout"] = false;
+  }
   auto method = make_method(loaded.model, method_options);
   loaded.model = nullptr;
   method->to(device);
@@ -99,6 +114,7 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
   record.attention = attention_kernels_in_use(device);
   record.libtorch = TORCH_VERSION;
   record.precision = config.precision;
+  if (config.cached_states) record.variant = config.release_blocks ? "cached states, blocks released" : "cached states";
   record.trainable_parameters = method->trainable_count();
   record.backbone_parameters = method->backbone_count();
   std::vector<torch::Tensor> trainable = method->trainable_parameters();
@@ -117,9 +133,47 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
   batch.attention_mask = torch::ones_like(batch.input_ids);
   batch.labels = torch::randint(3, vocab, {config.batch, config.target_length}, gen, torch::kLong).to(device);
 
+  // The cache of the benchmark's one batch: every row is an example of its own.
+  std::unique_ptr<train::BackboneStateCache> cache;
+  std::vector<train::TokenizedExample> examples;
+  std::vector<std::size_t> rows;
+  std::string cache_dir;
+  if (config.cached_states) {
+    if (const std::string why = method->why_backbone_not_cacheable(); !why.empty()) throw UsageError("bench: " + why);
+    const torch::Tensor ids = batch.input_ids.cpu(), labels = batch.labels.cpu();
+    for (int64_t b = 0; b < config.batch; ++b) {
+      train::TokenizedExample e;
+      e.source.assign(ids[b].data_ptr<int64_t>(), ids[b].data_ptr<int64_t>() + config.source_length);
+      e.target.assign(labels[b].data_ptr<int64_t>(), labels[b].data_ptr<int64_t>() + config.target_length);
+      examples.push_back(std::move(e));
+      rows.push_back(static_cast<std::size_t>(b));
+    }
+    std::string pattern = (std::filesystem::temp_directory_path() / "ladder-bench-cache-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw Error("bench: cannot make a temporary folder for the cache");
+    cache_dir = pattern;
+    const nlohmann::json id = method->backbone_states_identity();
+    cache = std::make_unique<train::BackboneStateCache>(
+        train::StateCacheOptions{cache_dir, "bf16", int64_t{1} << 40}, nlohmann::json{{"bench", config.model}},
+        train::StateLayout{static_cast<int64_t>(id.at("encoder_layers").size()),
+                           static_cast<int64_t>(id.at("decoder_layers").size()), model_config.d_model},
+        examples);
+  }
+  auto forward = [&]() -> Seq2SeqOutput {
+    if (!cache) return method->forward(batch);
+    std::optional<LadderStates> states = cache->lookup(rows, device);
+    if (!states) {
+      cache->store(rows, method->backbone_states(batch));
+      states = cache->lookup(rows, device);
+    }
+    return method->forward_from_states(batch, *states);
+  };
+
   std::vector<double> step_seconds;
   const int total = config.warmup_steps + config.timed_steps;
   for (int step = 0; step < total; ++step) {
+    if (step == config.warmup_steps && config.release_blocks) {
+      record.frozen_weight_bytes -= method->release_backbone_blocks("");
+    }
     if (step == config.warmup_steps) {
       // Peaks count from here: steady-state steps with optimizer state allocated.
       if (cuda) cuda_reset_peak();
@@ -128,7 +182,7 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
     auto start = std::chrono::steady_clock::now();
     // Gradients set to none (not zeroed) so they are not resident between steps.
     for (auto& t : trainable) t.mutable_grad() = torch::Tensor();
-    Seq2SeqOutput out = method->forward(batch);
+    Seq2SeqOutput out = forward();
     out.loss.backward();
     torch::nn::utils::clip_grad_norm_(trainable, 1.0);
     optimizer.step();
@@ -139,6 +193,11 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
   }
   std::sort(step_seconds.begin(), step_seconds.end());
   record.median_step_seconds = step_seconds.empty() ? 0.0 : step_seconds[step_seconds.size() / 2];
+  if (cache) {
+    record.cache_bytes = cache->memory_bytes();
+    cache.reset();
+    std::filesystem::remove_all(cache_dir);
+  }
   if (cuda) {
     CudaMemoryStats stats = cuda_memory_stats();
     record.peak_bytes = stats.peak_allocated;
@@ -146,7 +205,8 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
   } else {
     record.peak_bytes = peak_rss_bytes() - baseline_rss_bytes;
   }
-  const int64_t accounted = record.frozen_weight_bytes + record.trainable_weight_bytes + record.gradient_bytes + record.optimizer_bytes;
+  const int64_t accounted = record.frozen_weight_bytes + record.trainable_weight_bytes + record.gradient_bytes +
+                            record.optimizer_bytes + record.cache_bytes;
   record.activation_bytes = std::max<int64_t>(0, record.peak_bytes - accounted);
   return record;
 }
@@ -183,14 +243,16 @@ std::string format_bench_table(const std::vector<BenchRecord>& records, const Be
   char line[512];
   out << "model " << shape.model << ", batch " << shape.batch << ", source " << shape.source_length << ", target "
       << shape.target_length << ", " << shape.device << ", " << shape.precision << ", AdamW\n";
-  std::snprintf(line, sizeof line, "%-8s %10s %11s %11s %11s %11s %11s %11s %9s\n", "method", "trainable%", "peak",
+  std::snprintf(line, sizeof line, "%-20s %10s %11s %11s %11s %11s %11s %11s %9s\n", "method", "trainable%", "peak",
                 "frozen_w", "train_w", "grads", "optimizer", "activ+tmp", "step_s");
   out << line;
   const BenchRecord* full = nullptr;
   for (const auto& r : records)
     if (r.method == "full") full = &r;
   for (const auto& r : records) {
-    std::snprintf(line, sizeof line, "%-8s %10.3f %11s %11s %11s %11s %11s %11s %9.3f\n", r.method.c_str(),
+    const std::string label = r.variant.empty() ? r.method
+                              : r.method + " (" + (r.variant == "cached states" ? "cached" : "cached, -blocks") + ")";
+    std::snprintf(line, sizeof line, "%-20s %10.3f %11s %11s %11s %11s %11s %11s %9.3f\n", label.c_str(),
                   r.backbone_parameters ? 100.0 * r.trainable_parameters / r.backbone_parameters : 0.0,
                   format_bytes(r.peak_bytes).c_str(), format_bytes(r.frozen_weight_bytes).c_str(),
                   format_bytes(r.trainable_weight_bytes).c_str(), format_bytes(r.gradient_bytes).c_str(),

@@ -19,7 +19,8 @@ nlohmann::json TrainOptions::to_json() const {
           {"bucket_by_length", bucket_by_length}, {"seed", seed},
           {"data_seed", data_seed},
           {"cache_backbone", cache_backbone}, {"cache_dir", cache_dir},
-          {"cache_dtype", cache_dtype}, {"cache_memory_bytes", cache_memory_bytes}};
+          {"cache_dtype", cache_dtype}, {"cache_memory_bytes", cache_memory_bytes},
+          {"cache_release_backbone", cache_release_backbone}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& json, const std::string& source) {
@@ -48,6 +49,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& json, const std::stri
     o.cache_dir = json.value("cache_dir", o.cache_dir);
     o.cache_dtype = json.value("cache_dtype", o.cache_dtype);
     o.cache_memory_bytes = json.value("cache_memory_bytes", o.cache_memory_bytes);
+    o.cache_release_backbone = json.value("cache_release_backbone", o.cache_release_backbone);
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(source + ": bad training options (" + std::string(e.what()) + ")");
   }

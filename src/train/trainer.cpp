@@ -155,6 +155,15 @@ void Trainer::open_backbone_cache(std::ostream* log) {
                            static_cast<int64_t>(method_identity.at("decoder_layers").size()), method_.config().d_model};
   cache_ = std::make_unique<BackboneStateCache>(options, identity, layout, data_.train);
   if (log) *log << cache_->describe() << "\n";
+  release_backbone_if_cached(log);
+}
+
+void Trainer::release_backbone_if_cached(std::ostream* log) {
+  if (!options_.cache_release_backbone || method_.backbone_blocks_released() || !cache_->complete()) return;
+  const int64_t freed = method_.release_backbone_blocks(cache_->folder() + "/backbone-blocks.safetensors");
+  if (log)
+    *log << "backbone cache: every training example is cached; released the backbone's blocks ("
+         << runtime::format_bytes(freed) << ") for the training steps\n";
 }
 
 Seq2SeqOutput Trainer::forward_batch(const std::vector<std::size_t>& indices, const Seq2SeqBatch& batch) {
@@ -167,6 +176,7 @@ Seq2SeqOutput Trainer::forward_batch(const std::vector<std::size_t>& indices, co
   cache_misses_ += n;
   LadderStates computed = method_.backbone_states(batch);
   cache_->store(indices, computed);
+  release_backbone_if_cached(log_);
   // What later epochs will read (rounded to the cache's dtype), so every epoch sees the same
   // states; the states as computed only when the store could not keep them (read-only).
   std::optional<LadderStates> stored = cache_->lookup(indices, device_);
@@ -213,6 +223,9 @@ void Trainer::write_metrics() {
 }
 
 nlohmann::json Trainer::evaluate_now() {
+  // Decoding runs the backbone: its blocks come back from the cache folder for the evaluation.
+  const bool released = method_.backbone_blocks_released();
+  if (released) method_.restore_backbone_blocks();
   DecodeOptions decode;
   decode.batch_size = options_.eval_batch_size > 0 ? options_.eval_batch_size : options_.batch_size;
   decode.max_new_tokens = max_new_tokens_;
@@ -227,6 +240,7 @@ nlohmann::json Trainer::evaluate_now() {
                            {"metrics", e.metrics}};
   evaluations_.push_back(record);
   append_jsonl((fs::path(run_dir_) / "log.jsonl").string(), record);
+  if (released) method_.release_backbone_blocks(cache_->folder() + "/backbone-blocks.safetensors");
   const double score = e.metrics.at("score");
   if (score > state_.best_score) {
     state_.best_score = score;
@@ -239,6 +253,7 @@ nlohmann::json Trainer::evaluate_now() {
 TrainResult Trainer::run(const TrainerHooks& hooks) {
   fs::create_directories(run_dir_);
   std::ostream* log = hooks.progress;
+  log_ = log;
   const int64_t total = total_steps();
   Schedule schedule{options_.schedule, options_.learning_rate, resolve_warmup_steps(options_.warmup_steps, total), total};
   schedule.validate();

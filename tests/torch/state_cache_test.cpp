@@ -10,6 +10,7 @@
 #include "ladder/error.h"
 #include "ladder/methods/lst.h"
 #include "ladder/models/t5/load.h"
+#include "ladder/io/json_file.h"
 #include "ladder/train/checkpoint.h"
 #include "ladder/train/interrupt.h"
 #include "ladder/train/run.h"
@@ -240,6 +241,17 @@ TEST(CachedTraining, EqualsTheUncachedRunAndASecondRunStartsFromTheCache) {
   start_run(sweep, (dir.path() / "sweep").string(), second);
   EXPECT_EQ(logged(dir.path() / "sweep", "cache_hit_rate"), (std::vector<double>(6, 1.0)));
   EXPECT_NE(second_log.str().find(": 3/3 examples"), std::string::npos) << second_log.str();
+  // With every state cached from the start its backbone blocks were freed for the training
+  // steps and read back for each evaluation: the same run as one that kept them.
+  EXPECT_NE(second_log.str().find("released the backbone's blocks"), std::string::npos) << second_log.str();
+  RunConfig kept = sweep;
+  kept.train.cache_release_backbone = false;
+  start_run(kept, (dir.path() / "kept").string(), {});
+  EXPECT_EQ(read_json_file((dir.path() / "kept/metrics.json").string())["evaluations"],
+            read_json_file((dir.path() / "sweep/metrics.json").string())["evaluations"]);
+  auto with_blocks = read_safetensors(dir.path() / "kept/last/adapter_model.safetensors");
+  auto released = read_safetensors(dir.path() / "sweep/last/adapter_model.safetensors");
+  for (const auto& [name, tensor] : with_blocks) EXPECT_TRUE(torch::equal(released.at(name), tensor)) << name;
 }
 
 TEST(CachedTraining, AResumedRunKeepsItsCache) {

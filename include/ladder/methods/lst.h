@@ -79,6 +79,8 @@ class LstMethod : public FineTuningMethod {
   LadderStates backbone_states(const Seq2SeqBatch& batch) override;
   Seq2SeqOutput forward_from_states(const Seq2SeqBatch& batch, const LadderStates& states) override;
   nlohmann::json backbone_states_identity() const override;
+  int64_t release_backbone_blocks(const std::string& park_path) override;
+  void restore_backbone_blocks() override;
 
   // Runs the frozen backbone stack without autograd and keeps only the outputs of the kept
   // blocks (in `ladder_dtype`), releasing every other activation as soon as it is consumed.
@@ -108,6 +110,8 @@ class LstMethod : public FineTuningMethod {
   LstConfig config_;
   torch::ScalarType ladder_dtype_;
   bool side_initialized_ = false;
+  std::string parked_blocks_;  // where release_backbone_blocks wrote them
+  std::map<std::string, std::vector<int64_t>> parked_shapes_;
 };
 
 // Empirical Fisher: sum of grad**2 of the label loss over `batches` (batch size 1 each) for

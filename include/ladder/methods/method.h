@@ -67,6 +67,14 @@ class FineTuningMethod {
   virtual Seq2SeqOutput forward_from_states(const Seq2SeqBatch& batch, const LadderStates& states);
   // What the states depend on besides the examples and the backbone's weights.
   virtual nlohmann::json backbone_states_identity() const;
+  // Once every state training needs is cached, the backbone tensors that only
+  // backbone_states() reads (T5: the blocks and final norms) are dead weight: frees them,
+  // first writing them to `park_path` (a safetensors file; "" = never restored) unless it
+  // exists. Returns the bytes freed. restore_backbone_blocks() reads them back (decoding
+  // needs them); backbone_states() and decoding refuse while they are released.
+  virtual int64_t release_backbone_blocks(const std::string& park_path);
+  virtual void restore_backbone_blocks();
+  bool backbone_blocks_released() const { return blocks_released_; }
   // Moves the trainable part (fp32) to a device; the backbone is moved by the caller.
   virtual void to(const torch::Device& device);
 
@@ -88,6 +96,7 @@ class FineTuningMethod {
   T5ForConditionalGeneration backbone_;
   int64_t backbone_count_;
   std::string backbone_checksum_;
+  bool blocks_released_ = false;
 };
 
 // Builds a method around a loaded backbone (the backbone is modified in place for the

@@ -17,6 +17,10 @@ struct BenchConfig {
   std::string device = "cpu";
   std::string precision = "fp32";
   uint64_t seed = 0;
+  // LST only: the warm-up steps fill a backbone-state cache, the timed steps read it (a later
+  // epoch of `train --cache-backbone`); release_blocks also frees the backbone's blocks first.
+  bool cached_states = false;
+  bool release_blocks = false;
 };
 
 struct BenchRecord {
@@ -25,6 +29,7 @@ struct BenchRecord {
   // Analytic categories, in bytes; activations = peak - (weights + gradients + optimizer).
   int64_t frozen_weight_bytes = 0, trainable_weight_bytes = 0, gradient_bytes = 0, optimizer_bytes = 0;
   int64_t activation_bytes = 0;
+  int64_t cache_bytes = 0;  // cached backbone states held in memory (--cached-states)
   int64_t peak_bytes = 0;      // CPU: peak RSS above the process baseline; CUDA: peak allocated
   int64_t reserved_bytes = 0;  // CUDA: peak reserved by the caching allocator
   double median_step_seconds = 0;
@@ -32,6 +37,7 @@ struct BenchRecord {
   std::string device, precision;
   std::string attention;  // the attention kernels in use (attention_kernels_in_use)
   std::string libtorch;   // the libtorch version it ran on
+  std::string variant;    // options beyond the method ("cached states", "blocks released"), "" for none
 
   nlohmann::json to_json() const;
   static BenchRecord from_json(const nlohmann::json& json);

@@ -55,6 +55,9 @@ struct TrainOptions {
   std::string cache_dir;
   std::string cache_dtype = "bf16";
   int64_t cache_memory_bytes = int64_t{1} << 30;
+  // Once every training example is cached, free the backbone's blocks for the training steps
+  // (parked in the cache folder and read back for each evaluation).
+  bool cache_release_backbone = true;
 
   nlohmann::json to_json() const;
   static TrainOptions from_json(const nlohmann::json& json, const std::string& source);
@@ -106,6 +109,7 @@ class Trainer {
   std::string on_disk() const;
   nlohmann::json evaluate_now();
   void open_backbone_cache(std::ostream* log);
+  void release_backbone_if_cached(std::ostream* log);
   // One micro-batch's forward pass, through the backbone cache when there is one.
   Seq2SeqOutput forward_batch(const std::vector<std::size_t>& indices, const Seq2SeqBatch& batch);
   void save_last();
@@ -124,6 +128,7 @@ class Trainer {
   int64_t max_new_tokens_ = 0;
   std::unique_ptr<BackboneStateCache> cache_;
   int64_t cache_hits_ = 0, cache_misses_ = 0;  // examples, this log interval
+  std::ostream* log_ = nullptr;
 };
 
 }  // namespace ladder::train

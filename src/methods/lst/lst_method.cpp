@@ -1,11 +1,13 @@
 // LST's forward pass, decoding with both caches, and the trainable-parameter view.
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "ladder/error.h"
 #include "ladder/methods/factories.h"
 #include "ladder/methods/lst.h"
 #include "ladder/models/t5/load.h"
+#include "ladder/models/tensor_io.h"
 
 namespace ladder {
 namespace {
@@ -130,6 +132,7 @@ std::string LstMethod::why_backbone_not_cacheable() const {
 }
 
 LadderStates LstMethod::backbone_states(const Seq2SeqBatch& batch) {
+  if (blocks_released_) throw Error("internal: lst: the backbone's blocks are released (restore_backbone_blocks first)");
   const torch::Tensor mask = mask_of(batch);
   LadderStates states;
   BackboneStates enc = run_backbone_encoder(batch.input_ids, mask);
@@ -198,8 +201,55 @@ class LstDecodingSession : public DecodingSession {
 
 }  // namespace
 
+namespace {
+
+// The backbone tensors only backbone_states() reads: side-network forward passes from cached
+// states need the embedding table (and an untied head), nothing of the stacks.
+bool only_for_backbone_states(const std::string& name) {
+  for (const char* prefix : {"encoder.block.", "decoder.block.", "encoder.final_layer_norm.", "decoder.final_layer_norm."})
+    if (name.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
+}  // namespace
+
+int64_t LstMethod::release_backbone_blocks(const std::string& park_path) {
+  if (blocks_released_) return 0;
+  torch::NoGradGuard no_grad;
+  std::map<std::string, torch::Tensor> blocks;
+  for (auto& p : backbone_->named_parameters())
+    if (only_for_backbone_states(p.key())) blocks.emplace(p.key(), p.value());
+  if (!park_path.empty() && !std::filesystem::exists(park_path)) write_safetensors(park_path, blocks);
+  int64_t freed = 0;
+  for (auto& [name, tensor] : blocks) {
+    freed += tensor.numel() * static_cast<int64_t>(tensor.element_size());
+    parked_shapes_[name] = tensor.sizes().vec();
+    tensor.set_data(torch::empty({0}, tensor.options()));
+  }
+  parked_blocks_ = park_path;
+  blocks_released_ = true;
+  return freed;
+}
+
+void LstMethod::restore_backbone_blocks() {
+  if (!blocks_released_) return;
+  if (parked_blocks_.empty()) throw Error("internal: lst: the backbone's blocks were released without a copy");
+  const auto parked = read_safetensors(parked_blocks_);
+  torch::NoGradGuard no_grad;
+  for (auto& p : backbone_->named_parameters()) {
+    if (!only_for_backbone_states(p.key())) continue;
+    auto it = parked.find(p.key());
+    if (it == parked.end() || it->second.sizes().vec() != parked_shapes_.at(p.key()))
+      throw FormatError(parked_blocks_ + ": the parked backbone blocks lack " + p.key() +
+                        " or hold it in another shape (damaged or replaced? remove the file)");
+    p.value().set_data(it->second.to(p.value().device(), p.value().scalar_type()));
+  }
+  blocks_released_ = false;
+}
+
 std::unique_ptr<DecodingSession> LstMethod::start_decoding(const torch::Tensor& input_ids,
                                                            const torch::Tensor& attention_mask, bool use_cache) {
+  if (blocks_released_) throw Error("internal: lst: decoding needs the backbone's blocks (restore_backbone_blocks first)");
   torch::NoGradGuard no_grad;
   return std::make_unique<LstDecodingSession>(*this, input_ids, attention_mask, use_cache);
 }
