@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <numeric>
+#include <set>
 
 #include "ladder/error.h"
 #include "ladder/methods/lst.h"
@@ -271,6 +272,70 @@ TEST(LstPrecision, Bf16BackboneKeepsBf16LadderInputsAndFp32SideWeights) {
   EXPECT_TRUE(std::isfinite(out.loss.item<double>()));
   out.loss.backward();
   EXPECT_TRUE(lst->upsample->weight.grad().defined());
+}
+
+TEST(LstLowRankLadders, CountNamesInitialScaleAndRoundTrip) {
+  // t5-base: 9 + 9 dense ladders of 768 x 96 (+ bias) are 1.33M of LST's 3.88M parameters.
+  auto dense = make(T5ForConditionalGeneration(T5Config::builtin("t5-base")), {{"side_init", "random"}});
+  auto low = make(T5ForConditionalGeneration(T5Config::builtin("t5-base")), {{"side_init", "random"}, {"ladder_rank", 16}});
+  const int64_t per_dense = 768 * 96 + 96, per_low = 16 * 768 + 96 * 16 + 96;
+  EXPECT_EQ(dense->trainable_count() - low->trainable_count(), 18 * (per_dense - per_low));
+  std::set<std::string> names;
+  for (auto& [name, p] : low->named_trainable()) names.insert(name);
+  EXPECT_TRUE(names.count("side_encoder.ladder.0.down.weight"));
+  EXPECT_TRUE(names.count("side_decoder.ladder.8.up.bias"));
+  EXPECT_FALSE(names.count("side_encoder.ladder.0.weight"));
+  EXPECT_EQ(low->settings()["ladder_rank"], 16);
+  EXPECT_THROW(make(T5ForConditionalGeneration(T5Config::builtin("t5-small")), {{"ladder_rank", -1}}), UsageError);
+
+  // At initialisation a low-rank rung's output has the dense rung's scale (within 15%).
+  const T5Config small = T5Config::builtin("t5-small");
+  torch::Tensor h = torch::randn({64, small.d_model});
+  auto dense_small = make(T5ForConditionalGeneration(small), {{"side_init", "random"}}, 5);
+  auto low_small = make(T5ForConditionalGeneration(small), {{"side_init", "random"}, {"ladder_rank", 8}}, 5);
+  torch::NoGradGuard no_grad;
+  const double dense_std = dense_small->side_encoder->rung(0, h).std().item<double>();
+  const double low_std = low_small->side_encoder->rung(0, h).std().item<double>();
+  EXPECT_NEAR(low_std / dense_std, 1.0, 0.15) << dense_std << " vs " << low_std;
+
+  // Saved and loaded like dense ladders.
+  auto lst = make(load_model(test::fixture_dir("t5-tiny-v1_0")).model, {{"side_init", "random"}, {"ladder_rank", 2}}, 7);
+  for (auto& [name, p] : lst->named_trainable()) p.add_(torch::randn_like(p) * 0.05);
+  lst->set_training(false);
+  Seq2SeqBatch batch = golden_batch("t5-tiny-v1_0");
+  torch::Tensor before = lst->forward(batch).logits;
+  test::TempDir temp;
+  save_method(*lst, temp.path().string());
+  auto loaded = load_method(load_model(test::fixture_dir("t5-tiny-v1_0")).model, temp.path().string());
+  loaded->set_training(false);
+  EXPECT_TRUE(torch::equal(loaded->forward(batch).logits, before));
+}
+
+TEST(LstLowRankLadders, TrainingLowersTheLoss) {
+  auto lst = make(load_model(test::fixture_dir("t5-tiny-v1_0")).model,
+                  {{"side_init", "magnitude"}, {"reduction", 2}, {"ladder_rank", 4}}, 1);
+  torch::manual_seed(0);
+  torch::Tensor ids = torch::randint(3, 60, {16, 6}, torch::kLong);
+  Seq2SeqBatch batch;
+  batch.input_ids = ids;
+  batch.attention_mask = torch::ones_like(ids);
+  batch.labels = torch::cat({ids.slice(1, 0, 3), torch::ones({16, 1}, torch::kLong)}, 1);
+  torch::optim::AdamW optimizer(lst->trainable_parameters(), torch::optim::AdamWOptions(3e-3).weight_decay(0));
+  double first = 0, last = 0;
+  for (int step = 0; step < 100; ++step) {
+    optimizer.zero_grad();
+    torch::Tensor loss = lst->forward(batch).loss;
+    loss.backward();
+    // Both factors of every low-rank ladder learn.
+    if (step == 0)
+      for (auto& [name, p] : lst->named_trainable())
+        if (name.find(".down.") != std::string::npos || name.find(".up.weight") != std::string::npos)
+          EXPECT_GT(p.grad().abs().sum().item<double>(), 0) << name;
+    optimizer.step();
+    if (step == 0) first = loss.item<double>();
+    last = loss.item<double>();
+  }
+  EXPECT_LT(last, 0.3 * first) << "first " << first << " last " << last;
 }
 
 }  // namespace

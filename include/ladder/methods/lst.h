@@ -30,6 +30,9 @@ struct LstConfig {
   // coordinates the side decoder's cross-attention actually reads, since it attends to the
   // side encoder's output; offered because it is the dimensionally consistent choice).
   std::string cross_attention_columns = "decoder";
+  // 0: dense ladders (the authors': d x d/r each, ~40% of LST's parameters); k > 0: each
+  // ladder is down (d -> k, no bias) then up (k -> d/r), as QST's low-rank ladders.
+  int64_t ladder_rank = 0;
 
   static LstConfig from_json(const nlohmann::json& settings);
   nlohmann::json to_json() const;
@@ -39,6 +42,15 @@ struct LstConfig {
 std::vector<int64_t> default_side_layers(int64_t num_layers);
 // The side network's T5 config: widths divided by r (integer division), same head count.
 T5Config side_config(const T5Config& backbone, int64_t reduction);
+
+// A low-rank ladder: up(down(h)), named ladder.J.down / ladder.J.up.
+class LowRankLadderImpl : public torch::nn::Module {
+ public:
+  LowRankLadderImpl(int64_t in, int64_t rank, int64_t out);
+  torch::Tensor forward(const torch::Tensor& h) { return up->forward(down->forward(h)); }
+  Linear down{nullptr}, up{nullptr};
+};
+TORCH_MODULE(LowRankLadder);
 
 // One stack's side part: first downsample, ladders and gates, the side blocks (a T5Stack of
 // |K| blocks whose first owns the relative bias), and its final norm (the stack's).
@@ -52,9 +64,10 @@ class SideStackImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& embeddings, const std::vector<torch::Tensor>& ladder_inputs,
                         const torch::Tensor& attention_mask, const torch::Tensor& side_encoder_output,
                         const torch::Tensor& encoder_mask, StackCache* cache = nullptr);
+  torch::Tensor rung(size_t j, const torch::Tensor& h);
 
   Linear first_downsample{nullptr};
-  torch::nn::ModuleList ladder;
+  torch::nn::ModuleList ladder;  // Linear (dense) or LowRankLadder per kept layer
   torch::Tensor gate;  // alpha, one per backbone layer
   T5Stack side{nullptr};
   std::vector<int64_t> kept;

@@ -55,7 +55,20 @@ LstMethod::LstMethod(T5ForConditionalGeneration backbone, const MethodOptions& o
     // The backbone's sizes set the scales (the authors' _init_weights reads the unreduced config).
     init_t5_stack(*stack->side, c, gen);
     init_new_linear(*stack->first_downsample, gen);
-    for (auto& rung : *stack->ladder) init_new_linear(*rung->as<LinearImpl>(), gen);
+    for (auto& rung : *stack->ladder) {
+      if (auto* dense = rung->as<LinearImpl>()) {
+        init_new_linear(*dense, gen);
+        continue;
+      }
+      // Low rank: down keeps the state's scale (std 1/sqrt(d)), up is drawn so that the rung's
+      // output starts at the dense ladder's scale (std 0.01 over d inputs).
+      auto& low = *rung->as<LowRankLadderImpl>();
+      torch::NoGradGuard no_grad;
+      const double d = static_cast<double>(low.down->in_features), k = static_cast<double>(low.down->out_features);
+      low.down->weight.copy_(torch::empty(low.down->weight.sizes()).normal_(0.0, 1.0 / std::sqrt(d), gen));
+      low.up->weight.copy_(torch::empty(low.up->weight.sizes()).normal_(0.0, 0.01 * std::sqrt(d / k), gen));
+      low.up->bias.zero_();
+    }
   }
   init_new_linear(*upsample, gen);
 

@@ -33,7 +33,7 @@ T5Config side_config(const T5Config& backbone, int64_t reduction) {
 
 LstConfig LstConfig::from_json(const nlohmann::json& s) {
   check_setting_keys(s, {"reduction", "side_layers", "encoder_layers", "decoder_layers", "gate_temperature",
-                         "gate_alpha_init", "backbone_dropout", "side_init", "fisher_samples", "cross_attention_columns"},
+                         "gate_alpha_init", "backbone_dropout", "side_init", "fisher_samples", "cross_attention_columns", "ladder_rank"},
                      "lst");
   LstConfig c;
   try {
@@ -47,12 +47,14 @@ LstConfig LstConfig::from_json(const nlohmann::json& s) {
     c.side_init = s.value("side_init", c.side_init);
     c.fisher_samples = s.value("fisher_samples", c.fisher_samples);
     c.cross_attention_columns = s.value("cross_attention_columns", c.cross_attention_columns);
+    c.ladder_rank = s.value("ladder_rank", c.ladder_rank);
   } catch (const nlohmann::json::exception& e) {
     throw UsageError(std::string("lst: a setting has the wrong type (") + e.what() + ")");
   }
   if (c.reduction < 1) throw UsageError("lst: reduction must be >= 1");
   if (c.gate_temperature <= 0) throw UsageError("lst: gate_temperature must be positive");
   if (c.fisher_samples < 1) throw UsageError("lst: fisher_samples must be at least 1");
+  if (c.ladder_rank < 0) throw UsageError("lst: ladder_rank must be 0 (dense ladders) or positive");
   if (c.cross_attention_columns != "decoder" && c.cross_attention_columns != "encoder")
     throw UsageError("lst: cross_attention_columns must be decoder (the authors') or encoder, found \"" +
                      c.cross_attention_columns + "\"");
@@ -66,7 +68,17 @@ nlohmann::json LstConfig::to_json() const {
           {"decoder_layers", decoder_layers}, {"gate_temperature", gate_temperature},
           {"gate_alpha_init", gate_alpha_init}, {"backbone_dropout", backbone_dropout},
           {"side_init", side_init},           {"fisher_samples", fisher_samples},
-          {"cross_attention_columns", cross_attention_columns}};
+          {"cross_attention_columns", cross_attention_columns}, {"ladder_rank", ladder_rank}};
+}
+
+LowRankLadderImpl::LowRankLadderImpl(int64_t in, int64_t rank, int64_t out) {
+  down = register_module("down", Linear(in, rank, false));
+  up = register_module("up", Linear(rank, out, true));
+}
+
+torch::Tensor SideStackImpl::rung(size_t j, const torch::Tensor& h) {
+  if (auto* dense = ladder[j]->as<LinearImpl>()) return dense->forward(h);
+  return ladder[j]->as<LowRankLadderImpl>()->forward(h);
 }
 
 SideStackImpl::SideStackImpl(const T5Config& backbone, const T5Config& side_cfg, bool is_decoder,
@@ -79,7 +91,10 @@ SideStackImpl::SideStackImpl(const T5Config& backbone, const T5Config& side_cfg,
                        "), found " + std::to_string(kept[j]));
   }
   first_downsample = register_module("first_downsample", Linear(backbone.d_model, side_cfg.d_model, true));
-  for (size_t j = 0; j < kept.size(); ++j) ladder->push_back(Linear(backbone.d_model, side_cfg.d_model, true));
+  for (size_t j = 0; j < kept.size(); ++j) {
+    if (lst.ladder_rank > 0) ladder->push_back(LowRankLadder(backbone.d_model, lst.ladder_rank, side_cfg.d_model));
+    else ladder->push_back(Linear(backbone.d_model, side_cfg.d_model, true));
+  }
   register_module("ladder", ladder);
   gate = register_parameter("gate", torch::full({backbone_layers}, lst.gate_alpha_init));
   side = register_module("side", T5Stack(side_cfg, is_decoder, static_cast<int64_t>(kept.size())));
@@ -102,8 +117,7 @@ torch::Tensor SideStackImpl::forward(const torch::Tensor& embeddings, const std:
   torch::Tensor enc_bias = side->is_decoder ? side->cross_bias(inputs, s.scalar_type()) : torch::Tensor();
   for (size_t j = 0; j < kept.size(); ++j) {
     torch::Tensor mu = torch::sigmoid(gate[kept[j]] / temperature);
-    torch::Tensor rung = ladder[j]->as<LinearImpl>()->forward(ladder_inputs[j].to(dtype));
-    s = mu * s + (1 - mu) * rung;
+    s = mu * s + (1 - mu) * rung(j, ladder_inputs[j].to(dtype));
     s = side->blocks[j]->forward(s, bias, side_encoder_output, enc_bias, cache ? &cache->blocks[j] : nullptr);
   }
   if (cache) cache->past_length = past + embeddings.size(1);
