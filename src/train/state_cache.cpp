@@ -99,6 +99,17 @@ BackboneStateCache::BackboneStateCache(const StateCacheOptions& options, const n
     uint64_t h = io::hash_bytes(e.source.data(), e.source.size() * sizeof(int64_t), e.source.size());
     tags_.push_back(io::hash_bytes(e.target.data(), e.target.size() * sizeof(int64_t), h));
   }
+  // A store that fills the disk halfway through the first epoch helps nobody: say so now.
+  int64_t missing = 0;
+  for (std::size_t i = 0; i < examples_.size(); ++i) {
+    const io::RecordStore::Entry* e = store_->find(i);
+    if (!e || e->tag != tags_[i] || static_cast<int64_t>(e->size) != payload_bytes(i)) missing += payload_bytes(i) + 48;
+  }
+  const auto space = fs::space(folder_);
+  if (!store_->read_only() && static_cast<uintmax_t>(missing) > space.available)
+    throw UsageError("backbone cache " + folder_ + ": the states need " + runtime::format_bytes(missing) + " more, the disk has " +
+                     runtime::format_bytes(static_cast<int64_t>(space.available)) +
+                     " free (try --cache-dtype int8, which needs about half of bf16, or another --cache-backbone DIR)");
 }
 
 uint64_t BackboneStateCache::tag_of(std::size_t example) const { return tags_[example]; }

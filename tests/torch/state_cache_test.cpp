@@ -288,5 +288,42 @@ TEST(CachedTraining, MethodsAndSettingsThatCannotBeCachedSaySo) {
   }
 }
 
+TEST(CachedTraining, CliFlags) {
+  TempDir dir;
+  const std::vector<std::string> common = {"train", "--model", tiny_model(), "--tokenizer",
+                                           test::fixture_dir("tiny-tokenizer") + "/spiece.model", "--task", "rte", "--data",
+                                           std::string(LADDER_TEST_DATA) + "/glue_samples", "--method", "lst", "--settings",
+                                           R"({"backbone_dropout": false, "side_init": "random"})", "--epochs", "2",
+                                           "--batch-size", "2", "--warmup-steps", "1", "--log-every", "1", "--threads", "1"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = common;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  const std::string run = (dir.path() / "run").string();
+  test::CliResult r = test::run_cli(with({"--cache-backbone", "--cache-dtype", "int8", "--cache-memory", "0", "--out", run}), dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("| cache 100% hits"), std::string::npos) << r.err;
+  const nlohmann::json training = read_json_file(run + "/run.json")["training"];
+  EXPECT_EQ(training["cache_backbone"], true);
+  EXPECT_EQ(training["cache_dtype"], "int8");
+  EXPECT_EQ(training["cache_memory_bytes"], 0);
+  EXPECT_TRUE(fs::exists(run + "/backbone-cache"));
+
+  const std::string shared = (dir.path() / "cache").string();
+  r = test::run_cli(with({"--cache-backbone", shared, "--cache-memory", "64M", "--out", (dir.path() / "run2").string()}), dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_json_file((dir.path() / "run2/run.json").string())["training"]["cache_dir"], shared);
+  EXPECT_EQ(read_json_file((dir.path() / "run2/run.json").string())["training"]["cache_memory_bytes"], 64 << 20);
+  EXPECT_FALSE(fs::exists(dir.path() / "run2/backbone-cache"));
+
+  r = test::run_cli(with({"--cache-dtype", "int8", "--out", (dir.path() / "run3").string()}), dir);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("--cache-dtype applies to --cache-backbone"), std::string::npos) << r.err;
+  r = test::run_cli(with({"--cache-backbone", "--cache-memory", "lots", "--out", (dir.path() / "run4").string()}), dir);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("expected a size such as 512M"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace ladder::train
