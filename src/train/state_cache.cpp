@@ -76,7 +76,11 @@ BackboneStateCache::BackboneStateCache(const StateCacheOptions& options, const n
   full["layout"] = {{"encoder", layout.encoder}, {"decoder", layout.decoder}, {"width", layout.width}};
   const std::string text = full.dump(2);
   folder_ = (fs::path(options_.dir) / hex(io::hash_bytes(text.data(), text.size()))).string();
-  fs::create_directories(folder_);
+  try {
+    fs::create_directories(folder_);
+  } catch (const fs::filesystem_error& e) {
+    throw UsageError("backbone cache: cannot make the folder " + folder_ + " (" + e.code().message() + ")");
+  }
   const fs::path identity_path = fs::path(folder_) / "identity.json";
   const fs::path states_path = fs::path(folder_) / "states.bin";
   bool same = false;

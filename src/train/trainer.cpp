@@ -265,6 +265,10 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
          << total << " updates, warmup " << schedule.warmup_steps << ", lr " << options_.learning_rate
          << (state_.global_step > 0 ? ", resuming at update " + std::to_string(state_.global_step) : std::string()) << "\n";
   }
+  // Settings that cannot be cached fail before the Fisher initialisation spends its minutes.
+  if (options_.cache_backbone)
+    if (const std::string why = method_.why_backbone_not_cacheable(); !why.empty())
+      throw UsageError("--cache-backbone: " + why);
   initialize_side_if_needed(log);
   open_backbone_cache(log);
 
