@@ -573,6 +573,22 @@ t fwd-labels-batch-mismatch "labels"             "${FI[@]}" "$W/in/labels-batch.
 t fwd-decoder_input_ids-negative "decoder_input_ids" "${FI[@]}" "$W/in/decoder-ids-negative.safetensors"
 t fwd-output-dir-missing    "no-such-dir"        "$L" forward --threads 1 --model "$M0" --inputs "$GOLD" --output "$W/no-such-dir/out.safetensors"
 
+# --- backbone cache ---------------------------------------------------------------------------
+echo x >"$W/passwd-copy"
+CB=("$L" train --model "$M0" --tokenizer "$TOK" --task rte --data "$G/RTE" --method lst --epochs 2 --batch-size 2 --threads 1)
+DET='{"backbone_dropout": false, "side_init": "random"}'
+t cache-with-backbone-dropout "backbone_dropout"   "${CB[@]}" --cache-backbone --out "$W/r/cache-dropout"
+t cache-with-lora           "method lora"          "${CB[@]/lst/lora}" --cache-backbone --out "$W/r/cache-lora"
+t cache-dir-is-a-file       "passwd-copy&cannot make the folder" "${CB[@]}" --settings "$DET" --cache-backbone "$W/passwd-copy" --out "$W/r/cache-file"
+t cache-memory-lots         "cache-memory&512M"    "${CB[@]}" --settings "$DET" --cache-backbone --cache-memory lots --out "$W/r/cache-mem"
+t cache-dtype-fp16          "cache-dtype"          "${CB[@]}" --settings "$DET" --cache-backbone --cache-dtype fp16 --out "$W/r/cache-fp16"
+t cache-dtype-without-cache "cache-backbone"       "${CB[@]}" --settings "$DET" --cache-dtype int8 --out "$W/r/cache-none"
+setup "${CB[@]}" --settings "$DET" --cache-backbone "$W/cache" --out "$W/r/cache-first"
+for f in "$W"/cache/*/states.bin; do head -c 4096 /dev/urandom | dd of="$f" bs=1 seek=100 conv=notrunc status=none; done
+t cache-states-damaged      "out:global_step"      "${CB[@]}" --settings "$DET" --cache-backbone "$W/cache" --out "$W/r/cache-damaged"
+for f in "$W"/cache/*/identity.json; do echo 'not json' >"$f"; done
+t cache-identity-garbage    "out:global_step"      "${CB[@]}" --settings "$DET" --cache-backbone "$W/cache" --out "$W/r/cache-identity"
+
 # --- summary ----------------------------------------------------------------------------------
 if ((${#BAD[@]})); then printf 'not clean: %s\n' "${BAD[@]}" >&2; fi
 echo "time: $((SECONDS - T0)) s" >&2

@@ -174,6 +174,9 @@ Seq2SeqOutput Trainer::forward_batch(const std::vector<std::size_t>& indices, co
     return method_.forward_from_states(batch, *states);
   }
   cache_misses_ += n;
+  // An entry found damaged only now (its checksum is checked when read) after the blocks were
+  // released as if everything were cached: bring them back to recompute it.
+  if (method_.backbone_blocks_released()) method_.restore_backbone_blocks();
   LadderStates computed = method_.backbone_states(batch);
   cache_->store(indices, computed);
   release_backbone_if_cached(log_);

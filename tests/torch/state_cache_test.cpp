@@ -288,6 +288,28 @@ TEST(CachedTraining, MethodsAndSettingsThatCannotBeCachedSaySo) {
   }
 }
 
+// A complete cache frees the blocks at once; an entry found damaged later, when it is read,
+// brings them back to recompute it.
+TEST(CachedTraining, AnEntryFoundDamagedAfterTheBlocksWereReleasedIsRecomputed) {
+  TempDir dir;
+  const std::string shared = (dir.path() / "cache").string();
+  start_run(cached_run(shared), (dir.path() / "first").string(), {});
+  for (const auto& entry : fs::directory_iterator(shared)) {
+    std::fstream f(entry.path() / "states.bin", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(48 + 64);
+    f.put('\x55');
+  }
+  std::ostringstream log;
+  RunContext context;
+  context.hooks.progress = &log;
+  start_run(cached_run(shared), (dir.path() / "second").string(), context);
+  EXPECT_NE(log.str().find("released the backbone's blocks"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find("1 damaged entries recomputed"), std::string::npos) << log.str();
+  const auto first = logged(dir.path() / "first", "loss"), second = logged(dir.path() / "second", "loss");
+  ASSERT_EQ(second.size(), first.size());
+  for (size_t i = 0; i < first.size(); ++i) EXPECT_NEAR(second[i], first[i], 1e-5 * std::abs(first[i])) << i;
+}
+
 TEST(CachedTraining, CliFlags) {
   TempDir dir;
   const std::vector<std::string> common = {"train", "--model", tiny_model(), "--tokenizer",
