@@ -77,14 +77,18 @@ def default_side_layers(n):
     return kept or [n - 1]
 
 
-def backbone_weights(cfg, g):
-    """Random T5 weights with transformers' _init_weights scales (factor 1)."""
+def backbone_weights(cfg, g, dtype):
+    """Random T5 weights with transformers' _init_weights scales (factor 1), drawn in place in
+    their storage dtype: temporaries freed here would stay in the heap and count in the peak."""
     d, dkv, h, dff = cfg["d_model"], cfg["d_kv"], cfg["num_heads"], cfg["d_ff"]
     inner = dkv * h
     gated = cfg["feed_forward_proj"].startswith("gated")
 
     def normal(shape, std):
-        return torch.randn(shape, generator=g) * std
+        return torch.empty(shape, dtype=dtype).normal_(0, std, generator=g)
+
+    def ones(n):
+        return torch.ones(n, dtype=dtype)
 
     w = {"shared.weight": normal([cfg["vocab_size"], d], 1.0)}
     if not cfg["tie_word_embeddings"]:
@@ -98,7 +102,7 @@ def backbone_weights(cfg, g):
                 w[b + a + "k.weight"] = normal([inner, d], d ** -0.5)
                 w[b + a + "v.weight"] = normal([inner, d], d ** -0.5)
                 w[b + a + "o.weight"] = normal([d, inner], inner ** -0.5)
-                w[b + f"{j}.layer_norm.weight"] = torch.ones(d)
+                w[b + f"{j}.layer_norm.weight"] = ones(d)
             if i == 0:
                 w[b + "0.SelfAttention.relative_attention_bias.weight"] = normal(
                     [cfg["relative_attention_num_buckets"], h], d ** -0.5)
@@ -106,8 +110,8 @@ def backbone_weights(cfg, g):
             for m in (["wi_0", "wi_1"] if gated else ["wi"]):
                 w[b + f"{ff}.DenseReluDense.{m}.weight"] = normal([dff, d], d ** -0.5)
             w[b + f"{ff}.DenseReluDense.wo.weight"] = normal([d, dff], dff ** -0.5)
-            w[b + f"{ff}.layer_norm.weight"] = torch.ones(d)
-        w[f"{stack}.final_layer_norm.weight"] = torch.ones(d)
+            w[b + f"{ff}.layer_norm.weight"] = ones(d)
+        w[f"{stack}.final_layer_norm.weight"] = ones(d)
     return w
 
 
@@ -121,9 +125,9 @@ def side_weights(shapes, g):
         elif "layer_norm" in name:
             t = torch.ones(shape)
         elif "side.block" in name:
-            t = torch.randn(shape, generator=g) / math.sqrt(shape[1])
+            t = torch.empty(shape).normal_(0, 1 / math.sqrt(shape[1]), generator=g)
         else:
-            t = torch.randn(shape, generator=g) * 0.01
+            t = torch.empty(shape).normal_(0, 0.01, generator=g)
         side[name] = t.requires_grad_(True)
     return side
 
@@ -150,9 +154,7 @@ def main():
     settings = {"encoder_layers": default_side_layers(cfg["num_layers"]),
                 "decoder_layers": default_side_layers(cfg["num_decoder_layers"])}
     g = torch.Generator().manual_seed(args.seed)
-    backbone = backbone_weights(cfg, g)
-    if args.precision == "bf16":
-        backbone = {k: v.to(torch.bfloat16) for k, v in backbone.items()}
+    backbone = backbone_weights(cfg, g, torch.bfloat16 if args.precision == "bf16" else torch.float32)
     side = side_weights(side_names(cfg, settings, REDUCTION), g)
     params = [side[k] for k in sorted(side)]
     optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
