@@ -48,7 +48,8 @@ struct PlacedLabel {
 };
 // Tries positions around each point (right, left, above, below, the diagonals), then the same
 // directions farther out with a leader line; a position is taken when its box lies inside
-// `area` and meets no marker (`obstacles`) and no label placed before it.
+// `area` and meets no marker (`obstacles`) and no label placed before it, the nearest one whose
+// leader crosses no other label or leader first.
 std::vector<PlacedLabel> place_labels(const std::vector<LabelRequest>& requests, const std::vector<Box>& obstacles,
                                       const Box& area, double font_size);
 
