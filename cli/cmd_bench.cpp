@@ -10,9 +10,11 @@
 #include "commands.h"
 #include "ladder/error.h"
 #include "ladder/io/atomic_file.h"
+#include "ladder/io/json_file.h"
 #include "ladder/runtime/benchmark.h"
 #include "ladder/runtime/memory.h"
-#include "ladder/util/accuracy_report.h"
+#include "ladder/report/accuracy_report.h"
+#include "ladder/report/bench_chart.h"
 #include "runtime_options.h"
 #include "validators.h"
 
@@ -165,6 +167,22 @@ void add_bench_command(CLI::App& root) {
     write_file_atomically((out / "accuracy.html").string(), report::html_page(*title, svg, markdown));
     std::cout << markdown;
     std::cerr << "bench accuracy: " << runs.size() << " runs -> " << (out / "accuracy.{md,json,svg,html}").string() << "\n";
+  });
+
+  // Peak memory against step time of `bench memory --json` files (torch-free twin: ladder_chart bench).
+  auto chart_inputs = std::make_shared<std::vector<std::string>>();
+  auto chart_out = std::make_shared<std::string>();
+  auto chart_title = std::make_shared<std::string>("Peak memory against step time");
+  CLI::App* chart = bench->add_subcommand("chart", "chart of peak memory against step time from bench memory --json files");
+  chart->add_option("--json", *chart_inputs, "files written by ladder bench memory --json")->required()->check(CLI::ExistingFile);
+  chart->add_option("--out", *chart_out, "the SVG to write")->required();
+  chart->add_option("--title", *chart_title, "title of the chart")->capture_default_str();
+  chart->callback([=] {
+    std::vector<nlohmann::json> docs;
+    for (const auto& path : *chart_inputs) docs.push_back(read_json_file(path));
+    const auto points = report::bench_points(docs, *chart_inputs);
+    write_file_atomically(*chart_out, report::bench_chart(points, *chart_title).str());
+    std::cerr << "bench chart: " << points.size() << " records -> " << *chart_out << "\n";
   });
 
   // The child side: one method, one JSON line on stdout.

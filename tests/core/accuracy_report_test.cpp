@@ -6,7 +6,7 @@
 #include <string>
 
 #include "ladder/error.h"
-#include "ladder/util/accuracy_report.h"
+#include "ladder/report/accuracy_report.h"
 
 namespace {
 namespace fs = std::filesystem;

@@ -32,14 +32,16 @@ import struct
 import sys
 
 import torch
-import torch.nn.functional as F
+
+# The T5 and LST math is shared with the benchmark peer (bench/peers/lst_peer.py).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lst_model import GATE_T, lst_forward, side_names, t5_forward  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "data")
 OUT = os.path.join(DATA, "lst_golden")
 
 REDUCTION = 4
-GATE_T = 0.1
 # Kept side layers per fixture: not the defaults, so that a ladder read from the wrong
 # backbone block, or a side block placed at the wrong index, changes the result.
 SETTINGS = {
@@ -87,206 +89,6 @@ def write_safetensors(path, tensors):
         for c in chunks:
             f.write(c)
     os.replace(tmp, path)
-
-
-# ---------------------------------------------------------------- T5 (as transformers computes it)
-
-
-def rms_norm(x, weight, eps):
-    variance = x.to(torch.float32).pow(2).mean(-1, keepdim=True)
-    return weight * (x * torch.rsqrt(variance + eps))
-
-
-def relative_bucket(relative_position, bidirectional, num_buckets, max_distance):
-    buckets = torch.zeros_like(relative_position)
-    if bidirectional:
-        num_buckets //= 2
-        buckets += (relative_position > 0).long() * num_buckets
-        n = relative_position.abs()
-    else:
-        n = -torch.min(relative_position, torch.zeros_like(relative_position))
-    max_exact = num_buckets // 2
-    is_small = n < max_exact
-    large = max_exact + (torch.log(n.float() / max_exact) / math.log(max_distance / max_exact)
-                         * (num_buckets - max_exact)).long()
-    large = torch.min(large, torch.full_like(large, num_buckets - 1))
-    return buckets + torch.where(is_small, n, large)
-
-
-def position_bias(table, q_len, k_len, bidirectional, cfg):
-    context = torch.arange(q_len)[:, None]
-    memory = torch.arange(k_len)[None, :]
-    buckets = relative_bucket(memory - context, bidirectional, cfg["relative_attention_num_buckets"],
-                              cfg["relative_attention_max_distance"])
-    return table[buckets].permute(2, 0, 1).unsqueeze(0)  # [1, H, q, k]
-
-
-def extended_mask(mask, causal):
-    # mask [B, K] of 0/1 -> additive [B, 1, Q or 1, K]
-    m = mask[:, None, None, :].to(torch.float32)
-    if causal:
-        k = mask.shape[1]
-        m = m * torch.tril(torch.ones(k, k))[None, None]
-    return (1.0 - m) * torch.finfo(torch.float32).min
-
-
-def attention(x, kv, w, prefix, heads, bias):
-    b, q_len, _ = x.shape
-    q = F.linear(x, w[prefix + "q.weight"])
-    k = F.linear(kv, w[prefix + "k.weight"])
-    v = F.linear(kv, w[prefix + "v.weight"])
-    inner = q.shape[-1]
-    d_kv = inner // heads
-
-    def split(t):
-        return t.view(b, -1, heads, d_kv).transpose(1, 2)
-
-    scores = split(q) @ split(k).transpose(2, 3) + bias  # no 1/sqrt(d) in T5
-    probs = F.softmax(scores.float(), dim=-1).type_as(scores)
-    out = (probs @ split(v)).transpose(1, 2).reshape(b, q_len, inner)
-    return F.linear(out, w[prefix + "o.weight"])
-
-
-def feed_forward(x, w, prefix, gated):
-    if gated:
-        h = F.gelu(F.linear(x, w[prefix + "wi_0.weight"]), approximate="tanh") * F.linear(x, w[prefix + "wi_1.weight"])
-    else:
-        h = F.relu(F.linear(x, w[prefix + "wi.weight"]))
-    return F.linear(h, w[prefix + "wo.weight"])
-
-
-def block(h, w, prefix, cfg, heads, self_bias, enc=None, cross_bias=None):
-    """One T5 block (pre-norm, residuals) whose weights are w[prefix + 'layer.N...']."""
-    eps = cfg["layer_norm_epsilon"]
-    gated = cfg["feed_forward_proj"].startswith("gated")
-    x = rms_norm(h, w[prefix + "layer.0.layer_norm.weight"], eps)
-    h = h + attention(x, x, w, prefix + "layer.0.SelfAttention.", heads, self_bias)
-    ff = 1
-    if enc is not None:
-        x = rms_norm(h, w[prefix + "layer.1.layer_norm.weight"], eps)
-        h = h + attention(x, enc, w, prefix + "layer.1.EncDecAttention.", heads, cross_bias)
-        ff = 2
-    x = rms_norm(h, w[prefix + f"layer.{ff}.layer_norm.weight"], eps)
-    return h + feed_forward(x, w, prefix + f"layer.{ff}.DenseReluDense.", gated)
-
-
-def masks(cfg, w, mask, dec_len, table_enc, table_dec):
-    src_len = mask.shape[1]
-    enc_bias = position_bias(table_enc, src_len, src_len, True, cfg) + extended_mask(mask, False)
-    dec_mask = torch.ones(mask.shape[0], dec_len, dtype=torch.long)
-    dec_bias = position_bias(table_dec, dec_len, dec_len, False, cfg) + extended_mask(dec_mask, True)
-    cross_bias = extended_mask(mask, False)
-    return enc_bias, dec_bias, cross_bias
-
-
-def shift_right(labels, start, pad):
-    d = torch.zeros_like(labels)
-    d[:, 1:] = labels[:, :-1]
-    d[:, 0] = start
-    return d.masked_fill(d == -100, pad)
-
-
-def head(cfg, w, h):
-    scale = cfg.get("scale_decoder_outputs", cfg.get("tie_word_embeddings", True))
-    if scale:
-        h = h * cfg["d_model"] ** -0.5
-    return F.linear(h, w["lm_head.weight"] if "lm_head.weight" in w else w["shared.weight"])
-
-
-def t5_forward(cfg, w, ids, mask, labels):
-    """Plain T5; returns logits, loss, the encoder output and every block output."""
-    heads = cfg["num_heads"]
-    dec_ids = shift_right(labels, cfg["decoder_start_token_id"], cfg["pad_token_id"])
-    enc_bias, dec_bias, cross_bias = masks(cfg, w, mask, dec_ids.shape[1],
-                                           w["encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"],
-                                           w["decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"])
-    h = F.embedding(ids, w["shared.weight"])
-    enc_blocks = []
-    for i in range(cfg["num_layers"]):
-        h = block(h, w, f"encoder.block.{i}.", cfg, heads, enc_bias)
-        enc_blocks.append(h)
-    enc = rms_norm(h, w["encoder.final_layer_norm.weight"], cfg["layer_norm_epsilon"])
-    h = F.embedding(dec_ids, w["shared.weight"])
-    dec_blocks = []
-    for i in range(cfg["num_decoder_layers"]):
-        h = block(h, w, f"decoder.block.{i}.", cfg, heads, dec_bias, enc, cross_bias)
-        dec_blocks.append(h)
-    dec = rms_norm(h, w["decoder.final_layer_norm.weight"], cfg["layer_norm_epsilon"])
-    logits = head(cfg, w, dec)
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
-    return logits, loss, enc, enc_blocks, dec_blocks, dec_ids
-
-
-# ---------------------------------------------------------------- LST (modeling_side_t5.py)
-
-
-def side_config(cfg, r):
-    return {"d_model": cfg["d_model"] // r, "d_kv": cfg["d_kv"] // r, "d_ff": cfg["d_ff"] // r,
-            "num_heads": cfg["num_heads"]}
-
-
-def side_stack(cfg, w, prefix, kept, embeddings, ladder_inputs, self_bias, side_enc=None, cross_bias=None):
-    """One stack's side network: s = first_downsample(E); before side block i:
-    s = mu*s + (1-mu)*ladder_i(h_i) with mu = sigmoid(alpha_i / T), h_i = output of backbone block i."""
-    s = F.linear(embeddings, w[prefix + "first_downsample.weight"], w[prefix + "first_downsample.bias"])
-    for j, layer in enumerate(kept):
-        mu = torch.sigmoid(w[prefix + "gate"][layer] / GATE_T)
-        rung = F.linear(ladder_inputs[layer], w[prefix + f"ladder.{j}.weight"], w[prefix + f"ladder.{j}.bias"])
-        s = mu * s + (1 - mu) * rung
-        s = block(s, w, prefix + f"side.block.{j}.", cfg, cfg["num_heads"], self_bias, side_enc, cross_bias)
-    return rms_norm(s, w[prefix + "side.final_layer_norm.weight"], 1e-6)
-
-
-def lst_forward(cfg, backbone, side, settings, ids, mask, labels):
-    with torch.no_grad():  # the backbone runs without autograd
-        _, _, _, enc_blocks, dec_blocks, dec_ids = t5_forward(cfg, backbone, ids, mask, labels)
-    w = dict(backbone)
-    w.update(side)
-    enc_table = side["side_encoder.side.block.0.layer.0.SelfAttention.relative_attention_bias.weight"]
-    dec_table = side["side_decoder.side.block.0.layer.0.SelfAttention.relative_attention_bias.weight"]
-    enc_bias, dec_bias, cross_bias = masks(cfg, w, mask, dec_ids.shape[1], enc_table, dec_table)
-    s_enc = side_stack(cfg, w, "side_encoder.", settings["encoder_layers"], F.embedding(ids, backbone["shared.weight"]),
-                       enc_blocks, enc_bias)
-    s_dec = side_stack(cfg, w, "side_decoder.", settings["decoder_layers"],
-                       F.embedding(dec_ids, backbone["shared.weight"]), dec_blocks, dec_bias, s_enc, cross_bias)
-    up = F.linear(s_dec, side["upsample.weight"], side["upsample.bias"])
-    logits = head(cfg, backbone, up)
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
-    return logits, loss
-
-
-def side_names(cfg, settings):
-    """Every side tensor and its shape, named as ladder saves them."""
-    sc = side_config(cfg, REDUCTION)
-    d, ds, inner, dff = cfg["d_model"], sc["d_model"], sc["d_kv"] * sc["num_heads"], sc["d_ff"]
-    gated = cfg["feed_forward_proj"].startswith("gated")
-    shapes = {"upsample.weight": [d, ds], "upsample.bias": [d]}
-    for stack, layers, total in (("side_encoder", settings["encoder_layers"], cfg["num_layers"]),
-                                 ("side_decoder", settings["decoder_layers"], cfg["num_decoder_layers"])):
-        p = stack + "."
-        shapes[p + "first_downsample.weight"] = [ds, d]
-        shapes[p + "first_downsample.bias"] = [ds]
-        shapes[p + "gate"] = [total]
-        shapes[p + "side.final_layer_norm.weight"] = [ds]
-        for j in range(len(layers)):
-            shapes[p + f"ladder.{j}.weight"] = [ds, d]
-            shapes[p + f"ladder.{j}.bias"] = [ds]
-            b = p + f"side.block.{j}.layer."
-            attns = [("0.SelfAttention.", "0.")] + ([("1.EncDecAttention.", "1.")] if stack == "side_decoder" else [])
-            for a, norm in attns:
-                for m in "qkv":
-                    shapes[b + a + m + ".weight"] = [inner, ds]
-                shapes[b + a + "o.weight"] = [ds, inner]
-                shapes[b + norm + "layer_norm.weight"] = [ds]
-            if j == 0:
-                shapes[b + "0.SelfAttention.relative_attention_bias.weight"] = [cfg["relative_attention_num_buckets"],
-                                                                                 sc["num_heads"]]
-            ff = "2." if stack == "side_decoder" else "1."
-            shapes[b + ff + "layer_norm.weight"] = [ds]
-            for m in (["wi_0", "wi_1"] if gated else ["wi"]):
-                shapes[b + ff + "DenseReluDense." + m + ".weight"] = [dff, ds]
-            shapes[b + ff + "DenseReluDense.wo.weight"] = [ds, dff]
-    return shapes
 
 
 def given_side_weights(shapes, seed):
@@ -448,7 +250,7 @@ def main():
         vocab = 1000  # the tokenizer's ids; the 100 sentinels above are not needed
         ids, mask, labels = make_batch(g, vocab)
 
-        shapes = side_names(cfg, settings)
+        shapes = side_names(cfg, settings, REDUCTION)
         side = given_side_weights(shapes, 2000 + seed)
         params = {k: v.clone().requires_grad_(True) for k, v in side.items()}
         logits, loss = lst_forward(cfg, w, params, settings, ids, mask, labels)

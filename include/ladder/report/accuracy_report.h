@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ladder/report/svg_canvas.h"
+
 namespace ladder::report {
 
 // One finished run directory.
@@ -49,7 +51,11 @@ std::vector<Cell> summarize(const std::vector<RunRecord>& runs);
 // over seeds), then trainable %, peak and time of the first backbone; an average over tasks.
 std::string markdown_report(const std::vector<Cell>& cells, const std::string& title);
 nlohmann::json json_report(const std::vector<Cell>& cells, const std::vector<RunRecord>& runs);
-// Training peak (x) against the score averaged over tasks (y), one point per method and backbone.
+// The cells of a json_report, so that the chart can be redrawn from accuracy.json alone.
+std::vector<Cell> cells_from_json(const nlohmann::json& report);
+// Training peak (x) against the score averaged over tasks (y), one point per method and backbone;
+// labels placed clear of each other and of the markers, the legend right of the plot.
+SvgCanvas accuracy_chart(const std::vector<Cell>& cells, const std::string& title);
 std::string svg_chart(const std::vector<Cell>& cells, const std::string& title);
 std::string html_page(const std::string& title, const std::string& svg, const std::string& markdown);
 

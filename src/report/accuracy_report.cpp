@@ -1,5 +1,5 @@
 // Grouping fine-tuning runs into the accuracy table and drawing memory against score.
-#include "ladder/util/accuracy_report.h"
+#include "ladder/report/accuracy_report.h"
 
 #include <algorithm>
 #include <cmath>
@@ -37,27 +37,9 @@ std::string metric_of(const std::string& task) {
   return "accuracy";
 }
 
-std::string fixed(double value, int digits) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.*f", digits, value);
-  return buffer;
-}
-
 std::string score_text(const Spread& s) {
   if (s.count == 0) return "—";
   return fixed(100 * s.mean, 1) + " ± " + fixed(100 * s.stddev, 1) + " (" + std::to_string(s.count) + ")";
-}
-
-std::string escape_xml(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
-  }
-  return out;
 }
 
 int64_t peak_from_log(const fs::path& log) {
@@ -312,7 +294,7 @@ nlohmann::json json_report(const std::vector<Cell>& cells, const std::vector<Run
   return out;
 }
 
-std::string svg_chart(const std::vector<Cell>& cells, const std::string& title) {
+SvgCanvas accuracy_chart(const std::vector<Cell>& cells, const std::string& title) {
   const Axes axes = axes_of(cells);
   struct Point {
     std::string method, backbone;
@@ -324,7 +306,6 @@ std::string svg_chart(const std::vector<Cell>& cells, const std::string& title) 
       const Average a = average_over_tasks(cells, axes, b, m);
       if (a.complete) points.push_back({m, b, a.peak_mib, 100 * a.score});
     }
-  const double width = 720, height = 460, left = 70, right = 160, top = 50, bottom = 60;
   double x0 = 0, x1 = 1, y0 = 0, y1 = 1;
   if (!points.empty()) {
     x0 = x1 = points[0].x;
@@ -334,54 +315,90 @@ std::string svg_chart(const std::vector<Cell>& cells, const std::string& title) 
       y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
     }
   }
-  // Pad the ranges so that no point sits on an axis.
-  const double xpad = std::max(1.0, 0.08 * (x1 - x0)), ypad = std::max(1.0, 0.1 * (y1 - y0));
-  x0 = std::max(0.0, x0 - xpad), x1 += xpad, y0 -= ypad, y1 += ypad;
-  auto px = [&](double x) { return left + (x - x0) / (x1 - x0) * (width - left - right); };
-  auto py = [&](double y) { return height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom); };
-  const std::vector<std::string> colors = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"};
-  auto color_of = [&](const std::string& method) {
-    return colors[static_cast<size_t>(rank_in(axes.methods, method)) % colors.size()];
-  };
+  // A little room so that no point sits on an axis; then round ticks that cover it.
+  const double xpad = std::max(1.0, 0.03 * (x1 - x0)), ypad = std::max(0.5, 0.03 * (y1 - y0));
+  const Ticks xt = nice_ticks(std::max(0.0, x0 - xpad), x1 + xpad), yt = nice_ticks(y0 - ypad, y1 + ypad);
+
+  const double font = 12, radius = 6, plot_w = 560, plot_h = 340, top = 50, left = 72;
+  const double bottom = top + plot_h, right = left + plot_w;
+  double legend_w = 0;
+  for (const auto& b : axes.backbones) legend_w = std::max(legend_w, 20 + text_width(b + " backbone", font));
+  const double legend_x = right + 20;
+  const double width = std::max(legend_x + legend_w + 12, text_width(title, 15) + 40), height = bottom + 60;
+  auto px = [&](double x) { return left + (x - xt.lo()) / (xt.hi() - xt.lo()) * plot_w; };
+  auto py = [&](double y) { return bottom - (y - yt.lo()) / (yt.hi() - yt.lo()) * plot_h; };
   // The first backbone solid, "random" hollow, any other half-filled.
-  auto marker_fill = [&](const std::string& backbone, const std::string& color) {
-    if (backbone == "random") return std::string("fill=\"white\"");
-    if (backbone == axes.backbones.front()) return "fill=\"" + color + "\"";
-    return "fill=\"" + color + "\" fill-opacity=\"0.35\"";
+  auto marker = [&](const std::string& backbone, const std::string& color) {
+    std::string fill = backbone == "random" ? "fill=\"white\""
+                       : backbone == axes.backbones.front() ? "fill=\"" + color + "\""
+                                                            : "fill=\"" + color + "\" fill-opacity=\"0.35\"";
+    return "stroke=\"" + color + "\" stroke-width=\"2\" " + fill;
   };
-  std::ostringstream svg;
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
-      << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
-      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      << "<text x=\"" << width / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">" << escape_xml(title) << "</text>\n"
-      << "<line x1=\"" << left << "\" y1=\"" << height - bottom << "\" x2=\"" << width - right << "\" y2=\"" << height - bottom
-      << "\" stroke=\"black\"/>\n<line x1=\"" << left << "\" y1=\"" << top << "\" x2=\"" << left << "\" y2=\""
-      << height - bottom << "\" stroke=\"black\"/>\n";
-  for (int i = 0; i <= 5; ++i) {
-    const double x = x0 + (x1 - x0) * i / 5, y = y0 + (y1 - y0) * i / 5;
-    svg << "<text x=\"" << px(x) << "\" y=\"" << height - bottom + 16 << "\" text-anchor=\"middle\">" << fixed(x, 0)
-        << "</text>\n<text x=\"" << left - 6 << "\" y=\"" << py(y) + 4 << "\" text-anchor=\"end\">" << fixed(y, 1)
-        << "</text>\n<line x1=\"" << left << "\" y1=\"" << py(y) << "\" x2=\"" << width - right << "\" y2=\"" << py(y)
-        << "\" stroke=\"#ddd\"/>\n";
+
+  SvgCanvas svg(width, height);
+  svg.text(width / 2, 24, title, "middle", 15);
+  for (double v : xt.values) {
+    svg.line(px(v), top, px(v), bottom, "#eee");
+    svg.text(px(v), bottom + 18, fixed(v, xt.decimals), "middle", font);
   }
-  svg << "<text x=\"" << (left + width - right) / 2 << "\" y=\"" << height - 18
-      << "\" text-anchor=\"middle\">training peak memory (MiB, mean over tasks)</text>\n"
-      << "<text transform=\"translate(18," << (top + height - bottom) / 2
-      << ") rotate(-90)\" text-anchor=\"middle\">test score x 100, mean over tasks</text>\n";
+  for (double v : yt.values) {
+    svg.line(left, py(v), right, py(v), "#ddd");
+    svg.text(left - 6, py(v) + 4, fixed(v, yt.decimals), "end", font);
+  }
+  svg.line(left, bottom, right, bottom, "black");
+  svg.line(left, top, left, bottom, "black");
+  svg.text((left + right) / 2, bottom + 42, "training peak memory (MiB, mean over tasks)", "middle", font);
+  svg.text(20, (top + bottom) / 2, "test score x 100, mean over tasks", "middle", font, /*vertical=*/true);
+
+  std::vector<LabelRequest> requests;
+  std::vector<Box> markers;
   for (const auto& p : points) {
-    svg << "<circle cx=\"" << px(p.x) << "\" cy=\"" << py(p.y) << "\" r=\"6\" stroke=\"" << color_of(p.method)
-        << "\" stroke-width=\"2\" " << marker_fill(p.backbone, color_of(p.method)) << "><title>"
-        << escape_xml(p.method + " (" + p.backbone + "): " + fixed(p.y, 1) + " at " + fixed(p.x, 0) + " MiB")
-        << "</title></circle>\n<text x=\"" << px(p.x) + 9 << "\" y=\"" << py(p.y) + 4 << "\">" << escape_xml(p.method)
-        << "</text>\n";
+    requests.push_back({px(p.x), py(p.y), radius, p.method});
+    markers.push_back({px(p.x) - radius - 1, py(p.y) - radius - 1, px(p.x) + radius + 1, py(p.y) + radius + 1});
   }
+  const auto placed = place_labels(requests, markers, {left + 2, top + 2, right - 2, bottom - 2}, font);
+  for (size_t i = 0; i < points.size(); ++i) {
+    const Point& p = points[i];
+    svg.circle(requests[i].x, requests[i].y, radius, marker(p.backbone, method_color(p.method)),
+               p.method + " (" + p.backbone + "): " + fixed(p.y, 1) + " at " + fixed(p.x, 0) + " MiB");
+  }
+  for (size_t i = 0; i < points.size(); ++i) svg.label(placed[i], requests[i], font, method_color(points[i].method));
   double legend_y = top + 10;
-  for (size_t i = 0; i < axes.backbones.size(); ++i, legend_y += 20)
-    svg << "<circle cx=\"" << width - right + 25 << "\" cy=\"" << legend_y << "\" r=\"6\" stroke=\"#444\" stroke-width=\"2\" "
-        << marker_fill(axes.backbones[i], "#444") << "/><text x=\"" << width - right + 37 << "\" y=\"" << legend_y + 4
-        << "\">" << escape_xml(axes.backbones[i]) << " backbone</text>\n";
-  svg << "</svg>\n";
-  return svg.str();
+  for (const auto& b : axes.backbones) {
+    svg.circle(legend_x + 6, legend_y, radius, marker(b, "#444"));
+    svg.text(legend_x + 18, legend_y + 4, b + " backbone", "start", font);
+    legend_y += 20;
+  }
+  return svg;
+}
+
+std::string svg_chart(const std::vector<Cell>& cells, const std::string& title) {
+  return accuracy_chart(cells, title).str();
+}
+
+std::vector<Cell> cells_from_json(const nlohmann::json& report) {
+  std::vector<Cell> cells;
+  try {
+    for (const auto& j : report.at("cells")) {
+      Cell c;
+      c.backbone = j.at("backbone").get<std::string>();
+      c.task = j.at("task").get<std::string>();
+      c.method = j.at("method").get<std::string>();
+      c.seeds = j.at("seeds").get<std::vector<uint64_t>>();
+      c.score.count = static_cast<int>(c.seeds.size());
+      c.score.mean = j.at("score_mean").get<double>();
+      c.score.stddev = j.at("score_stddev").get<double>();
+      c.score.min = j.at("score_min").get<double>();
+      c.score.max = j.at("score_max").get<double>();
+      c.trainable_percent = j.at("trainable_percent").get<double>();
+      c.peak_mib = j.at("peak_mib").get<double>();
+      c.train_seconds = j.at("train_seconds").get<double>();
+      cells.push_back(std::move(c));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(std::string("not an accuracy.json of ladder bench accuracy (") + e.what() + ")");
+  }
+  return cells;
 }
 
 std::string html_page(const std::string& title, const std::string& svg, const std::string& markdown) {
