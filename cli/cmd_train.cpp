@@ -54,6 +54,7 @@ train::RunConfig run_config(const TrainCommand& c, const CLI::App& app) {
   config.method = c.method;
   config.settings = method_settings(c.method_flags, c.method, app);
   config.precision = c.runtime.precision;
+  config.backbone_dtype = c.runtime.backbone_dtype;
   config.max_source_length = c.max_source_length;
   config.max_target_length = c.max_target_length;
   train::TrainOptions& t = config.train;
@@ -152,6 +153,7 @@ void add_train_command(CLI::App& root) {
   app->add_option("--data-seed", c->data_seed, "seed of the data order (default: --seed)")
       ->check(whole_number(0, std::numeric_limits<int64_t>::max()));
   add_runtime_options(app, c->runtime);
+  add_backbone_dtype_option(app, c->runtime);
   app->callback([c, app] {
     if (c->resume.empty() == c->out.empty()) throw UsageError("give either --out RUN (a new run) or --resume RUN (continue one)");
     run_train(*c, *app);

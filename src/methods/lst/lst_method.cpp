@@ -35,7 +35,7 @@ LstMethod::LstMethod(T5ForConditionalGeneration backbone, const MethodOptions& o
     : FineTuningMethod(std::move(backbone)),
       config_(LstConfig::from_json(options.settings)),
       // Ladder inputs are kept in the dtype the backbone actually runs in.
-      ladder_dtype_(backbone_->shared->weight.scalar_type()) {
+      ladder_dtype_(backbone_->compute_dtype()) {
   const T5Config& c = config();
   config_.encoder_layers = resolve_layers(config_.encoder_layers, c.num_layers);
   config_.decoder_layers = resolve_layers(config_.decoder_layers, c.num_decoder_layers);
@@ -59,7 +59,7 @@ LstMethod::LstMethod(T5ForConditionalGeneration backbone, const MethodOptions& o
 
   freeze_backbone();
   if (config_.side_init == "magnitude") initialize_side(magnitude_importance(*backbone_));
-  side_modules->to(backbone_->shared->weight.device());
+  side_modules->to(backbone_->device());
   set_training(true);
 }
 
@@ -93,7 +93,7 @@ LstMethod::BackboneStates LstMethod::run_backbone_decoder(const torch::Tensor& d
                                                           const torch::Tensor& encoder_mask, StackCache* cache) {
   torch::NoGradGuard no_grad;
   BackboneStates states;
-  states.embeddings = torch::embedding(backbone_->shared->weight, decoder_ids);
+  states.embeddings = backbone_->embed(decoder_ids);
   T5StackImpl::Inputs inputs;
   inputs.inputs_embeds = states.embeddings;
   inputs.encoder_output = encoder_output;
@@ -106,7 +106,7 @@ LstMethod::BackboneStates LstMethod::run_backbone_decoder(const torch::Tensor& d
 
 torch::Tensor LstMethod::logits_from_side(const torch::Tensor& side_decoder_output) {
   torch::Tensor up = upsample->forward(side_decoder_output);
-  return backbone_->head(up.to(backbone_->head_weight().scalar_type()));
+  return backbone_->head(up.to(backbone_->compute_dtype()));
 }
 
 Seq2SeqOutput LstMethod::forward(const Seq2SeqBatch& batch) {

@@ -1,10 +1,12 @@
 #pragma once
 // Building a T5 from a Hugging Face folder (config.json + safetensors) or `arch:NAME`.
+#include <functional>
 #include <string>
 #include <vector>
 #include <torch/torch.h>
 
 #include "ladder/io/safetensors.h"
+#include "ladder/models/quantize.h"
 #include "ladder/models/t5/model.h"
 
 namespace ladder {
@@ -13,6 +15,9 @@ struct ModelOptions {
   torch::Device device = torch::kCPU;
   torch::ScalarType dtype = torch::kFloat;  // storage dtype of the weights (fp32 or bf16)
   uint64_t seed = 0;                        // for arch:NAME random weights
+  // int8 | nf4: every Linear weight and the embedding table are quantised as they are read
+  // (or initialised) and dequantised to `dtype` when used; norms and relative biases keep `dtype`.
+  QuantFormat quantization = QuantFormat::none;
 };
 
 struct LoadedModel {
@@ -25,18 +30,25 @@ struct LoadedModel {
 LoadedModel load_model(const std::string& spec, const ModelOptions& options = {});
 
 // Hugging Face's T5 initialisation (factor 1.0), from a seeded generator.
-void init_t5_weights(T5ForConditionalGenerationImpl& model, uint64_t seed);
+// `ready` (optional) sees each module right after its weight holds its final values.
+using WeightReady = std::function<void(torch::nn::Module& owner)>;
+void init_t5_weights(T5ForConditionalGenerationImpl& model, uint64_t seed, const WeightReady& ready = nullptr);
 // Standard deviations from `config` (d_model, d_kv, num_heads, d_ff), which may be larger than
 // the stack's own sizes (LST's side blocks take the backbone's).
-void init_t5_stack(T5StackImpl& stack, const T5Config& config, torch::Generator& generator);
+void init_t5_stack(T5StackImpl& stack, const T5Config& config, torch::Generator& generator,
+                   const WeightReady& ready = nullptr);
 
 // Strict named loading: every parameter must be in the checkpoint with the same shape and a
 // floating dtype; extra tensors are errors except the optional embed_tokens copies. The
 // message lists missing / unexpected / wrong-shape tensors by name with a hint.
+// `loaded` (optional) is called with each parameter's name right after it is read.
 void load_weights(torch::nn::Module& module, const safetensors::Checkpoint& checkpoint,
-                  const std::vector<std::string>& ignorable = {});
+                  const std::vector<std::string>& ignorable = {},
+                  const std::function<void(const std::string& name)>& loaded = nullptr);
 
-// A stable fingerprint of a model's parameter names and shapes (for adapter compatibility).
+// A stable fingerprint of a model's parameter names and shapes (for adapter compatibility);
+// a quantised weight counts under its logical name and shape, so the fingerprint does not
+// depend on --backbone-dtype.
 std::string architecture_checksum(const torch::nn::Module& module);
 
 }  // namespace ladder
