@@ -134,34 +134,55 @@ int64_t QuantizedTensor::bytes() const {
          scales.numel() * static_cast<int64_t>(scales.element_size());
 }
 
-QuantizedTensor quantize(const torch::Tensor& weight, QuantFormat format) {
-  if (weight.dim() != 2) throw Error("quantize: expected a 2-D weight, found " + std::to_string(weight.dim()) + "-D");
-  torch::NoGradGuard no_grad;
-  QuantizedTensor q;
-  q.format = format;
-  q.rows = weight.size(0);
-  q.cols = weight.size(1);
-  torch::Tensor w = weight.detach().to(torch::kFloat).contiguous();
+namespace {
+
+// One block of rows, fp32 [n, cols] -> codes and scales (see QuantizedTensor).
+std::pair<torch::Tensor, torch::Tensor> quantize_rows(torch::Tensor w, QuantFormat format) {
   if (format == QuantFormat::int8) {
-    q.scales = w.abs().amax(1) / 127.0;
+    torch::Tensor scales = w.abs().amax(1) / 127.0;
     // An all-zero row has scale 0; dividing by 1 there gives codes 0 and the same values.
-    torch::Tensor divisor = torch::where(q.scales > 0, q.scales, torch::ones_like(q.scales));
-    q.codes = (w / divisor.unsqueeze(1)).round_().clamp_(-127, 127).to(torch::kChar);
-    return q;
+    torch::Tensor divisor = torch::where(scales > 0, scales, torch::ones_like(scales));
+    return {(w / divisor.unsqueeze(1)).round_().clamp_(-127, 127).to(torch::kChar), scales};
   }
-  if (format != QuantFormat::nf4) throw Error("quantize: no format given");
-  const int64_t blocks = (q.cols + kNf4BlockSize - 1) / kNf4BlockSize, padded = blocks * kNf4BlockSize;
-  if (padded != q.cols) w = torch::constant_pad_nd(w, {0, padded - q.cols});
-  torch::Tensor wb = w.view({q.rows, blocks, kNf4BlockSize});
-  q.scales = wb.abs().amax(2);
-  torch::Tensor divisor = torch::where(q.scales > 0, q.scales, torch::ones_like(q.scales));
+  const int64_t rows = w.size(0), cols = w.size(1);
+  const int64_t blocks = (cols + kNf4BlockSize - 1) / kNf4BlockSize, padded = blocks * kNf4BlockSize;
+  if (padded != cols) w = torch::constant_pad_nd(w, {0, padded - cols});
+  torch::Tensor wb = w.view({rows, blocks, kNf4BlockSize});
+  torch::Tensor scales = wb.abs().amax(2);
+  torch::Tensor divisor = torch::where(scales > 0, scales, torch::ones_like(scales));
   // Nearest code book value: bucketize against the midpoints between neighbouring values.
   const auto& book = nf4_code_book();
   std::vector<float> mids;
   for (size_t i = 0; i + 1 < book.size(); ++i) mids.push_back(0.5f * (book[i] + book[i + 1]));
   torch::Tensor boundaries = torch::tensor(mids, torch::kFloat).to(w.device());
-  torch::Tensor idx = torch::bucketize(wb / divisor.unsqueeze(2), boundaries, /*out_int32=*/true).view({q.rows, padded / 2, 2});
-  q.codes = (idx.select(2, 0) * 16 + idx.select(2, 1)).to(torch::kByte);
+  torch::Tensor idx = torch::bucketize(wb / divisor.unsqueeze(2), boundaries, /*out_int32=*/true).view({rows, padded / 2, 2});
+  return {(idx.select(2, 0) * 16 + idx.select(2, 1)).to(torch::kByte), scales};
+}
+
+}  // namespace
+
+QuantizedTensor quantize(const torch::Tensor& weight, QuantFormat format) {
+  if (weight.dim() != 2) throw Error("quantize: expected a 2-D weight, found " + std::to_string(weight.dim()) + "-D");
+  if (format != QuantFormat::int8 && format != QuantFormat::nf4) throw Error("quantize: no format given");
+  torch::NoGradGuard no_grad;
+  QuantizedTensor q;
+  q.format = format;
+  q.rows = weight.size(0);
+  q.cols = weight.size(1);
+  // In blocks of rows, so the fp32 temporaries stay small next to a vocabulary table.
+  const int64_t step = chunk_rows(q);
+  for (int64_t r = 0; r < q.rows; r += step) {
+    const int64_t n = std::min(q.rows, r + step) - r;
+    auto [codes, scales] = quantize_rows(weight.narrow(0, r, n).detach().to(torch::kFloat).contiguous(), format);
+    if (!q.codes.defined()) {
+      std::vector<int64_t> code_shape = codes.sizes().vec(), scale_shape = scales.sizes().vec();
+      code_shape[0] = scale_shape[0] = q.rows;
+      q.codes = torch::empty(code_shape, codes.options());
+      q.scales = torch::empty(scale_shape, scales.options());
+    }
+    q.codes.narrow(0, r, n).copy_(codes);
+    q.scales.narrow(0, r, n).copy_(scales);
+  }
   return q;
 }
 
@@ -211,13 +232,17 @@ void QuantizedWeightImpl::to(torch::Device device, bool non_blocking) {
   q.scales.set_data(q.scales.to(device, non_blocking));
 }
 
-void quantize_module_weight(torch::nn::Module& module, QuantFormat format, torch::ScalarType compute_dtype) {
+void quantize_module_weight(torch::nn::Module& module, QuantFormat format, torch::ScalarType compute_dtype,
+                            const torch::Tensor& values) {
   if (format == QuantFormat::none || quantized_weight_of(module)) return;
   auto* linear = dynamic_cast<LinearImpl*>(&module);
   auto* embedding = dynamic_cast<torch::nn::EmbeddingImpl*>(&module);
   if (!linear && !embedding) throw Error("quantize: only Linear and Embedding weights can be quantised");
   torch::Tensor& weight = linear ? linear->weight : embedding->weight;
-  auto stored = module.register_module("weight_q", QuantizedWeight(quantize(weight, format), compute_dtype));
+  if (values.defined() && values.sizes() != weight.sizes())
+    throw Error("quantize: values do not have the weight's shape");
+  auto stored = module.register_module(
+      "weight_q", QuantizedWeight(quantize(values.defined() ? values : weight, format), compute_dtype));
   if (linear) linear->weight_q = stored;
   ParameterTable::erase(module, "weight");
   weight = torch::Tensor();  // the module's own handle was the last one: the fp32 storage goes

@@ -91,7 +91,8 @@ std::unique_ptr<FineTuningMethod> build_method(const RunConfig& config, T5ForCon
 }  // namespace
 
 InitialMethod initial_method(const RunConfig& config, const torch::Device& device) {
-  Backbone backbone = load_backbone(config.model, config.tokenizer, config.precision, config.backbone_dtype, device, config.train.seed);
+  Backbone backbone =
+      load_backbone(config.model, config.tokenizer, config.precision, config.backbone_dtype, device, config.train.seed);
   InitialMethod out;
   out.loaded.method = build_method(config, backbone.model, device);
   out.loaded.tokenizer = backbone.tokenizer;
@@ -136,6 +137,10 @@ RunConfig RunConfig::from_json(const nlohmann::json& json, const std::string& so
     c.settings = json.value("settings", nlohmann::json::object());
     c.precision = json.value("precision", c.precision);
     c.backbone_dtype = json.value("backbone_dtype", "");
+    if (!c.backbone_dtype.empty() && c.backbone_dtype != "fp32" && c.backbone_dtype != "bf16" &&
+        c.backbone_dtype != "int8" && c.backbone_dtype != "nf4")
+      throw FormatError(source + ": \"backbone_dtype\": " +
+                        expected_found("backbone dtype", "fp32, bf16, int8 or nf4", "\"" + c.backbone_dtype + "\""));
     c.max_source_length = json.value("max_source_length", c.max_source_length);
     c.max_target_length = json.value("max_target_length", c.max_target_length);
     try {

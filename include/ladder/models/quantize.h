@@ -64,9 +64,10 @@ class QuantizedWeightImpl : public torch::nn::Module {
 };
 TORCH_MODULE(QuantizedWeight);
 
-// Quantises `module`'s "weight" parameter (a Linear or an Embedding): registers "weight_q",
-// removes the parameter and releases its storage. The weight is read in fp32 first.
-void quantize_module_weight(torch::nn::Module& module, QuantFormat format, torch::ScalarType compute_dtype);
+// Quantises `module`'s "weight" parameter (a Linear or an Embedding), or `values` of its shape
+// in its place when given: registers "weight_q", removes the parameter, releases its storage.
+void quantize_module_weight(torch::nn::Module& module, QuantFormat format, torch::ScalarType compute_dtype,
+                            const torch::Tensor& values = torch::Tensor());
 // The quantised storage of a module's weight, or nullptr.
 std::shared_ptr<QuantizedWeightImpl> quantized_weight_of(const torch::nn::Module& module);
 // The format of the first quantised weight found in `module`, or none.

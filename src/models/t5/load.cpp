@@ -37,20 +37,20 @@ std::string shape_string(at::IntArrayRef shape) {
 
 namespace {
 
-void normal_init(torch::Tensor t, double std, torch::Generator& gen) {
+// `ready` may take the values instead (a quantised backbone): then `t` is never written, so
+// its pages are never touched and the fp32 weight never becomes resident.
+void normal_init(torch::nn::Module& owner, torch::Tensor& t, double std, torch::Generator& gen,
+                 const WeightReady& ready) {
   // Sample on the CPU in fp32 so the same seed gives the same weights on every device.
   torch::Tensor values = torch::empty(t.sizes(), torch::kFloat).normal_(0.0, std, gen);
-  t.copy_(values);
+  if (!(ready && ready(owner, values))) t.copy_(values);
 }
 
 }  // namespace
 
 void init_t5_stack(T5StackImpl& stack, const T5Config& c, torch::Generator& gen, const WeightReady& ready) {
   torch::NoGradGuard no_grad;
-  auto init = [&](torch::nn::Module& owner, torch::Tensor& weight, double std) {
-    normal_init(weight, std, gen);
-    if (ready) ready(owner);
-  };
+  auto init = [&](torch::nn::Module& owner, torch::Tensor& weight, double std) { normal_init(owner, weight, std, gen, ready); };
   // Scales come from `c`, not from the modules' own sizes: LST's side blocks are initialised
   // with the backbone's sizes, as the authors' _init_weights reads the unreduced config.
   const double d = static_cast<double>(c.d_model);
@@ -77,19 +77,15 @@ void init_t5_stack(T5StackImpl& stack, const T5Config& c, torch::Generator& gen,
 void init_t5_weights(T5ForConditionalGenerationImpl& model, uint64_t seed, const WeightReady& ready) {
   torch::NoGradGuard no_grad;
   torch::Generator gen = at::detail::createCPUGenerator(seed);
-  normal_init(model.shared->weight, 1.0, gen);
-  if (ready) ready(*model.shared);
-  if (model.lm_head) {
-    normal_init(model.lm_head->weight, 1.0, gen);
-    if (ready) ready(*model.lm_head);
-  }
+  normal_init(*model.shared, model.shared->weight, 1.0, gen, ready);
+  if (model.lm_head) normal_init(*model.lm_head, model.lm_head->weight, 1.0, gen, ready);
   init_t5_stack(*model.encoder, model.config, gen, ready);
   init_t5_stack(*model.decoder, model.config, gen, ready);
 }
 
 void load_weights(torch::nn::Module& module, const safetensors::Checkpoint& checkpoint,
                   const std::vector<std::string>& ignorable,
-                  const std::function<void(const std::string& name)>& loaded) {
+                  const TakeWeight& take) {
   torch::NoGradGuard no_grad;
   std::vector<std::string> missing, wrong_shape, wrong_dtype, unexpected;
   std::set<std::string> used;
@@ -112,9 +108,9 @@ void load_weights(torch::nn::Module& module, const safetensors::Checkpoint& chec
       wrong_dtype.push_back(name + " (" + safetensors::dtype_name(info.dtype) + ")");
       continue;
     }
-    param.copy_(read_tensor(info, checkpoint.data(name)));
-    if (loaded) loaded(name);
-    // This list's handle would otherwise keep a tensor that `loaded` replaced (quantised) alive.
+    torch::Tensor value = read_tensor(info, checkpoint.data(name));
+    if (!(take && take(name, value))) param.copy_(value);
+    // This list's handle would otherwise keep a weight that `take` replaced alive.
     param = torch::Tensor();
   }
   for (const auto& name : checkpoint.names()) {
@@ -176,8 +172,8 @@ int64_t available_memory_bytes() {
   return 0;  // unknown
 }
 
-// A model is built in fp32 on the CPU before it moves: refuse one that cannot fit, before
-// allocating anything.
+// A model is built on the CPU before it moves (in fp32, or quantised tensor by tensor): refuse
+// one that cannot fit, before allocating anything.
 void check_model_fits(const T5Config& config, const std::string& spec, QuantFormat quantization) {
   // Quantised: about 1 (int8) or 0.56 (NF4) bytes a weight, plus the fp32 embedding table that
   // exists until it is quantised.
@@ -205,6 +201,22 @@ bool quantizable(const T5ForConditionalGenerationImpl& model, const torch::nn::M
   return dynamic_cast<const LinearImpl*>(&module) != nullptr || &module == model.shared.get();
 }
 
+// glibc keeps freed heap pages resident; the fp32 values and temporaries of each quantised
+// weight would add up to a full-precision model's worth of RSS unless handed back.
+void release_freed_memory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
+// torch::nn::Embedding fills its table with random values when it is built; a quantised model
+// replaces the table anyway, so it gets untouched (not yet resident) storage instead.
+void drop_initial_table(T5ForConditionalGenerationImpl& model) {
+  torch::NoGradGuard no_grad;
+  model.shared->weight.set_data(torch::empty(model.shared->weight.sizes(), model.shared->weight.options()));
+  release_freed_memory();
+}
+
 }  // namespace
 
 LoadedModel load_model(const std::string& spec, const ModelOptions& options) {
@@ -216,9 +228,13 @@ LoadedModel load_model(const std::string& spec, const ModelOptions& options) {
     loaded.model = T5ForConditionalGeneration(config);
     T5ForConditionalGenerationImpl& model = *loaded.model;
     WeightReady ready;
+    if (options.quantization != QuantFormat::none) drop_initial_table(model);
     if (options.quantization != QuantFormat::none)
-      ready = [&](torch::nn::Module& owner) {
-        if (quantizable(model, owner)) quantize_module_weight(owner, options.quantization, options.dtype);
+      ready = [&](torch::nn::Module& owner, const torch::Tensor& values) {
+        if (!quantizable(model, owner)) return false;
+        quantize_module_weight(owner, options.quantization, options.dtype, values);
+        release_freed_memory();
+        return true;
       };
     init_t5_weights(model, options.seed, ready);
   } else {
@@ -233,14 +249,19 @@ LoadedModel load_model(const std::string& spec, const ModelOptions& options) {
       throw LoadError(spec + ": config.json says tie_word_embeddings=false but the checkpoint has no lm_head.weight");
     check_model_fits(config, spec, options.quantization);
     loaded.model = T5ForConditionalGeneration(config);
-    // Each weight is quantised as soon as it is read, so at most one is ever held in fp32.
+    // Each weight is quantised as soon as it is read, without being copied into the module, so
+    // at most one is ever held in fp32.
     std::map<std::string, torch::nn::Module*> targets;
+    if (options.quantization != QuantFormat::none) drop_initial_table(*loaded.model);
     if (options.quantization != QuantFormat::none)
       for (const auto& item : loaded.model->named_modules("", /*include_self=*/false))
         if (quantizable(*loaded.model, *item.value())) targets[item.key() + ".weight"] = item.value().get();
-    auto quantize_loaded = [&](const std::string& name) {
+    auto quantize_loaded = [&](const std::string& name, const torch::Tensor& value) {
       auto it = targets.find(name);
-      if (it != targets.end()) quantize_module_weight(*it->second, options.quantization, options.dtype);
+      if (it == targets.end()) return false;
+      quantize_module_weight(*it->second, options.quantization, options.dtype, value);
+      release_freed_memory();
+      return true;
     };
     load_weights(*loaded.model, checkpoint, {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"},
                  quantize_loaded);

@@ -30,8 +30,9 @@ struct LoadedModel {
 LoadedModel load_model(const std::string& spec, const ModelOptions& options = {});
 
 // Hugging Face's T5 initialisation (factor 1.0), from a seeded generator.
-// `ready` (optional) sees each module right after its weight holds its final values.
-using WeightReady = std::function<void(torch::nn::Module& owner)>;
+// `ready` (optional) sees each module's initial weight values (fp32, CPU) before they are
+// written; it returns true when it took them (stored quantised), and the weight is not written.
+using WeightReady = std::function<bool(torch::nn::Module& owner, const torch::Tensor& values)>;
 void init_t5_weights(T5ForConditionalGenerationImpl& model, uint64_t seed, const WeightReady& ready = nullptr);
 // Standard deviations from `config` (d_model, d_kv, num_heads, d_ff), which may be larger than
 // the stack's own sizes (LST's side blocks take the backbone's).
@@ -41,10 +42,11 @@ void init_t5_stack(T5StackImpl& stack, const T5Config& config, torch::Generator&
 // Strict named loading: every parameter must be in the checkpoint with the same shape and a
 // floating dtype; extra tensors are errors except the optional embed_tokens copies. The
 // message lists missing / unexpected / wrong-shape tensors by name with a hint.
-// `loaded` (optional) is called with each parameter's name right after it is read.
+// `take` (optional) sees each parameter's name and value as read; when it returns true it kept
+// the value (stored quantised) and the parameter is not written.
+using TakeWeight = std::function<bool(const std::string& name, const torch::Tensor& value)>;
 void load_weights(torch::nn::Module& module, const safetensors::Checkpoint& checkpoint,
-                  const std::vector<std::string>& ignorable = {},
-                  const std::function<void(const std::string& name)>& loaded = nullptr);
+                  const std::vector<std::string>& ignorable = {}, const TakeWeight& take = nullptr);
 
 // A stable fingerprint of a model's parameter names and shapes (for adapter compatibility);
 // a quantised weight counts under its logical name and shape, so the fingerprint does not
