@@ -50,6 +50,7 @@ runtime::BenchRecord run_child(const runtime::BenchConfig& c, int threads) {
       << " --tgt-len " << c.target_length << " --warmup " << c.warmup_steps << " --steps " << c.timed_steps
       << " --device " << c.device << " --precision " << c.precision << " --seed " << c.seed << " --threads " << threads
       << (c.cached_states ? " --cached-states" : "") << (c.release_blocks ? " --release-blocks" : "");
+  if (!c.backbone_dtype.empty()) cmd << " --backbone-dtype " << c.backbone_dtype;
   FILE* pipe = ::popen(cmd.str().c_str(), "r");
   if (!pipe) throw Error("bench: cannot start a child process for " + c.method);
   std::string output;
@@ -99,11 +100,13 @@ void add_bench_command(CLI::App& root) {
   add_cache_options(memory, *config);
   memory->add_option("--json", *json_path, "also write the records as JSON to this file");
   add_runtime_options(memory, *runtime_options);
+  add_backbone_dtype_option(memory, *runtime_options);
   memory->callback([=] {
     apply_runtime(*runtime_options);
     const int threads = at::get_num_threads();
     config->device = runtime_options->device == "auto" ? (runtime::cuda_available() ? "cuda" : "cpu") : runtime_options->device;
     config->precision = runtime_options->precision;
+    config->backbone_dtype = runtime_options->backbone_dtype;
     config->seed = runtime_options->seed;
     std::vector<runtime::BenchRecord> records;
     const auto names = split_list(*methods);
@@ -120,7 +123,9 @@ void add_bench_command(CLI::App& root) {
       for (const auto& r : records) out.push_back(r.to_json());
       nlohmann::json doc = {{"model", config->model}, {"batch", config->batch}, {"source_length", config->source_length},
                             {"target_length", config->target_length}, {"device", config->device},
-                            {"precision", config->precision}, {"records", out}};
+                            {"precision", config->precision},
+                            {"backbone_dtype", config->backbone_dtype.empty() ? config->precision : config->backbone_dtype},
+                            {"records", out}};
       write_file_atomically(*json_path, doc.dump(2) + "\n");
     }
   });
@@ -194,11 +199,13 @@ void add_bench_command(CLI::App& root) {
   step->add_option("--method", step_config->method, "method")->required();
   add_cache_options(step, *step_config);
   add_runtime_options(step, *step_runtime);
+  add_backbone_dtype_option(step, *step_runtime);
   step->callback([=] {
     const int64_t baseline = runtime::current_rss_bytes();
     apply_runtime(*step_runtime);
     step_config->device = step_runtime->device == "auto" ? (runtime::cuda_available() ? "cuda" : "cpu") : step_runtime->device;
     step_config->precision = step_runtime->precision;
+    step_config->backbone_dtype = step_runtime->backbone_dtype;
     step_config->seed = step_runtime->seed;
     runtime::BenchRecord record = runtime::run_training_benchmark(*step_config, baseline);
     std::cout << record.to_json().dump() << std::endl;

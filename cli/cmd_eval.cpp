@@ -47,7 +47,8 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
     const std::string checkpoint = train::run_checkpoint(c.run, c.checkpoint);
     const std::string precision = app.count("--precision") ? c.runtime.precision : config.precision;
     train::LoadedMethod loaded =
-        train::load_trained_method(config.model, config.tokenizer, checkpoint, precision, device, config.train.seed);
+        train::load_trained_method(config.model, config.tokenizer, checkpoint, precision, device, config.train.seed,
+                                   run_backbone_dtype(app, c.runtime, config.backbone_dtype));
     if (app.count("--max-eval-examples")) config.task.max_eval_examples = c.task.max_eval_examples;
     decode.max_new_tokens = c.max_new_tokens > 0 ? c.max_new_tokens : config.train.max_new_tokens;
     result = train::evaluate_split(*loaded.method, *loaded.tokenizer, config.task, c.split, config.max_source_length, decode);
@@ -67,7 +68,8 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
     if (!task.is_glue() && task.kind == "classification")
       task.classification.known_labels = train::load_split(task, "train").labels;
     train::LoadedMethod loaded =
-        train::load_trained_method(c.model, c.tokenizer, c.weights, c.runtime.precision, device, c.runtime.seed);
+        train::load_trained_method(c.model, c.tokenizer, c.weights, c.runtime.precision, device, c.runtime.seed,
+                                   c.runtime.backbone_dtype);
     if (c.max_new_tokens > 0) {
       decode.max_new_tokens = c.max_new_tokens;
     } else if (!train::task_labels(task).empty()) {
@@ -103,6 +105,7 @@ void add_eval_command(CLI::App& root) {
       ->check(whole_number(1, kMaxCount));
   app->add_option("--output", c->output, "also write the JSON here");
   add_runtime_options(app, c->runtime);
+  add_backbone_dtype_option(app, c->runtime);
   app->callback([c, app] { run_eval(*c, *app); });
 }
 

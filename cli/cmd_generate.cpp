@@ -87,6 +87,7 @@ void add_generate_command(CLI::App& root) {
       ->check(whole_number(1, kMaxCount));
   app->add_option("text", options->texts, "input texts")->required();
   add_runtime_options(app, options->runtime);
+  add_backbone_dtype_option(app, options->runtime);
   app->callback([options] { run_generate(*options); });
 }
 

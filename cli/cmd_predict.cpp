@@ -50,7 +50,8 @@ void run_predict(const PredictCommand& c, const CLI::App& app) {
   const std::string checkpoint = train::run_checkpoint(c.run, c.checkpoint);
   const std::string precision = app.count("--precision") ? c.runtime.precision : config.precision;
   train::LoadedMethod loaded =
-      train::load_trained_method(config.model, config.tokenizer, checkpoint, precision, device, config.train.seed);
+      train::load_trained_method(config.model, config.tokenizer, checkpoint, precision, device, config.train.seed,
+                                 run_backbone_dtype(app, c.runtime, config.backbone_dtype));
   std::vector<std::vector<int64_t>> sources;
   std::vector<std::size_t> rows;  // which input line each source came from
   for (std::size_t i = 0; i < texts.size(); ++i) {
@@ -81,6 +82,7 @@ void add_predict_command(CLI::App& root) {
   app->add_option("--max-new-tokens", c->max_new_tokens, "decoding length (default: the run's)")->check(whole_number(1, kMaxCount));
   app->add_option("text", c->texts, "input texts (GLUE: raw sentences, the task prefix is added; pairs: A<TAB>B)");
   add_runtime_options(app, c->runtime);
+  add_backbone_dtype_option(app, c->runtime);
   app->callback([c, app] { run_predict(*c, *app); });
 }
 

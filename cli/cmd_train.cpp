@@ -58,6 +58,7 @@ train::RunConfig run_config(const TrainCommand& c, const CLI::App& app) {
   config.method = c.method;
   config.settings = method_settings(c.method_flags, c.method, app);
   config.precision = c.runtime.precision;
+  config.backbone_dtype = c.runtime.backbone_dtype;
   config.max_source_length = c.max_source_length;
   config.max_target_length = c.max_target_length;
   train::TrainOptions& t = config.train;
@@ -178,6 +179,7 @@ void add_train_command(CLI::App& root) {
                 "keep the backbone's blocks in memory once every example is cached (default: freed for the "
                 "training steps, read back from the cache folder for each evaluation)");
   add_runtime_options(app, c->runtime);
+  add_backbone_dtype_option(app, c->runtime);
   app->callback([c, app] {
     if (c->resume.empty() == c->out.empty()) throw UsageError("give either --out RUN (a new run) or --resume RUN (continue one)");
     run_train(*c, *app);

@@ -18,6 +18,19 @@ void add_runtime_options(CLI::App* app, RuntimeOptions& options) {
       ->check(whole_number(0, std::numeric_limits<int64_t>::max()));
 }
 
+void add_backbone_dtype_option(CLI::App* app, RuntimeOptions& options) {
+  app->add_option("--backbone-dtype", options.backbone_dtype,
+                  "storage of the frozen backbone: fp32, bf16, int8 (per-row absmax) or nf4 (QLoRA's 4-bit, blocks "
+                  "of 64); int8/nf4 weights are dequantised to --precision when used (default: as --precision)")
+      ->check(CLI::IsMember({"fp32", "bf16", "int8", "nf4"}));
+}
+
+std::string run_backbone_dtype(const CLI::App& app, const RuntimeOptions& options, const std::string& recorded) {
+  if (app.count("--backbone-dtype")) return options.backbone_dtype;
+  if (app.count("--precision") && (recorded.empty() || recorded == "fp32" || recorded == "bf16")) return "";
+  return recorded;
+}
+
 torch::Device apply_runtime(const RuntimeOptions& options) {
   int threads = options.threads;
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -38,7 +51,10 @@ torch::ScalarType precision_dtype(const std::string& precision) {
 ModelOptions apply_runtime_for_model(const RuntimeOptions& options) {
   ModelOptions model_options;
   model_options.device = apply_runtime(options);
-  model_options.dtype = precision_dtype(options.precision);
+  precision_dtype(options.precision);  // its own message first
+  const BackboneStorage storage = backbone_storage(options.backbone_dtype, options.precision);
+  model_options.dtype = storage.dtype;
+  model_options.quantization = storage.quantization;
   model_options.seed = options.seed;
   return model_options;
 }

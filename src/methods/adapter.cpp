@@ -61,7 +61,7 @@ class AdapterMethod : public FineTuningMethod {
       if (tensor.scalar_type() != torch::kFloat) tensor.set_data(tensor.data().to(torch::kFloat));
       tensor.set_requires_grad(true);
     }
-    to(backbone_->shared->weight.device());
+    to(backbone_->device());
   }
 
   std::string name() const override { return kMethod; }

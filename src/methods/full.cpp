@@ -1,5 +1,7 @@
 // Full fine-tuning: every parameter of the backbone trains (the paper's 100% baseline).
+#include "ladder/error.h"
 #include "ladder/methods/factories.h"
+#include "ladder/models/quantize.h"
 
 namespace ladder {
 namespace {
@@ -9,6 +11,12 @@ class FullMethod : public FineTuningMethod {
   FullMethod(T5ForConditionalGeneration backbone, const MethodOptions& options)
       : FineTuningMethod(std::move(backbone)) {
     check_setting_keys(options.settings, {}, "full");
+    const QuantFormat quantization = quantization_of(*backbone_);
+    if (quantization != QuantFormat::none)
+      throw UsageError("full: --backbone-dtype " + quant_format_name(quantization) +
+                       " stores the backbone quantised and frozen, but full fine-tuning trains every backbone "
+                       "weight; use --backbone-dtype fp32 or bf16, or a method with a frozen backbone "
+                       "(lst, lora, adapter, bitfit, prompt)");
     // The trained weights are the backbone itself, and trainable weights are fp32: AdamW steps
     // of lr * 1 (~3e-4 relative) mostly vanish when added to bf16 weights (8-bit mantissa).
     // The parameter objects stay the same, so nothing that holds them is invalidated.

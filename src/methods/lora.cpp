@@ -42,7 +42,7 @@ LoraMethod::LoraMethod(T5ForConditionalGeneration backbone, const MethodOptions&
     throw UsageError(std::string(kMethod) + ": " + expected_found("target module \"" + unmatched.front() + "\"",
                                                                   "a Linear of this model", "none", hint));
   }
-  to(backbone_->shared->weight.device());
+  to(backbone_->device());
 }
 
 nlohmann::json LoraMethod::settings() const {

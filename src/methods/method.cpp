@@ -6,6 +6,7 @@
 #include "ladder/error.h"
 #include "ladder/io/json_file.h"
 #include "ladder/methods/factories.h"
+#include "ladder/models/quantize.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/models/tensor_io.h"
 
@@ -65,8 +66,13 @@ int64_t FineTuningMethod::trainable_count() {
 }
 
 int64_t FineTuningMethod::count_parameters(const torch::nn::Module& module) {
+  // Logical shapes: a quantised weight counts as the parameters it stands for.
   int64_t n = 0;
-  for (const auto& p : module.parameters()) n += p.numel();
+  for (const auto& [name, shape] : logical_parameters(module)) {
+    int64_t numel = 1;
+    for (int64_t s : shape) numel *= s;
+    n += numel;
+  }
   return n;
 }
 

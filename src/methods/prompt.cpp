@@ -30,11 +30,11 @@ class PromptMethod : public FineTuningMethod {
     torch::Tensor ids = num_virtual_tokens_ <= pool
                             ? torch::randperm(pool, generator, torch::kLong).slice(0, 0, num_virtual_tokens_)
                             : torch::randint(0, pool, {num_virtual_tokens_}, generator, torch::kLong);
-    const torch::Tensor& table = backbone_->shared->weight;
     torch::Tensor init;
     {
       torch::NoGradGuard no_grad;
-      init = table.index_select(0, ids.to(table.device())).to(torch::kFloat).clone();
+      // embed() dequantises only these rows of a quantised table.
+      init = backbone_->embed(ids.to(backbone_->device())).to(torch::kFloat).clone();
     }
     backbone_->set_prompt(init);
     backbone_->prompt_embeddings.set_requires_grad(true);

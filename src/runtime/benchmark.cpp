@@ -13,6 +13,7 @@
 #include "ladder/error.h"
 #include "ladder/methods/method.h"
 #include "ladder/models/t5/attention_core.h"
+#include "ladder/models/quantize.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/runtime/memory.h"
 #include "ladder/train/state_cache.h"
@@ -46,6 +47,7 @@ nlohmann::json BenchRecord::to_json() const {
           {"final_loss", final_loss},
           {"device", device},
           {"precision", precision},
+          {"backbone_dtype", backbone_dtype},
           {"attention", attention},
           {"libtorch", libtorch},
           {"variant", variant}};
@@ -69,6 +71,7 @@ BenchRecord BenchRecord::from_json(const nlohmann::json& j) {
   r.final_loss = j.value("final_loss", 0.0);
   r.device = j.value("device", "");
   r.precision = j.value("precision", "");
+  r.backbone_dtype = j.value("backbone_dtype", r.precision);
   r.attention = j.value("attention", "");
   r.libtorch = j.value("libtorch", "");
   r.variant = j.value("variant", "");
@@ -79,11 +82,13 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
   const bool cuda = config.device == "cuda";
   if (cuda && !cuda_available()) throw UsageError("bench: --device cuda but CUDA is not available in this build");
   const torch::Device device = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  const torch::ScalarType dtype = config.precision == "bf16" ? torch::kBFloat16 : torch::kFloat;
+  const BackboneStorage storage = backbone_storage(config.backbone_dtype, config.precision);
+  const torch::ScalarType dtype = storage.dtype;
 
   ModelOptions model_options;
   model_options.device = device;
   model_options.dtype = dtype;
+  model_options.quantization = storage.quantization;
   model_options.seed = config.seed;
   LoadedModel loaded = load_model(config.model, model_options);
   const T5Config model_config = loaded.model->config;
@@ -115,12 +120,12 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
   record.libtorch = TORCH_VERSION;
   record.precision = config.precision;
   if (config.cached_states) record.variant = config.release_blocks ? "cached states, blocks released" : "cached states";
+  record.backbone_dtype = config.backbone_dtype.empty() ? config.precision : config.backbone_dtype;
   record.trainable_parameters = method->trainable_count();
   record.backbone_parameters = method->backbone_count();
   std::vector<torch::Tensor> trainable = method->trainable_parameters();
   for (const auto& t : trainable) record.trainable_weight_bytes += tensor_bytes(t);
-  for (const auto& p : method->backbone()->parameters())
-    if (!p.requires_grad()) record.frozen_weight_bytes += tensor_bytes(p);
+  record.frozen_weight_bytes = held_bytes(*method->backbone(), /*frozen_only=*/true);
   record.gradient_bytes = record.trainable_weight_bytes;
   // AdamW keeps two moments per trainable element, in the parameter's dtype.
   record.optimizer_bytes = 2 * record.trainable_weight_bytes;
@@ -215,7 +220,9 @@ double time_forward(const BenchConfig& config) {
   const bool cuda = config.device == "cuda";
   ModelOptions model_options;
   model_options.device = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  model_options.dtype = config.precision == "bf16" ? torch::kBFloat16 : torch::kFloat;
+  const BackboneStorage storage = backbone_storage(config.backbone_dtype, config.precision);
+  model_options.dtype = storage.dtype;
+  model_options.quantization = storage.quantization;
   model_options.seed = config.seed;
   LoadedModel loaded = load_model(config.model, model_options);
   loaded.model->eval();
@@ -242,8 +249,9 @@ std::string format_bench_table(const std::vector<BenchRecord>& records, const Be
   std::ostringstream out;
   char line[512];
   out << "model " << shape.model << ", batch " << shape.batch << ", source " << shape.source_length << ", target "
-      << shape.target_length << ", " << shape.device << ", " << shape.precision << ", AdamW\n";
-  std::snprintf(line, sizeof line, "%-20s %10s %11s %11s %11s %11s %11s %11s %9s\n", "method", "trainable%", "peak",
+      << shape.target_length << ", " << shape.device << ", " << shape.precision << ", backbone "
+      << (shape.backbone_dtype.empty() ? shape.precision : shape.backbone_dtype) << ", AdamW\n";
+  std::snprintf(line, sizeof line, "%-20s %-8s %10s %11s %11s %11s %11s %11s %11s %9s\n", "method", "backbone", "trainable%", "peak",
                 "frozen_w", "train_w", "grads", "optimizer", "activ+tmp", "step_s");
   out << line;
   const BenchRecord* full = nullptr;
@@ -252,7 +260,8 @@ std::string format_bench_table(const std::vector<BenchRecord>& records, const Be
   for (const auto& r : records) {
     const std::string label = r.variant.empty() ? r.method
                               : r.method + " (" + (r.variant == "cached states" ? "cached" : "cached, -blocks") + ")";
-    std::snprintf(line, sizeof line, "%-20s %10.3f %11s %11s %11s %11s %11s %11s %9.3f\n", label.c_str(),
+    std::snprintf(line, sizeof line, "%-20s %-8s %10.3f %11s %11s %11s %11s %11s %11s %9.3f\n", label.c_str(),
+                  r.backbone_dtype.c_str(),
                   r.backbone_parameters ? 100.0 * r.trainable_parameters / r.backbone_parameters : 0.0,
                   format_bytes(r.peak_bytes).c_str(), format_bytes(r.frozen_weight_bytes).c_str(),
                   format_bytes(r.trainable_weight_bytes).c_str(), format_bytes(r.gradient_bytes).c_str(),

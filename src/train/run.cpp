@@ -4,6 +4,7 @@
 #include <ostream>
 
 #include "ladder/error.h"
+#include "ladder/models/quantize.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/train/checkpoint.h"
 #include "ladder/train/method_init.h"
@@ -20,6 +21,12 @@ torch::ScalarType storage_dtype(const std::string& precision) {
   if (precision == "fp32") return torch::kFloat;
   if (precision == "bf16") return torch::kBFloat16;
   throw UsageError(expected_found("precision", "fp32 or bf16 (fp16 overflows in T5)", "\"" + precision + "\""));
+}
+
+// What the backbone is stored as: --backbone-dtype, or (empty, as in run.json files written
+// before the option existed) the --precision dtype.
+std::string resolved_backbone_dtype(const std::string& backbone_dtype, const std::string& precision) {
+  return backbone_dtype.empty() ? precision : backbone_dtype;
 }
 
 std::string absolute_path(const std::string& path) {
@@ -46,10 +53,13 @@ struct Backbone {
 };
 
 Backbone load_backbone(const std::string& model, const std::string& tokenizer_path, const std::string& precision,
-                       const torch::Device& device, uint64_t seed) {
+                       const std::string& backbone_dtype, const torch::Device& device, uint64_t seed) {
+  storage_dtype(precision);  // its own message first
+  const BackboneStorage storage = backbone_storage(backbone_dtype, precision);
   ModelOptions options;
   options.device = device;
-  options.dtype = storage_dtype(precision);
+  options.dtype = storage.dtype;
+  options.quantization = storage.quantization;
   options.seed = seed;
   LoadedModel loaded = load_model(model, options);
   Backbone b;
@@ -72,7 +82,7 @@ std::unique_ptr<FineTuningMethod> build_method(const RunConfig& config, T5ForCon
   options.name = config.method;
   options.settings = config.settings;
   options.seed = config.train.seed;
-  options.backbone_dtype = storage_dtype(config.precision);
+  options.backbone_dtype = backbone_storage(config.backbone_dtype, config.precision).dtype;
   std::unique_ptr<FineTuningMethod> method = make_method(std::move(backbone), options);
   method->to(device);
   return method;
@@ -81,7 +91,8 @@ std::unique_ptr<FineTuningMethod> build_method(const RunConfig& config, T5ForCon
 }  // namespace
 
 InitialMethod initial_method(const RunConfig& config, const torch::Device& device) {
-  Backbone backbone = load_backbone(config.model, config.tokenizer, config.precision, device, config.train.seed);
+  Backbone backbone =
+      load_backbone(config.model, config.tokenizer, config.precision, config.backbone_dtype, device, config.train.seed);
   InitialMethod out;
   out.loaded.method = build_method(config, backbone.model, device);
   out.loaded.tokenizer = backbone.tokenizer;
@@ -106,6 +117,7 @@ nlohmann::json RunConfig::to_json() const {
           {"method", method},
           {"settings", settings},
           {"precision", precision},
+          {"backbone_dtype", resolved_backbone_dtype(backbone_dtype, precision)},
           {"max_source_length", max_source_length},
           {"max_target_length", max_target_length},
           {"training", train.to_json()}};
@@ -124,6 +136,11 @@ RunConfig RunConfig::from_json(const nlohmann::json& json, const std::string& so
     c.method = json_field<std::string>(json, "method", source);
     c.settings = json.value("settings", nlohmann::json::object());
     c.precision = json.value("precision", c.precision);
+    c.backbone_dtype = json.value("backbone_dtype", "");
+    if (!c.backbone_dtype.empty() && c.backbone_dtype != "fp32" && c.backbone_dtype != "bf16" &&
+        c.backbone_dtype != "int8" && c.backbone_dtype != "nf4")
+      throw FormatError(source + ": \"backbone_dtype\": " +
+                        expected_found("backbone dtype", "fp32, bf16, int8 or nf4", "\"" + c.backbone_dtype + "\""));
     c.max_source_length = json.value("max_source_length", c.max_source_length);
     c.max_target_length = json.value("max_target_length", c.max_target_length);
     try {
@@ -160,7 +177,8 @@ TrainResult train_from_start(RunConfig config, const std::string& run_dir, const
   config.train.validate();
   if (config.model.rfind("arch:", 0) != 0) config.model = absolute_path(config.model);
   config.task.data = absolute_path(config.task.data);
-  Backbone backbone = load_backbone(config.model, config.tokenizer, config.precision, context.device, config.train.seed);
+  Backbone backbone = load_backbone(config.model, config.tokenizer, config.precision, config.backbone_dtype, context.device,
+                                    config.train.seed);
   config.tokenizer = absolute_path(backbone.tokenizer_path);
 
   if (!config.task.is_glue() && config.task.kind == "classification" && config.task.classification.known_labels.empty())
@@ -213,9 +231,10 @@ TrainResult resume_run(const std::string& run_dir, const RunContext& context) {
     result.metrics = read_json_file((fs::path(run_dir) / "metrics.json").string());
     return result;
   }
-  Backbone backbone = load_backbone(config.model, config.tokenizer, config.precision, context.device, config.train.seed);
+  Backbone backbone = load_backbone(config.model, config.tokenizer, config.precision, config.backbone_dtype, context.device,
+                                    config.train.seed);
   TrainData data = prepare_data(config, *backbone.tokenizer);
-  std::unique_ptr<FineTuningMethod> method = load_method(backbone.model, checkpoint, storage_dtype(config.precision));
+  std::unique_ptr<FineTuningMethod> method = load_method(backbone.model, checkpoint, backbone_storage(config.backbone_dtype, config.precision).dtype);
   method->to(context.device);
   Trainer trainer(*method, *backbone.tokenizer, config.task, std::move(data), config.train, run_dir, context.device);
   trainer.restore(checkpoint);
@@ -224,10 +243,10 @@ TrainResult resume_run(const std::string& run_dir, const RunContext& context) {
 
 LoadedMethod load_trained_method(const std::string& model, const std::string& tokenizer,
                                  const std::string& checkpoint_dir, const std::string& precision,
-                                 const torch::Device& device, uint64_t seed) {
-  Backbone backbone = load_backbone(model, tokenizer, precision, device, seed);
+                                 const torch::Device& device, uint64_t seed, const std::string& backbone_dtype) {
+  Backbone backbone = load_backbone(model, tokenizer, precision, backbone_dtype, device, seed);
   LoadedMethod loaded;
-  loaded.method = load_method(backbone.model, checkpoint_dir, storage_dtype(precision));
+  loaded.method = load_method(backbone.model, checkpoint_dir, backbone_storage(backbone_dtype, precision).dtype);
   loaded.method->to(device);
   loaded.method->set_training(false);
   loaded.tokenizer = backbone.tokenizer;

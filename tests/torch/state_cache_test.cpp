@@ -310,6 +310,33 @@ TEST(CachedTraining, AnEntryFoundDamagedAfterTheBlocksWereReleasedIsRecomputed) 
   for (size_t i = 0; i < first.size(); ++i) EXPECT_NEAR(second[i], first[i], 1e-5 * std::abs(first[i])) << i;
 }
 
+// A quantised backbone keeps its block weights as buffers (codes and scales): they are
+// released and restored too, and the restored model computes what it did before.
+TEST(BackboneStateCache, ReleasedAndRestoredQuantisedBlocksGiveTheSameLogits) {
+  TempDir dir;
+  ModelOptions int8;
+  int8.quantization = QuantFormat::int8;
+  MethodOptions options;
+  options.name = "lst";
+  options.settings = {{"backbone_dropout", false}, {"side_init", "random"}};
+  auto method = make_method(load_model(tiny_model(), int8).model, options);
+  method->set_training(false);
+  const Seq2SeqBatch batch = test::golden_batch("t5-tiny-v1_0");
+  torch::NoGradGuard no_grad;
+  const torch::Tensor before = method->forward(batch).logits;
+  int64_t held = 0;
+  for (const auto& b : method->backbone()->named_buffers())
+    if (b.key().rfind("encoder.block.", 0) == 0) held += b.value().numel();
+  ASSERT_GT(held, 0) << "the int8 backbone has no quantised block buffers";
+  const int64_t freed = method->release_backbone_blocks((dir.path() / "blocks.safetensors").string());
+  EXPECT_GT(freed, 0);
+  for (const auto& b : method->backbone()->named_buffers())
+    if (b.key().rfind("encoder.block.", 0) == 0) EXPECT_EQ(b.value().numel(), 0) << b.key();
+  EXPECT_THROW(method->backbone_states(batch), Error);
+  method->restore_backbone_blocks();
+  EXPECT_TRUE(torch::equal(method->forward(batch).logits, before));
+}
+
 TEST(CachedTraining, CliFlags) {
   TempDir dir;
   const std::vector<std::string> common = {"train", "--model", tiny_model(), "--tokenizer",

@@ -16,6 +16,7 @@ struct BenchConfig {
   int warmup_steps = 2, timed_steps = 3;
   std::string device = "cpu";
   std::string precision = "fp32";
+  std::string backbone_dtype;  // fp32 | bf16 | int8 | nf4; "" = as precision
   uint64_t seed = 0;
   // LST only: the warm-up steps fill a backbone-state cache, the timed steps read it (a later
   // epoch of `train --cache-backbone`); release_blocks also frees the backbone's blocks first.
@@ -27,6 +28,7 @@ struct BenchRecord {
   std::string method;
   int64_t trainable_parameters = 0, backbone_parameters = 0;
   // Analytic categories, in bytes; activations = peak - (weights + gradients + optimizer).
+  // frozen_weight_bytes counts what is held: a quantised weight's codes and scales.
   int64_t frozen_weight_bytes = 0, trainable_weight_bytes = 0, gradient_bytes = 0, optimizer_bytes = 0;
   int64_t activation_bytes = 0;
   int64_t cache_bytes = 0;  // cached backbone states held in memory (--cached-states)
@@ -35,6 +37,7 @@ struct BenchRecord {
   double median_step_seconds = 0;
   double final_loss = 0;
   std::string device, precision;
+  std::string backbone_dtype;  // the frozen backbone's storage (fp32 | bf16 | int8 | nf4)
   std::string attention;  // the attention kernels in use (attention_kernels_in_use)
   std::string libtorch;   // the libtorch version it ran on
   std::string variant;    // options beyond the method ("cached states", "blocks released"), "" for none

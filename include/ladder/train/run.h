@@ -23,7 +23,10 @@ struct RunConfig {
   TaskSpec task;
   std::string method = "lst";
   nlohmann::json settings = nlohmann::json::object();
-  std::string precision = "fp32";  // fp32 | bf16: storage of the frozen backbone
+  std::string precision = "fp32";  // fp32 | bf16: compute dtype (and storage unless backbone_dtype says)
+  // fp32 | bf16 | int8 | nf4: storage of the frozen backbone; "" = as precision (run.json
+  // files from before the option).
+  std::string backbone_dtype;
   int64_t max_source_length = 128;
   int64_t max_target_length = 128;
   TrainOptions train;
@@ -57,7 +60,8 @@ struct LoadedMethod {
 // Backbone from `model`, method and weights from `checkpoint_dir` (save_method's layout).
 LoadedMethod load_trained_method(const std::string& model, const std::string& tokenizer,
                                  const std::string& checkpoint_dir, const std::string& precision,
-                                 const torch::Device& device, uint64_t seed = 0);
+                                 const torch::Device& device, uint64_t seed = 0,
+                                 const std::string& backbone_dtype = "");
 
 // The method a run starts from, as `ladder train` builds it before its first update:
 // settings, seed and the data-dependent initialisation (LST's Fisher on the training split,

@@ -37,7 +37,7 @@ LstMethod::LstMethod(T5ForConditionalGeneration backbone, const MethodOptions& o
     : FineTuningMethod(std::move(backbone)),
       config_(LstConfig::from_json(options.settings)),
       // Ladder inputs are kept in the dtype the backbone actually runs in.
-      ladder_dtype_(backbone_->shared->weight.scalar_type()) {
+      ladder_dtype_(backbone_->compute_dtype()) {
   const T5Config& c = config();
   config_.encoder_layers = resolve_layers(config_.encoder_layers, c.num_layers);
   config_.decoder_layers = resolve_layers(config_.decoder_layers, c.num_decoder_layers);
@@ -74,7 +74,7 @@ LstMethod::LstMethod(T5ForConditionalGeneration backbone, const MethodOptions& o
 
   freeze_backbone();
   if (config_.side_init == "magnitude") initialize_side(magnitude_importance(*backbone_));
-  side_modules->to(backbone_->shared->weight.device());
+  side_modules->to(backbone_->device());
   set_training(true);
 }
 
@@ -108,7 +108,7 @@ LstMethod::BackboneStates LstMethod::run_backbone_decoder(const torch::Tensor& d
                                                           const torch::Tensor& encoder_mask, StackCache* cache) {
   torch::NoGradGuard no_grad;
   BackboneStates states;
-  states.embeddings = torch::embedding(backbone_->shared->weight, decoder_ids);
+  states.embeddings = backbone_->embed(decoder_ids);
   T5StackImpl::Inputs inputs;
   inputs.inputs_embeds = states.embeddings;
   inputs.encoder_output = encoder_output;
@@ -121,7 +121,7 @@ LstMethod::BackboneStates LstMethod::run_backbone_decoder(const torch::Tensor& d
 
 torch::Tensor LstMethod::logits_from_side(const torch::Tensor& side_decoder_output) {
   torch::Tensor up = upsample->forward(side_decoder_output);
-  return backbone_->head(up.to(backbone_->head_weight().scalar_type()));
+  return backbone_->head(up.to(backbone_->compute_dtype()));
 }
 
 namespace {
@@ -167,7 +167,7 @@ Seq2SeqOutput LstMethod::forward_from_states(const Seq2SeqBatch& batch, const La
   {
     torch::NoGradGuard no_grad;
     encoder_embeddings = backbone_->encoder_embeddings(batch.input_ids);
-    decoder_embeddings = torch::embedding(backbone_->shared->weight, decoder_ids_of(batch, config()));
+    decoder_embeddings = backbone_->embed(decoder_ids_of(batch, config()));
   }
   torch::Tensor side_encoder_output = side_encoder->forward(encoder_embeddings, states.encoder, mask, {}, {});
   torch::Tensor side_out = side_decoder->forward(decoder_embeddings, states.decoder, {}, side_encoder_output, mask);
@@ -230,8 +230,11 @@ int64_t LstMethod::release_backbone_blocks(const std::string& park_path) {
   if (blocks_released_) return 0;
   torch::NoGradGuard no_grad;
   std::map<std::string, torch::Tensor> blocks;
+  // Buffers too: a quantised backbone keeps its weights as codes and scales.
   for (auto& p : backbone_->named_parameters())
     if (only_for_backbone_states(p.key())) blocks.emplace(p.key(), p.value());
+  for (auto& b : backbone_->named_buffers())
+    if (only_for_backbone_states(b.key())) blocks.emplace(b.key(), b.value());
   if (!park_path.empty() && !std::filesystem::exists(park_path)) write_safetensors(park_path, blocks);
   int64_t freed = 0;
   for (auto& [name, tensor] : blocks) {
@@ -249,7 +252,9 @@ void LstMethod::restore_backbone_blocks() {
   if (parked_blocks_.empty()) throw Error("internal: lst: the backbone's blocks were released without a copy");
   const auto parked = read_safetensors(parked_blocks_);
   torch::NoGradGuard no_grad;
-  for (auto& p : backbone_->named_parameters()) {
+  auto tensors = backbone_->named_parameters();
+  for (auto& b : backbone_->named_buffers()) tensors.insert(b.key(), b.value());
+  for (auto& p : tensors) {
     if (!only_for_backbone_states(p.key())) continue;
     auto it = parked.find(p.key());
     if (it == parked.end() || it->second.sizes().vec() != parked_shapes_.at(p.key()))

@@ -1,6 +1,7 @@
 // Side-network initialisation by chained structural pruning of the backbone (SPEC-LST §6).
 #include "ladder/error.h"
 #include "ladder/methods/lst.h"
+#include "ladder/models/quantize.h"
 
 namespace ladder {
 
@@ -12,15 +13,27 @@ torch::Tensor top_l1_rows(const torch::Tensor& importance, int64_t keep) {
   return std::get<0>(torch::sort(kept));
 }
 
+// A quantised backbone's importance is |W| of its dequantised weights: the weights the model
+// actually computes with. Each is dequantised on its own; the map itself is fp32-sized, as
+// for an unquantised backbone, and lives only while the side network is initialised.
 std::map<std::string, torch::Tensor> magnitude_importance(T5ForConditionalGenerationImpl& model) {
   std::map<std::string, torch::Tensor> importance;
-  for (const auto& item : model.named_parameters()) importance[item.key()] = item.value().detach().abs().to(torch::kFloat).cpu();
+  for (const auto& [name, shape] : logical_parameters(model)) importance[name] = logical_weight(model, name).abs();
   return importance;
 }
 
 std::map<std::string, torch::Tensor> fisher_importance(T5ForConditionalGenerationImpl& model,
                                                        const std::vector<Seq2SeqBatch>& batches) {
   if (batches.empty()) throw Error("Fisher importance needs at least one training example");
+  // Fisher needs dL/dW of every backbone weight, and a quantised weight is not a parameter:
+  // a gradient for it would mean a full-precision copy of the backbone, which is what
+  // quantising avoids. Refused, naming the alternatives.
+  const QuantFormat quantization = quantization_of(model);
+  if (quantization != QuantFormat::none)
+    throw UsageError("lst: side_init \"fisher\" needs gradients of the backbone weights, which a --backbone-dtype " +
+                     quant_format_name(quantization) +
+                     " backbone does not hold; use --settings '{\"side_init\": \"magnitude\"}' (|W| of the "
+                     "dequantised weights) or \"random\", or --backbone-dtype fp32 or bf16");
   const bool was_training = model.is_training();
   model.eval();
   std::map<std::string, torch::Tensor> sums;
@@ -87,9 +100,8 @@ class StackPruner {
 
  private:
   torch::Tensor weight(const std::string& name) const {
-    for (const auto& item : backbone_.named_parameters())
-      if (item.key() == name) return item.value().detach().to(torch::kFloat).cpu();
-    throw Error("pruning: the backbone has no parameter " + name);
+    // Dequantised when the backbone is quantised: the side network starts from those values.
+    return logical_weight(backbone_, name);
   }
   torch::Tensor importance(const std::string& name) const {
     auto it = importance_.find(name);

@@ -13,9 +13,11 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias)
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  // A method's bias stays fp32 over a bf16 weight (BitFit); it is added after the matmul, cast.
-  const bool mixed_bias = bias.defined() && bias.scalar_type() != weight.scalar_type();
-  torch::Tensor y = torch::nn::functional::linear(x, weight, bias.defined() && !mixed_bias ? bias : torch::Tensor());
+  // A method's bias stays fp32 over a bf16 or quantised weight (BitFit); it is added after the
+  // matmul, cast.
+  const bool mixed_bias = bias.defined() && (weight_q || bias.scalar_type() != weight.scalar_type());
+  torch::Tensor y = weight_q ? quantized_linear(x, weight_q->q)
+                             : torch::nn::functional::linear(x, weight, bias.defined() && !mixed_bias ? bias : torch::Tensor());
   if (mixed_bias) y = y + bias.to(y.scalar_type());
   if (lora_A && !lora_merged) {
     torch::Tensor h = torch::dropout(x, lora_dropout, is_training());
@@ -28,7 +30,7 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
 void LinearImpl::add_bias() {
   if (bias.defined()) return;
   // fp32 even over a bf16 weight: trainable tensors are fp32 master copies.
-  bias = register_parameter("bias", torch::zeros({out_features}, weight.options().dtype(torch::kFloat)));
+  bias = register_parameter("bias", torch::zeros({out_features}, torch::TensorOptions(torch::kFloat).device(device())));
 }
 
 void LinearImpl::add_lora(int64_t rank, double alpha, double dropout, torch::Generator generator) {
@@ -46,6 +48,12 @@ void LinearImpl::add_lora(int64_t rank, double alpha, double dropout, torch::Gen
 
 void LinearImpl::merge_lora() {
   if (!lora_A || lora_merged) return;
+  // Merging into int8/NF4 codes would requantise W + BA and lose most of the small update, so
+  // the merged model would not compute what was trained: refused rather than silently degraded.
+  if (weight_q)
+    throw UsageError("LoRA merge: the backbone weight is stored as " + quant_format_name(weight_q->q.format) +
+                     "; merging would requantise it and lose the update (keep the adapter unmerged, or load the "
+                     "backbone with --backbone-dtype fp32 or bf16 to merge)");
   torch::NoGradGuard no_grad;
   torch::Tensor delta = torch::matmul(lora_B->weight.to(torch::kFloat), lora_A->weight.to(torch::kFloat));
   weight.copy_((weight.to(torch::kFloat) + delta * lora_scaling).to(weight.scalar_type()));

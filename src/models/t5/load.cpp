@@ -5,6 +5,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -33,16 +37,20 @@ std::string shape_string(at::IntArrayRef shape) {
 
 namespace {
 
-void normal_init(torch::Tensor t, double std, torch::Generator& gen) {
+// `ready` may take the values instead (a quantised backbone): then `t` is never written, so
+// its pages are never touched and the fp32 weight never becomes resident.
+void normal_init(torch::nn::Module& owner, torch::Tensor& t, double std, torch::Generator& gen,
+                 const WeightReady& ready) {
   // Sample on the CPU in fp32 so the same seed gives the same weights on every device.
   torch::Tensor values = torch::empty(t.sizes(), torch::kFloat).normal_(0.0, std, gen);
-  t.copy_(values);
+  if (!(ready && ready(owner, values))) t.copy_(values);
 }
 
 }  // namespace
 
-void init_t5_stack(T5StackImpl& stack, const T5Config& c, torch::Generator& gen) {
+void init_t5_stack(T5StackImpl& stack, const T5Config& c, torch::Generator& gen, const WeightReady& ready) {
   torch::NoGradGuard no_grad;
+  auto init = [&](torch::nn::Module& owner, torch::Tensor& weight, double std) { normal_init(owner, weight, std, gen, ready); };
   // Scales come from `c`, not from the modules' own sizes: LST's side blocks are initialised
   // with the backbone's sizes, as the authors' _init_weights reads the unreduced config.
   const double d = static_cast<double>(c.d_model);
@@ -52,31 +60,32 @@ void init_t5_stack(T5StackImpl& stack, const T5Config& c, torch::Generator& gen)
     std::vector<T5Attention> attentions = {block->self_attention->SelfAttention};
     if (block->cross_attention) attentions.push_back(block->cross_attention->EncDecAttention);
     for (auto& attn : attentions) {
-      normal_init(attn->q->weight, std::pow(d * d_kv, -0.5), gen);
-      normal_init(attn->k->weight, std::pow(d, -0.5), gen);
-      normal_init(attn->v->weight, std::pow(d, -0.5), gen);
-      normal_init(attn->o->weight, std::pow(inner, -0.5), gen);
+      init(*attn->q, attn->q->weight, std::pow(d * d_kv, -0.5));
+      init(*attn->k, attn->k->weight, std::pow(d, -0.5));
+      init(*attn->v, attn->v->weight, std::pow(d, -0.5));
+      init(*attn->o, attn->o->weight, std::pow(inner, -0.5));
       if (attn->relative_attention_bias)
-        normal_init(attn->relative_attention_bias->weight, std::pow(d, -0.5), gen);
+        init(*attn->relative_attention_bias, attn->relative_attention_bias->weight, std::pow(d, -0.5));
     }
     auto& ff = block->feed_forward->DenseReluDense;
     for (auto* wi : {&ff->wi, &ff->wi_0, &ff->wi_1})
-      if (*wi) normal_init((*wi)->weight, std::pow(d, -0.5), gen);
-    normal_init(ff->wo->weight, std::pow(static_cast<double>(c.d_ff), -0.5), gen);
+      if (*wi) init(**wi, (*wi)->weight, std::pow(d, -0.5));
+    init(*ff->wo, ff->wo->weight, std::pow(static_cast<double>(c.d_ff), -0.5));
   }
 }
 
-void init_t5_weights(T5ForConditionalGenerationImpl& model, uint64_t seed) {
+void init_t5_weights(T5ForConditionalGenerationImpl& model, uint64_t seed, const WeightReady& ready) {
   torch::NoGradGuard no_grad;
   torch::Generator gen = at::detail::createCPUGenerator(seed);
-  normal_init(model.shared->weight, 1.0, gen);
-  if (model.lm_head) normal_init(model.lm_head->weight, 1.0, gen);
-  init_t5_stack(*model.encoder, model.config, gen);
-  init_t5_stack(*model.decoder, model.config, gen);
+  normal_init(*model.shared, model.shared->weight, 1.0, gen, ready);
+  if (model.lm_head) normal_init(*model.lm_head, model.lm_head->weight, 1.0, gen, ready);
+  init_t5_stack(*model.encoder, model.config, gen, ready);
+  init_t5_stack(*model.decoder, model.config, gen, ready);
 }
 
 void load_weights(torch::nn::Module& module, const safetensors::Checkpoint& checkpoint,
-                  const std::vector<std::string>& ignorable) {
+                  const std::vector<std::string>& ignorable,
+                  const TakeWeight& take) {
   torch::NoGradGuard no_grad;
   std::vector<std::string> missing, wrong_shape, wrong_dtype, unexpected;
   std::set<std::string> used;
@@ -99,7 +108,10 @@ void load_weights(torch::nn::Module& module, const safetensors::Checkpoint& chec
       wrong_dtype.push_back(name + " (" + safetensors::dtype_name(info.dtype) + ")");
       continue;
     }
-    param.copy_(read_tensor(info, checkpoint.data(name)));
+    torch::Tensor value = read_tensor(info, checkpoint.data(name));
+    if (!(take && take(name, value))) param.copy_(value);
+    // This list's handle would otherwise keep a weight that `take` replaced alive.
+    param = torch::Tensor();
   }
   for (const auto& name : checkpoint.names()) {
     if (used.count(name)) continue;
@@ -160,19 +172,49 @@ int64_t available_memory_bytes() {
   return 0;  // unknown
 }
 
-// A model is built in fp32 on the CPU before it moves: refuse one that cannot fit, before
-// allocating anything.
-void check_model_fits(const T5Config& config, const std::string& spec) {
-  const double bytes = estimated_parameters(config) * 4.0;
+// A model is built on the CPU before it moves (in fp32, or quantised tensor by tensor): refuse
+// one that cannot fit, before allocating anything.
+void check_model_fits(const T5Config& config, const std::string& spec, QuantFormat quantization) {
+  // Quantised: about 1 (int8) or 0.56 (NF4) bytes a weight, plus the fp32 embedding table that
+  // exists until it is quantised.
+  const double per_parameter = quantization == QuantFormat::none ? 4.0 : quantization == QuantFormat::int8 ? 1.05 : 0.6;
+  const double bytes = estimated_parameters(config) * per_parameter +
+                       (quantization == QuantFormat::none ? 0.0 : 4.0 * config.vocab_size * config.d_model);
   const int64_t available = available_memory_bytes();
   if (available > 0 && bytes > static_cast<double>(available)) {
     char message[256];
     std::snprintf(message, sizeof message,
-                  ": this architecture has about %.3g parameters and needs %.1f GiB to build in fp32; %.1f GiB of "
+                  ": this architecture has about %.3g parameters and needs %.1f GiB to build; %.1f GiB of "
                   "memory is available",
                   estimated_parameters(config), bytes / 1073741824.0, static_cast<double>(available) / 1073741824.0);
     throw UsageError(spec + message);
   }
+}
+
+}  // namespace
+
+namespace {
+
+// Quantisation targets: every Linear (projections, lm_head) and the embedding table. The
+// relative attention biases and norms are small and stay in the compute dtype.
+bool quantizable(const T5ForConditionalGenerationImpl& model, const torch::nn::Module& module) {
+  return dynamic_cast<const LinearImpl*>(&module) != nullptr || &module == model.shared.get();
+}
+
+// glibc keeps freed heap pages resident; the fp32 values and temporaries of each quantised
+// weight would add up to a full-precision model's worth of RSS unless handed back.
+void release_freed_memory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
+// torch::nn::Embedding fills its table with random values when it is built; a quantised model
+// replaces the table anyway, so it gets untouched (not yet resident) storage instead.
+void drop_initial_table(T5ForConditionalGenerationImpl& model) {
+  torch::NoGradGuard no_grad;
+  model.shared->weight.set_data(torch::empty(model.shared->weight.sizes(), model.shared->weight.options()));
+  release_freed_memory();
 }
 
 }  // namespace
@@ -182,9 +224,19 @@ LoadedModel load_model(const std::string& spec, const ModelOptions& options) {
   loaded.source = spec;
   if (spec.rfind("arch:", 0) == 0) {
     T5Config config = architecture_config(spec.substr(5), loaded.tokenizer_path);
-    check_model_fits(config, spec);
+    check_model_fits(config, spec, options.quantization);
     loaded.model = T5ForConditionalGeneration(config);
-    init_t5_weights(*loaded.model, options.seed);
+    T5ForConditionalGenerationImpl& model = *loaded.model;
+    WeightReady ready;
+    if (options.quantization != QuantFormat::none) drop_initial_table(model);
+    if (options.quantization != QuantFormat::none)
+      ready = [&](torch::nn::Module& owner, const torch::Tensor& values) {
+        if (!quantizable(model, owner)) return false;
+        quantize_module_weight(owner, options.quantization, options.dtype, values);
+        release_freed_memory();
+        return true;
+      };
+    init_t5_weights(model, options.seed, ready);
   } else {
     fs::path dir(spec);
     if (!fs::is_directory(dir))
@@ -195,12 +247,32 @@ LoadedModel load_model(const std::string& spec, const ModelOptions& options) {
     if (checkpoint.contains("lm_head.weight")) config.has_lm_head = true;
     else if (config.has_lm_head)
       throw LoadError(spec + ": config.json says tie_word_embeddings=false but the checkpoint has no lm_head.weight");
-    check_model_fits(config, spec);
+    check_model_fits(config, spec, options.quantization);
     loaded.model = T5ForConditionalGeneration(config);
-    load_weights(*loaded.model, checkpoint, {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"});
+    // Each weight is quantised as soon as it is read, without being copied into the module, so
+    // at most one is ever held in fp32.
+    std::map<std::string, torch::nn::Module*> targets;
+    if (options.quantization != QuantFormat::none) drop_initial_table(*loaded.model);
+    if (options.quantization != QuantFormat::none)
+      for (const auto& item : loaded.model->named_modules("", /*include_self=*/false))
+        if (quantizable(*loaded.model, *item.value())) targets[item.key() + ".weight"] = item.value().get();
+    auto quantize_loaded = [&](const std::string& name, const torch::Tensor& value) {
+      auto it = targets.find(name);
+      if (it == targets.end()) return false;
+      quantize_module_weight(*it->second, options.quantization, options.dtype, value);
+      release_freed_memory();
+      return true;
+    };
+    load_weights(*loaded.model, checkpoint, {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"},
+                 quantize_loaded);
     if (fs::exists(dir / "spiece.model")) loaded.tokenizer_path = (dir / "spiece.model").string();
   }
   loaded.model->to(options.device, options.dtype);
+#ifdef __GLIBC__
+  // The fp32 tensors each weight was read or initialised into are freed, but glibc keeps the
+  // pages of its heap resident; hand them back, or the process would stay as large as fp32.
+  if (options.quantization != QuantFormat::none) malloc_trim(0);
+#endif
   return loaded;
 }
 
@@ -213,8 +285,7 @@ std::string architecture_checksum(const torch::nn::Module& module) {
       hash *= 1099511628211ull;
     }
   };
-  for (const auto& item : module.named_parameters(true))
-    mix(item.key() + ":" + shape_string(item.value().sizes()) + ";");
+  for (const auto& [name, shape] : logical_parameters(module)) mix(name + ":" + shape_string(shape) + ";");
   std::ostringstream out;
   out << std::hex << hash;
   return out.str();

@@ -31,7 +31,7 @@ void T5ForConditionalGenerationImpl::set_prompt(torch::Tensor prompt) {
 }
 
 torch::Tensor T5ForConditionalGenerationImpl::encoder_embeddings(const torch::Tensor& input_ids) const {
-  torch::Tensor embeds = torch::embedding(shared->weight, input_ids);
+  torch::Tensor embeds = embed(input_ids);
   if (!prompt_embeddings.defined()) return embeds;
   torch::Tensor prefix = prompt_embeddings.to(embeds.scalar_type()).unsqueeze(0).expand({input_ids.size(0), -1, -1});
   return torch::cat({prefix, embeds}, 1);
@@ -60,20 +60,34 @@ StackOutput T5ForConditionalGenerationImpl::decode(const torch::Tensor& decoder_
                                                    bool collect_hidden, const BlockHook& hook,
                                                    StackCache* cache) {
   T5StackImpl::Inputs inputs;
-  inputs.inputs_embeds = shared->forward(decoder_input_ids);
+  inputs.inputs_embeds = embed(decoder_input_ids);
   inputs.encoder_output = encoder_output;
   inputs.encoder_mask = encoder_mask;
   return decoder->forward(inputs, collect_hidden, hook, cache);
 }
 
-const torch::Tensor& T5ForConditionalGenerationImpl::head_weight() const {
-  return lm_head ? lm_head->weight : shared->weight;
+torch::Tensor T5ForConditionalGenerationImpl::embed(const torch::Tensor& ids) const {
+  if (auto q = quantized_weight_of(*shared)) return dequantize_rows(q->q, ids, q->compute_dtype);
+  return torch::embedding(shared->weight, ids);
+}
+
+torch::ScalarType T5ForConditionalGenerationImpl::compute_dtype() const {
+  if (auto q = quantized_weight_of(*shared)) return q->compute_dtype;
+  return shared->weight.scalar_type();
+}
+
+torch::Device T5ForConditionalGenerationImpl::device() const {
+  if (auto q = quantized_weight_of(*shared)) return q->q.codes.device();
+  return shared->weight.device();
 }
 
 torch::Tensor T5ForConditionalGenerationImpl::head(const torch::Tensor& decoder_output) const {
   torch::Tensor h = decoder_output;
   if (config.scale_decoder_outputs) h = h * std::pow(static_cast<double>(config.d_model), -0.5);
-  if (lm_head) return torch::nn::functional::linear(h, lm_head->weight);
+  // A quantised head (tied or not) is dequantised just in time, and again in backward.
+  if (lm_head) return lm_head->weight_q ? quantized_linear(h, lm_head->weight_q->q)
+                                        : torch::nn::functional::linear(h, lm_head->weight);
+  if (auto q = quantized_weight_of(*shared)) return quantized_linear(h.to(q->compute_dtype), q->q);
   return torch::nn::functional::linear(h, shared->weight.to(h.scalar_type()));
 }
 

@@ -4,6 +4,7 @@
 // so that every method wraps this one definition instead of copying it.
 #include <torch/torch.h>
 
+#include "ladder/models/quantize.h"
 #include "ladder/models/t5/config.h"
 
 namespace ladder {
@@ -18,11 +19,14 @@ class LinearImpl : public torch::nn::Module {
   // LoRA (PEFT layout: lora_A.weight [r, in], lora_B.weight [out, r], B = 0 at start).
   void add_lora(int64_t rank, double alpha, double dropout, torch::Generator generator);
   // Folds B·A·scaling into weight; afterwards forward() no longer adds the LoRA branch.
+  // Refused on a quantised weight (see merge_lora in layers.cpp).
   void merge_lora();
   bool has_lora() const { return lora_A != nullptr; }
+  torch::Device device() const { return weight_q ? weight_q->q.codes.device() : weight.device(); }
 
   int64_t in_features, out_features;
-  torch::Tensor weight;
+  torch::Tensor weight;  // undefined once quantised: weight_q holds it (quantize_module_weight)
+  std::shared_ptr<QuantizedWeightImpl> weight_q;
   torch::Tensor bias;  // undefined unless created with a bias or by add_bias()
   std::shared_ptr<LinearImpl> lora_A, lora_B;
   double lora_scaling = 0.0;

@@ -1,10 +1,12 @@
 #pragma once
 // Building a T5 from a Hugging Face folder (config.json + safetensors) or `arch:NAME`.
+#include <functional>
 #include <string>
 #include <vector>
 #include <torch/torch.h>
 
 #include "ladder/io/safetensors.h"
+#include "ladder/models/quantize.h"
 #include "ladder/models/t5/model.h"
 
 namespace ladder {
@@ -13,6 +15,9 @@ struct ModelOptions {
   torch::Device device = torch::kCPU;
   torch::ScalarType dtype = torch::kFloat;  // storage dtype of the weights (fp32 or bf16)
   uint64_t seed = 0;                        // for arch:NAME random weights
+  // int8 | nf4: every Linear weight and the embedding table are quantised as they are read
+  // (or initialised) and dequantised to `dtype` when used; norms and relative biases keep `dtype`.
+  QuantFormat quantization = QuantFormat::none;
 };
 
 struct LoadedModel {
@@ -25,18 +30,27 @@ struct LoadedModel {
 LoadedModel load_model(const std::string& spec, const ModelOptions& options = {});
 
 // Hugging Face's T5 initialisation (factor 1.0), from a seeded generator.
-void init_t5_weights(T5ForConditionalGenerationImpl& model, uint64_t seed);
+// `ready` (optional) sees each module's initial weight values (fp32, CPU) before they are
+// written; it returns true when it took them (stored quantised), and the weight is not written.
+using WeightReady = std::function<bool(torch::nn::Module& owner, const torch::Tensor& values)>;
+void init_t5_weights(T5ForConditionalGenerationImpl& model, uint64_t seed, const WeightReady& ready = nullptr);
 // Standard deviations from `config` (d_model, d_kv, num_heads, d_ff), which may be larger than
 // the stack's own sizes (LST's side blocks take the backbone's).
-void init_t5_stack(T5StackImpl& stack, const T5Config& config, torch::Generator& generator);
+void init_t5_stack(T5StackImpl& stack, const T5Config& config, torch::Generator& generator,
+                   const WeightReady& ready = nullptr);
 
 // Strict named loading: every parameter must be in the checkpoint with the same shape and a
 // floating dtype; extra tensors are errors except the optional embed_tokens copies. The
 // message lists missing / unexpected / wrong-shape tensors by name with a hint.
+// `take` (optional) sees each parameter's name and value as read; when it returns true it kept
+// the value (stored quantised) and the parameter is not written.
+using TakeWeight = std::function<bool(const std::string& name, const torch::Tensor& value)>;
 void load_weights(torch::nn::Module& module, const safetensors::Checkpoint& checkpoint,
-                  const std::vector<std::string>& ignorable = {});
+                  const std::vector<std::string>& ignorable = {}, const TakeWeight& take = nullptr);
 
-// A stable fingerprint of a model's parameter names and shapes (for adapter compatibility).
+// A stable fingerprint of a model's parameter names and shapes (for adapter compatibility);
+// a quantised weight counts under its logical name and shape, so the fingerprint does not
+// depend on --backbone-dtype.
 std::string architecture_checksum(const torch::nn::Module& module);
 
 }  // namespace ladder

@@ -40,7 +40,11 @@ class T5ForConditionalGenerationImpl : public torch::nn::Module {
                      const BlockHook& hook = nullptr, StackCache* cache = nullptr);
   // Decoder states -> vocabulary logits (scaling for the tied v1.0 head included).
   torch::Tensor head(const torch::Tensor& decoder_output) const;
-  const torch::Tensor& head_weight() const;
+  // Token embeddings without the prompt (a quantised table dequantises only these rows).
+  torch::Tensor embed(const torch::Tensor& ids) const;
+  // The dtype the frozen backbone runs in (its weights' dtype, or what quantised ones decode to).
+  torch::ScalarType compute_dtype() const;
+  torch::Device device() const;
 
   // Prompt tuning: learned vectors prepended to the encoder input ("prompt_embeddings").
   void set_prompt(torch::Tensor prompt_embeddings);
