@@ -176,7 +176,7 @@ TEST(QuantizedModel, RandomArchitectureIsQuantisedAsItIsInitialised) {
 // Each tensor is quantised right after it is initialised: the high-water mark of loading is
 // the quantised model, the largest tensor in fp32 (the 32128 x 512 table, sampled whole) and
 // its quantisation temporaries (row blocks of 4M elements, a few 16 MiB buffers). Measured
-// 150.6 MiB of the 230.8 MiB that the fp32 weights alone take.
+// 135-151 MiB (depending on what earlier tests left free) of the 230.8 MiB of fp32 weights.
 TEST(QuantizedModel, LoadingPeakStaysFarBelowFp32) {
   if (!runtime::reset_peak_rss()) GTEST_SKIP() << "the kernel refuses to reset the peak RSS here";
   const int64_t before = runtime::current_rss_bytes();
@@ -189,8 +189,9 @@ TEST(QuantizedModel, LoadingPeakStaysFarBelowFp32) {
   const double table = 4.0 * loaded.model->config.vocab_size * loaded.model->config.d_model;
   std::cout << "arch:t5-small nf4: loading peak " << peak / 1048576 << " MiB, fp32 weights " << fp32_bytes / 1048576
             << " MiB, held " << quantised / 1048576 << " MiB\n";
-  EXPECT_LT(peak, quantised + table + 64.0 * 1048576);
-  EXPECT_LT(peak, 0.7 * fp32_bytes);
+  // Below a full fp32 copy with room to spare for what earlier tests left in the heap.
+  EXPECT_LT(peak, 0.75 * fp32_bytes);
+  EXPECT_LT(peak, quantised + table + 80.0 * 1048576);
 }
 
 TEST(QuantizedModel, Bf16ComputeRunsInBf16) {
@@ -362,7 +363,8 @@ TEST(QuantizedCli, BenchCountsTheQuantisedBytes) {
   EXPECT_EQ(record.at("backbone_dtype"), "nf4");
   const double ratio = record.at("categories").at("frozen_weights").get<double>() /
                        fp32.at("records").at(0).at("categories").at("frozen_weights").get<double>();
-  EXPECT_LT(ratio, 0.2) << ratio;
+  EXPECT_LT(ratio, 0.2) << ratio;  // codes 0.5 + scales 0.0625 bytes of 4, and the norms
+  EXPECT_GT(ratio, 0.14) << ratio;
   EXPECT_EQ(record.at("backbone_parameters"), fp32.at("records").at(0).at("backbone_parameters"));
 }
 
