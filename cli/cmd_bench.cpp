@@ -51,6 +51,7 @@ runtime::BenchRecord run_child(const runtime::BenchConfig& c, int threads) {
       << " --device " << c.device << " --precision " << c.precision << " --seed " << c.seed << " --threads " << threads
       << (c.cached_states ? " --cached-states" : "") << (c.release_blocks ? " --release-blocks" : "");
   if (!c.backbone_dtype.empty()) cmd << " --backbone-dtype " << c.backbone_dtype;
+  if (c.return_freed_memory) cmd << " --return-freed-memory";
   FILE* pipe = ::popen(cmd.str().c_str(), "r");
   if (!pipe) throw Error("bench: cannot start a child process for " + c.method);
   std::string output;
@@ -108,6 +109,7 @@ void add_bench_command(CLI::App& root) {
     config->precision = runtime_options->precision;
     config->backbone_dtype = runtime_options->backbone_dtype;
     config->seed = runtime_options->seed;
+    config->return_freed_memory = runtime_options->return_freed_memory;
     std::vector<runtime::BenchRecord> records;
     const auto names = split_list(*methods);
     for (size_t i = 0; i < names.size(); ++i) {
@@ -207,6 +209,7 @@ void add_bench_command(CLI::App& root) {
     step_config->precision = step_runtime->precision;
     step_config->backbone_dtype = step_runtime->backbone_dtype;
     step_config->seed = step_runtime->seed;
+    step_config->return_freed_memory = step_runtime->return_freed_memory;
     runtime::BenchRecord record = runtime::run_training_benchmark(*step_config, baseline);
     std::cout << record.to_json().dump() << std::endl;
   });

@@ -15,6 +15,7 @@ struct RuntimeOptions {
   std::string precision = "fp32";
   std::string backbone_dtype;  // "" = as precision; set by commands with --backbone-dtype
   uint64_t seed = 0;
+  bool return_freed_memory = false;  // runtime::return_freed_memory_to_the_system()
 };
 
 void add_runtime_options(CLI::App* app, RuntimeOptions& options);

@@ -119,7 +119,8 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
   record.attention = attention_kernels_in_use(device);
   record.libtorch = TORCH_VERSION;
   record.precision = config.precision;
-  if (config.cached_states) record.variant = config.release_blocks ? "cached states, blocks released" : "cached states";
+  if (config.cached_states) record.variant = config.release_blocks ? "cached, blocks released" : "cached";
+  if (config.return_freed_memory) record.variant += std::string(record.variant.empty() ? "" : ", ") + "freed memory returned";
   record.backbone_dtype = config.backbone_dtype.empty() ? config.precision : config.backbone_dtype;
   record.trainable_parameters = method->trainable_count();
   record.backbone_parameters = method->backbone_count();
@@ -258,8 +259,7 @@ std::string format_bench_table(const std::vector<BenchRecord>& records, const Be
   for (const auto& r : records)
     if (r.method == "full") full = &r;
   for (const auto& r : records) {
-    const std::string label = r.variant.empty() ? r.method
-                              : r.method + " (" + (r.variant == "cached states" ? "cached" : "cached, -blocks") + ")";
+    const std::string label = r.variant.empty() ? r.method : r.method + " (" + r.variant + ")";
     std::snprintf(line, sizeof line, "%-20s %-8s %10.3f %11s %11s %11s %11s %11s %11s %9.3f\n", label.c_str(),
                   r.backbone_dtype.c_str(),
                   r.backbone_parameters ? 100.0 * r.trainable_parameters / r.backbone_parameters : 0.0,

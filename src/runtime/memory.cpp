@@ -1,6 +1,7 @@
 #include "ladder/runtime/memory.h"
 
 #include <cstdio>
+#include <malloc.h>
 #include <fstream>
 #include <sstream>
 
@@ -24,6 +25,12 @@ int64_t status_field_kb(const std::string& field) {
 }  // namespace
 
 int64_t current_rss_bytes() { return status_field_kb("VmRSS") * 1024; }
+
+void return_freed_memory_to_the_system() {
+  constexpr int kThreshold = 256 * 1024;
+  mallopt(M_MMAP_THRESHOLD, kThreshold);  // also turns off glibc's dynamic raising of it
+  mallopt(M_TRIM_THRESHOLD, kThreshold);
+}
 int64_t peak_rss_bytes() { return status_field_kb("VmHWM") * 1024; }
 
 bool reset_peak_rss() {

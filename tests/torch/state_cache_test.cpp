@@ -376,3 +376,39 @@ TEST(CachedTraining, CliFlags) {
 
 }  // namespace
 }  // namespace ladder::train
+
+namespace ladder::train {
+namespace {
+
+// ladder bench memory: the cached rows read the cache in their timed steps, the released row
+// holds only the embedding table (and head) of the backbone, and the flags reach the children.
+TEST(CachedTraining, BenchRowsOfTheCache) {
+  TempDir dir;
+  const std::string json = (dir.path() / "bench.json").string();
+  auto bench = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"bench", "memory", "--model", tiny_model(), "--methods", "lst", "--batch", "2",
+                                     "--src-len", "8", "--tgt-len", "3", "--warmup", "1", "--steps", "1",
+                                     "--threads", "1", "--json", json};
+    args.insert(args.end(), extra.begin(), extra.end());
+    test::CliResult r = test::run_cli(args, dir);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return read_json_file(json)["records"][0];
+  };
+  const nlohmann::json plain = bench({});
+  const nlohmann::json cached = bench({"--cached-states"});
+  const nlohmann::json released = bench({"--cached-states", "--release-blocks", "--return-freed-memory"});
+  EXPECT_EQ(plain["variant"], "");
+  EXPECT_EQ(cached["variant"], "cached");
+  EXPECT_EQ(released["variant"], "cached, blocks released, freed memory returned");
+  const int64_t frozen = plain["categories"]["frozen_weights"].get<int64_t>();
+  EXPECT_EQ(cached["categories"]["frozen_weights"].get<int64_t>(), frozen);
+  // What stays of t5-tiny-v1_0 (tied head): the shared embedding table alone.
+  const T5Config config = load_model(tiny_model()).model->config;
+  EXPECT_EQ(released["categories"]["frozen_weights"].get<int64_t>(), config.vocab_size * config.d_model * 4);
+  EXPECT_GT(cached["categories"]["cached_states"].get<int64_t>(), 0);
+  // The same updates: the cached rows' loss is the deterministic backbone's, bf16 states aside.
+  EXPECT_NEAR(released["final_loss"].get<double>(), cached["final_loss"].get<double>(), 1e-6);
+}
+
+}  // namespace
+}  // namespace ladder::train

@@ -22,6 +22,7 @@ struct BenchConfig {
   // epoch of `train --cache-backbone`); release_blocks also frees the backbone's blocks first.
   bool cached_states = false;
   bool release_blocks = false;
+  bool return_freed_memory = false;  // the children run with --return-freed-memory
 };
 
 struct BenchRecord {
