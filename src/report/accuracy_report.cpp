@@ -337,18 +337,7 @@ SvgCanvas accuracy_chart(const std::vector<Cell>& cells, const std::string& titl
 
   SvgCanvas svg(width, height);
   svg.text(width / 2, 24, title, "middle", 15);
-  for (double v : xt.values) {
-    svg.line(px(v), top, px(v), bottom, "#eee");
-    svg.text(px(v), bottom + 18, fixed(v, xt.decimals), "middle", font);
-  }
-  for (double v : yt.values) {
-    svg.line(left, py(v), right, py(v), "#ddd");
-    svg.text(left - 6, py(v) + 4, fixed(v, yt.decimals), "end", font);
-  }
-  svg.line(left, bottom, right, bottom, "black");
-  svg.line(left, top, left, bottom, "black");
-  svg.text((left + right) / 2, bottom + 42, "training peak memory (MiB, mean over tasks)", "middle", font);
-  svg.text(20, (top + bottom) / 2, "test score x 100, mean over tasks", "middle", font, /*vertical=*/true);
+  svg.axes({left, top, right, bottom}, xt, yt, "training peak memory (MiB, mean over tasks)", "test score x 100, mean over tasks", font);
 
   std::vector<LabelRequest> requests;
   std::vector<Box> markers;

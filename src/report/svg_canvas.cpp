@@ -230,4 +230,22 @@ std::string SvgCanvas::str() const {
   return out.str();
 }
 
+void SvgCanvas::axes(const Box& plot, const Ticks& x, const Ticks& y, const std::string& x_title,
+                     const std::string& y_title, double font_size) {
+  auto px = [&](double v) { return plot.x0 + (v - x.lo()) / (x.hi() - x.lo()) * plot.width(); };
+  auto py = [&](double v) { return plot.y1 - (v - y.lo()) / (y.hi() - y.lo()) * plot.height(); };
+  for (double v : x.values) {
+    line(px(v), plot.y0, px(v), plot.y1, "#eee");
+    text(px(v), plot.y1 + 18, fixed(v, x.decimals), "middle", font_size);
+  }
+  for (double v : y.values) {
+    line(plot.x0, py(v), plot.x1, py(v), "#ddd");
+    text(plot.x0 - 6, py(v) + 4, fixed(v, y.decimals), "end", font_size);
+  }
+  line(plot.x0, plot.y1, plot.x1, plot.y1, "black");
+  line(plot.x0, plot.y0, plot.x0, plot.y1, "black");
+  text((plot.x0 + plot.x1) / 2, plot.y1 + 42, x_title, "middle", font_size);
+  text(20, (plot.y0 + plot.y1) / 2, y_title, "middle", font_size, /*vertical=*/true);
+}
+
 }  // namespace ladder::report

@@ -67,6 +67,11 @@ class SvgCanvas {
   // In the colour of its marker, so that a label moved away still reads as that point's.
   void label(const PlacedLabel& placed, const LabelRequest& request, double font_size, const std::string& color);
 
+  // Grid, tick labels, the two axis lines and their titles of a plot occupying `plot`, with
+  // ticks `x` and `y` mapped linearly onto it.
+  void axes(const Box& plot, const Ticks& x, const Ticks& y, const std::string& x_title, const std::string& y_title,
+            double font_size);
+
   const std::vector<Box>& text_boxes() const { return texts_; }
   const std::vector<Box>& marker_boxes() const { return markers_; }
   Box bounds() const { return {0, 0, width_, height_}; }
