@@ -28,6 +28,7 @@ std::vector<BenchPoint> bench_points(const std::vector<nlohmann::json>& document
   struct Raw {
     BenchPoint point;
     std::string shape;
+    std::string options;  // a quantised backbone and the variant ("cached"), as the label shows them
   };
   std::vector<Raw> raw;
   for (size_t i = 0; i < documents.size(); ++i) {
@@ -44,6 +45,9 @@ std::vector<BenchPoint> bench_points(const std::vector<nlohmann::json>& document
         one.point.peak_mib = static_cast<double>(r.at("peak_bytes").get<int64_t>()) / (1024.0 * 1024.0);
         one.point.step_seconds = r.at("median_step_seconds").get<double>();
         one.shape = single ? r.value("device", "") : shape_of(doc, r);
+        const std::string storage = r.value("backbone_dtype", one.point.precision), variant = r.value("variant", "");
+        if (storage != one.point.precision) one.options += " " + storage;
+        if (!variant.empty()) one.options += ", " + variant;
         raw.push_back(std::move(one));
       }
     } catch (const nlohmann::json::exception& e) {
@@ -56,6 +60,7 @@ std::vector<BenchPoint> bench_points(const std::vector<nlohmann::json>& document
   for (auto& r : raw) {
     r.point.label = r.point.method;
     if (precisions.size() > 1) r.point.label += " " + r.point.precision;
+    r.point.label += r.options;
     if (shapes.size() > 1) r.point.label += " (" + r.shape + ")";
     points.push_back(std::move(r.point));
   }
