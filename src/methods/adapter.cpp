@@ -71,7 +71,7 @@ class AdapterMethod : public FineTuningMethod {
   }
   // The backbone's module paths, e.g. encoder.block.0.layer.0.adapter.down.weight and
   // encoder.block.0.layer.0.layer_norm.weight.
-  std::vector<std::pair<std::string, torch::Tensor>> named_trainable() override { return trainable_; }
+  std::vector<std::pair<std::string, torch::Tensor>> method_trainable() override { return trainable_; }
 
  private:
   int64_t reduction_factor_;

@@ -36,7 +36,7 @@ class BitFitMethod : public FineTuningMethod {
   std::string name() const override { return kMethod; }
   nlohmann::json settings() const override { return nlohmann::json::object(); }
   // e.g. encoder.block.0.layer.0.SelfAttention.q.bias: the names a Linear with bias would have.
-  std::vector<std::pair<std::string, torch::Tensor>> named_trainable() override { return trainable_; }
+  std::vector<std::pair<std::string, torch::Tensor>> method_trainable() override { return trainable_; }
 
  private:
   std::vector<std::pair<std::string, torch::Tensor>> trainable_;

@@ -30,7 +30,7 @@ class FullMethod : public FineTuningMethod {
   nlohmann::json settings() const override { return nlohmann::json::object(); }
 
   // The backbone's own names (Hugging Face's), so the saved file is a plain checkpoint.
-  std::vector<std::pair<std::string, torch::Tensor>> named_trainable() override {
+  std::vector<std::pair<std::string, torch::Tensor>> method_trainable() override {
     std::vector<std::pair<std::string, torch::Tensor>> out;
     for (auto& item : backbone_->named_parameters(/*recurse=*/true)) out.emplace_back(item.key(), item.value());
     return out;

@@ -49,7 +49,7 @@ nlohmann::json LoraMethod::settings() const {
   return {{"r", r_}, {"alpha", alpha_}, {"dropout", dropout_}, {"target_modules", target_modules_}};
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> LoraMethod::named_trainable() {
+std::vector<std::pair<std::string, torch::Tensor>> LoraMethod::method_trainable() {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (auto& [path, linear] : modules_) {
     out.emplace_back("base_model.model." + path + ".lora_A.weight", linear->lora_A->weight);

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "ladder/error.h"
 #include "ladder/io/json_file.h"
@@ -15,10 +16,8 @@ namespace fs = std::filesystem;
 
 Seq2SeqOutput FineTuningMethod::forward(const Seq2SeqBatch& batch) { return backbone_->forward(batch); }
 
-std::unique_ptr<DecodingSession> FineTuningMethod::start_decoding(const torch::Tensor& input_ids,
-                                                                  const torch::Tensor& attention_mask,
-                                                                  bool use_cache) {
-  return ladder::start_decoding(*backbone_, input_ids, attention_mask, use_cache);
+std::unique_ptr<DecodingSession> FineTuningMethod::start_decoding(const Seq2SeqBatch& inputs, bool use_cache) {
+  return ladder::start_decoding(*backbone_, inputs, use_cache);
 }
 
 void FineTuningMethod::set_training(bool training) { backbone_->train(training); }
@@ -51,6 +50,25 @@ void FineTuningMethod::to(const torch::Device& device) {
   for (auto& [name, tensor] : named_trainable()) {
     if (tensor.device() != device) tensor.set_data(tensor.data().to(device));
   }
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> FineTuningMethod::named_trainable() {
+  auto out = method_trainable();
+  if (!backbone_->visual_embedding) return out;
+  // Full fine-tuning lists the whole backbone, the visual embedding included.
+  std::set<std::string> listed;
+  for (const auto& item : out) listed.insert(item.first);
+  for (auto& item : backbone_->visual_embedding->named_parameters()) {
+    std::string name = "encoder.visual_embedding." + item.key();
+    if (!listed.count(name)) out.emplace_back(std::move(name), item.value());
+  }
+  return out;
+}
+
+void FineTuningMethod::enable_visual(const VisualConfig& visual) {
+  if (!visual.defined()) return;
+  backbone_->enable_visual(visual);
+  visual_ = visual;
 }
 
 std::vector<torch::Tensor> FineTuningMethod::trainable_parameters() {
@@ -102,13 +120,17 @@ double default_learning_rate(const std::string& method) {
 
 std::unique_ptr<FineTuningMethod> make_method(T5ForConditionalGeneration backbone, const MethodOptions& options) {
   const std::string& n = options.name;
-  if (n == "lst") return make_lst(std::move(backbone), options);
-  if (n == "full") return make_full(std::move(backbone), options);
-  if (n == "lora") return make_lora(std::move(backbone), options);
-  if (n == "adapter") return make_adapter(std::move(backbone), options);
-  if (n == "bitfit") return make_bitfit(std::move(backbone), options);
-  if (n == "prompt") return make_prompt(std::move(backbone), options);
-  throw UsageError("unknown method \"" + n + "\" (known: lst, full, lora, adapter, bitfit, prompt)");
+  std::unique_ptr<FineTuningMethod> method;
+  if (n == "lst") method = make_lst(std::move(backbone), options);
+  else if (n == "full") method = make_full(std::move(backbone), options);
+  else if (n == "lora") method = make_lora(std::move(backbone), options);
+  else if (n == "adapter") method = make_adapter(std::move(backbone), options);
+  else if (n == "bitfit") method = make_bitfit(std::move(backbone), options);
+  else if (n == "prompt") method = make_prompt(std::move(backbone), options);
+  else throw UsageError("unknown method \"" + n + "\" (known: lst, full, lora, adapter, bitfit, prompt)");
+  // After the method froze what it does not train: the visual embedding always trains.
+  method->enable_visual(options.visual);
+  return method;
 }
 
 namespace {
@@ -128,6 +150,7 @@ void save_method(FineTuningMethod& method, const std::string& dir) {
       {"settings", method.settings()},
       {"base_model", backbone_identity(method)},
       {"trainable_parameters", method.trainable_count()},
+      {"visual", {{"feature_dim", method.visual_config().feature_dim}, {"images", method.visual_config().images}}},
       {"library", "ladder"},
   };
   if (method.name() == "lora") {
@@ -158,6 +181,16 @@ std::unique_ptr<FineTuningMethod> load_method(T5ForConditionalGeneration backbon
   options.name = config["method"].get<std::string>();
   options.settings = config["settings"];
   options.backbone_dtype = backbone_dtype;
+  if (config.contains("visual")) {
+    const auto& visual = config["visual"];
+    if (!visual.is_object() || !visual.value("feature_dim", nlohmann::json(0)).is_number_integer() ||
+        !visual.value("images", nlohmann::json(2)).is_number_integer())
+      throw FormatError(config_path + ": \"visual\" must be {\"feature_dim\": int, \"images\": int}");
+    options.visual.feature_dim = visual.value("feature_dim", int64_t{0});
+    options.visual.images = visual.value("images", int64_t{2});
+    if (options.visual.feature_dim < 0 || options.visual.images < 1)
+      throw FormatError(config_path + ": \"visual\" has a negative feature_dim or no images");
+  }
   const std::string expected = config["base_model"].value("parameter_checksum", "");
   const std::string found = architecture_checksum(*backbone);
   if (expected != found)

@@ -42,7 +42,7 @@ class PromptMethod : public FineTuningMethod {
 
   std::string name() const override { return kMethod; }
   nlohmann::json settings() const override { return {{"num_virtual_tokens", num_virtual_tokens_}}; }
-  std::vector<std::pair<std::string, torch::Tensor>> named_trainable() override {
+  std::vector<std::pair<std::string, torch::Tensor>> method_trainable() override {
     return {{"prompt_embeddings", backbone_->prompt_embeddings}};
   }
 

@@ -75,6 +75,7 @@ Seq2SeqBatch batch_to(const Seq2SeqBatch& batch, const torch::Device& device) {
   out.attention_mask = move(batch.attention_mask);
   out.labels = move(batch.labels);
   out.decoder_input_ids = move(batch.decoder_input_ids);
+  out.visual = visual_to(batch.visual, device);
   return out;
 }
 

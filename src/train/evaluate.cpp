@@ -40,7 +40,7 @@ std::vector<std::string> generate_texts(FineTuningMethod& method, const T5Tokeni
   for (std::size_t start = 0; start < order.size(); start += batch_size) {
     std::vector<std::size_t> indices(order.begin() + start, order.begin() + std::min(order.size(), start + batch_size));
     Seq2SeqBatch batch = batch_to(collate(examples, indices, config.pad_token_id, /*with_labels=*/false), options.device);
-    auto session = method.start_decoding(batch.input_ids, batch.attention_mask, /*use_cache=*/true);
+    auto session = method.start_decoding(batch, /*use_cache=*/true);
     torch::Tensor generated = greedy_generate(*session, static_cast<int64_t>(indices.size()), config, generation,
                                               options.device).to(torch::kCPU);
     auto rows = generated.accessor<int64_t, 2>();

@@ -94,8 +94,8 @@ TEST(Cuda, LstGreedyGenerationEqualsTheCpu) {
   GenerationOptions options;
   options.max_new_tokens = 8;
   torch::NoGradGuard no_grad;
-  auto a = cpu->start_decoding(batch.input_ids, batch.attention_mask, true);
-  auto b = gpu->start_decoding(batch.input_ids.to(kCuda), batch.attention_mask.to(kCuda), true);
+  auto a = cpu->start_decoding(batch, true);
+  auto b = gpu->start_decoding(on(batch, kCuda), true);
   torch::Tensor ids_cpu = greedy_generate(*a, 3, cpu->config(), options, torch::kCPU);
   torch::Tensor ids_gpu = greedy_generate(*b, 3, gpu->config(), options, kCuda).cpu();
   EXPECT_TRUE(torch::equal(ids_cpu, ids_gpu)) << ids_cpu << ids_gpu;

@@ -224,9 +224,9 @@ TEST(LstGeneration, CachedEqualsRecomputed) {
   Seq2SeqBatch batch = golden_batch("t5-tiny-v1_1");
   GenerationOptions options;
   options.max_new_tokens = 8;
-  auto cached = lst->start_decoding(batch.input_ids, batch.attention_mask, true);
+  auto cached = lst->start_decoding(batch, true);
   torch::Tensor with_cache = greedy_generate(*cached, 3, lst->config(), options, torch::kCPU);
-  auto fresh = lst->start_decoding(batch.input_ids, batch.attention_mask, false);
+  auto fresh = lst->start_decoding(batch, false);
   torch::Tensor without_cache = greedy_generate(*fresh, 3, lst->config(), options, torch::kCPU);
   EXPECT_EQ(with_cache.size(1), 9);
   EXPECT_TRUE(torch::equal(with_cache, without_cache)) << with_cache << without_cache;

@@ -26,7 +26,7 @@ class LoraMethod : public FineTuningMethod {
   std::string name() const override { return "lora"; }
   nlohmann::json settings() const override;
   // base_model.model.<module path>.lora_A.weight / .lora_B.weight, in module order.
-  std::vector<std::pair<std::string, torch::Tensor>> named_trainable() override;
+  std::vector<std::pair<std::string, torch::Tensor>> method_trainable() override;
   // Training after merge() is refused: the branch no longer runs, so nothing would learn.
   void set_training(bool training) override;
 

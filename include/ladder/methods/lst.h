@@ -59,8 +59,10 @@ class SideStackImpl : public torch::nn::Module {
   SideStackImpl(const T5Config& backbone, const T5Config& side, bool is_decoder,
                 int64_t backbone_layers, std::vector<int64_t> kept, const LstConfig& lst);
 
-  // embeddings: the frozen token embeddings [B, L, d]; ladder_inputs[j]: output of backbone
-  // block kept[j]. Returns the side stream after the final norm and dropout [B, L, d/r].
+  // embeddings: the frozen token embeddings [B, L, d], followed in a vision-language
+  // encoder by V visual embeddings; ladder_inputs[j]: output of backbone block kept[j]
+  // [B, L, d]. attention_mask covers all L (+ V) positions. Returns the side stream after the
+  // final norm and dropout [B, L (+ V), d/r].
   torch::Tensor forward(const torch::Tensor& embeddings, const std::vector<torch::Tensor>& ladder_inputs,
                         const torch::Tensor& attention_mask, const torch::Tensor& side_encoder_output,
                         const torch::Tensor& encoder_mask, StackCache* cache = nullptr);
@@ -82,11 +84,16 @@ class LstMethod : public FineTuningMethod {
 
   std::string name() const override { return "lst"; }
   nlohmann::json settings() const override { return config_.to_json(); }
-  std::vector<std::pair<std::string, torch::Tensor>> named_trainable() override;
+  std::vector<std::pair<std::string, torch::Tensor>> method_trainable() override;
   Seq2SeqOutput forward(const Seq2SeqBatch& batch) override;
-  std::unique_ptr<DecodingSession> start_decoding(const torch::Tensor& input_ids,
-                                                  const torch::Tensor& attention_mask,
-                                                  bool use_cache) override;
+  std::unique_ptr<DecodingSession> start_decoding(const Seq2SeqBatch& inputs, bool use_cache) override;
+  // The side encoder's input and mask: the frozen text embeddings, then (vision-language)
+  // the trainable visual embeddings, which only the side network sees.
+  struct SideEncoderInput {
+    torch::Tensor embeddings, mask;
+  };
+  SideEncoderInput side_encoder_input(const torch::Tensor& text_embeddings, const torch::Tensor& text_mask,
+                                      const VisualInput& visual);
   void set_training(bool training) override;
   std::string why_backbone_not_cacheable() const override;
   LadderStates backbone_states(const Seq2SeqBatch& batch) override;

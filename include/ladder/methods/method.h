@@ -23,6 +23,8 @@ struct MethodOptions {
   uint64_t seed = 0;
   // Storage dtype of the frozen backbone; trainable weights stay fp32 (master copies).
   torch::ScalarType backbone_dtype = torch::kFloat;
+  // Vision-language runs: the image features' width (0: text only).
+  VisualConfig visual;
 };
 
 // The frozen backbone's share of a forward pass, for a method where it is a pure function of
@@ -44,14 +46,18 @@ class FineTuningMethod {
   virtual std::string name() const = 0;
   // The settings actually in effect (defaults filled in), saved in adapter_config.json.
   virtual nlohmann::json settings() const = 0;
-  // Trainable tensors under the names they are saved with (LoRA: PEFT's names).
-  virtual std::vector<std::pair<std::string, torch::Tensor>> named_trainable() = 0;
+  // Trainable tensors under the names they are saved with (LoRA: PEFT's names): the
+  // method's own, then the visual embedding's (encoder.visual_embedding.*) when it has one.
+  std::vector<std::pair<std::string, torch::Tensor>> named_trainable();
+  // Vision-language runs: adds VL-T5's trainable visual embedding to the backbone. Every
+  // method then reads batches with visual input; only LST keeps it out of the backbone.
+  void enable_visual(const VisualConfig& visual);
+  const VisualConfig& visual_config() const { return visual_; }
 
   // Loss and logits for a batch (labels required for the loss).
   virtual Seq2SeqOutput forward(const Seq2SeqBatch& batch);
-  virtual std::unique_ptr<DecodingSession> start_decoding(const torch::Tensor& input_ids,
-                                                          const torch::Tensor& attention_mask,
-                                                          bool use_cache);
+  // inputs: input_ids, attention_mask and, for vision-language runs, visual.
+  virtual std::unique_ptr<DecodingSession> start_decoding(const Seq2SeqBatch& inputs, bool use_cache);
   // Train/eval mode of everything that runs (dropout).
   virtual void set_training(bool training);
   // Data-dependent initialisation (LST's Fisher pruning): how many training examples the
@@ -91,8 +97,10 @@ class FineTuningMethod {
   const T5Config& config() const { return backbone_->config; }
 
  protected:
+  virtual std::vector<std::pair<std::string, torch::Tensor>> method_trainable() = 0;
   // Freezes every backbone parameter (methods then unfreeze or add their own).
   void freeze_backbone();
+  VisualConfig visual_;
   T5ForConditionalGeneration backbone_;
   int64_t backbone_count_;
   std::string backbone_checksum_;

@@ -78,7 +78,7 @@ LstMethod::LstMethod(T5ForConditionalGeneration backbone, const MethodOptions& o
   set_training(true);
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> LstMethod::named_trainable() {
+std::vector<std::pair<std::string, torch::Tensor>> LstMethod::method_trainable() {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (auto& item : side_modules->named_parameters()) out.emplace_back(item.key(), item.value());
   return out;
@@ -161,6 +161,14 @@ nlohmann::json LstMethod::backbone_states_identity() const {
           {"states_dtype", std::string(c10::toString(ladder_dtype_))}};
 }
 
+LstMethod::SideEncoderInput LstMethod::side_encoder_input(const torch::Tensor& text_embeddings,
+                                                          const torch::Tensor& text_mask, const VisualInput& visual) {
+  if (!visual.defined()) return {text_embeddings, text_mask};
+  torch::Tensor vis = backbone_->visual_embeds(visual);  // trainable: outside the no-grad region
+  torch::Tensor ones = torch::ones({vis.size(0), vis.size(1)}, text_mask.options());
+  return {torch::cat({text_embeddings.to(vis.scalar_type()), vis}, 1), torch::cat({text_mask, ones}, 1)};
+}
+
 Seq2SeqOutput LstMethod::forward_from_states(const Seq2SeqBatch& batch, const LadderStates& states) {
   const torch::Tensor mask = mask_of(batch);
   torch::Tensor encoder_embeddings, decoder_embeddings;
@@ -169,8 +177,10 @@ Seq2SeqOutput LstMethod::forward_from_states(const Seq2SeqBatch& batch, const La
     encoder_embeddings = backbone_->encoder_embeddings(batch.input_ids);
     decoder_embeddings = backbone_->embed(decoder_ids_of(batch, config()));
   }
-  torch::Tensor side_encoder_output = side_encoder->forward(encoder_embeddings, states.encoder, mask, {}, {});
-  torch::Tensor side_out = side_decoder->forward(decoder_embeddings, states.decoder, {}, side_encoder_output, mask);
+  SideEncoderInput side_in = side_encoder_input(encoder_embeddings, mask, batch.visual);
+  torch::Tensor side_encoder_output = side_encoder->forward(side_in.embeddings, states.encoder, side_in.mask, {}, {});
+  torch::Tensor side_out =
+      side_decoder->forward(decoder_embeddings, states.decoder, {}, side_encoder_output, side_in.mask);
   Seq2SeqOutput out;
   out.logits = logits_from_side(side_out);
   if (batch.labels.defined()) out.loss = seq2seq_loss(out.logits, batch.labels);
@@ -186,12 +196,12 @@ namespace {
 
 class LstDecodingSession : public DecodingSession {
  public:
-  LstDecodingSession(LstMethod& lst, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                     bool use_cache)
-      : lst_(lst), use_cache_(use_cache) {
-    mask_ = attention_mask.defined() ? attention_mask : torch::ones_like(input_ids);
-    LstMethod::BackboneStates enc = lst.run_backbone_encoder(input_ids, mask_);
-    side_encoder_output_ = lst.side_encoder->forward(enc.embeddings, enc.ladder_inputs, mask_, {}, {});
+  LstDecodingSession(LstMethod& lst, const Seq2SeqBatch& inputs, bool use_cache) : lst_(lst), use_cache_(use_cache) {
+    mask_ = mask_of(inputs);
+    LstMethod::BackboneStates enc = lst.run_backbone_encoder(inputs.input_ids, mask_);
+    LstMethod::SideEncoderInput side_in = lst.side_encoder_input(enc.embeddings, mask_, inputs.visual);
+    side_mask_ = side_in.mask;
+    side_encoder_output_ = lst.side_encoder->forward(side_in.embeddings, enc.ladder_inputs, side_mask_, {}, {});
     backbone_encoder_output_ = enc.output;
   }
 
@@ -200,15 +210,22 @@ class LstDecodingSession : public DecodingSession {
     torch::Tensor new_ids = use_cache_ ? decoder_ids.index({Slice(), Slice(-1, torch::indexing::None)}) : decoder_ids;
     LstMethod::BackboneStates dec = lst_.run_backbone_decoder(new_ids, backbone_encoder_output_, mask_,
                                                               use_cache_ ? &backbone_cache_ : nullptr);
-    torch::Tensor side = lst_.side_decoder->forward(dec.embeddings, dec.ladder_inputs, {}, side_encoder_output_, mask_,
-                                                    use_cache_ ? &side_cache_ : nullptr);
+    torch::Tensor side = lst_.side_decoder->forward(dec.embeddings, dec.ladder_inputs, {}, side_encoder_output_,
+                                                    side_mask_, use_cache_ ? &side_cache_ : nullptr);
     return lst_.logits_from_side(side.index({Slice(), -1}));
+  }
+
+  void reorder(const torch::Tensor& rows) override {
+    for (torch::Tensor* t : {&mask_, &side_mask_, &side_encoder_output_, &backbone_encoder_output_})
+      *t = t->index_select(0, rows);
+    reorder_cache(backbone_cache_, rows);
+    reorder_cache(side_cache_, rows);
   }
 
  private:
   LstMethod& lst_;
   bool use_cache_;
-  torch::Tensor mask_, side_encoder_output_, backbone_encoder_output_;
+  torch::Tensor mask_, side_mask_, side_encoder_output_, backbone_encoder_output_;
   StackCache backbone_cache_, side_cache_;
 };
 
@@ -265,11 +282,10 @@ void LstMethod::restore_backbone_blocks() {
   blocks_released_ = false;
 }
 
-std::unique_ptr<DecodingSession> LstMethod::start_decoding(const torch::Tensor& input_ids,
-                                                           const torch::Tensor& attention_mask, bool use_cache) {
+std::unique_ptr<DecodingSession> LstMethod::start_decoding(const Seq2SeqBatch& inputs, bool use_cache) {
   if (blocks_released_) throw Error("internal: lst: decoding needs the backbone's blocks (restore_backbone_blocks first)");
   torch::NoGradGuard no_grad;
-  return std::make_unique<LstDecodingSession>(*this, input_ids, attention_mask, use_cache);
+  return std::make_unique<LstDecodingSession>(*this, inputs, use_cache);
 }
 
 std::unique_ptr<FineTuningMethod> make_lst(T5ForConditionalGeneration backbone, const MethodOptions& options) {

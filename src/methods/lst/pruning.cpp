@@ -170,7 +170,10 @@ class StackPruner {
 }  // namespace
 
 std::string LstMethod::initialize_from_examples(const std::vector<Seq2SeqBatch>& examples) {
-  initialize_side(fisher_importance(*backbone_, examples));
+  // On the text part, as for text tasks: the backbone never sees the visual tokens.
+  std::vector<Seq2SeqBatch> text_only = examples;
+  for (auto& batch : text_only) batch.visual = {};
+  initialize_side(fisher_importance(*backbone_, text_only));
   return "fisher: side network initialised from " + std::to_string(examples.size()) + " training examples";
 }
 

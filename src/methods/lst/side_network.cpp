@@ -113,11 +113,20 @@ torch::Tensor SideStackImpl::forward(const torch::Tensor& embeddings, const std:
   inputs.attention_mask = attention_mask;
   inputs.encoder_output = side_encoder_output;
   inputs.encoder_mask = encoder_mask;
+  // Positions past the ladders' (visual tokens) get no ladder signal and no relative bias.
+  const int64_t laddered = ladder_inputs.empty() ? s.size(1) : ladder_inputs.front().size(1);
+  const int64_t unladdered = s.size(1) - laddered;
+  if (unladdered < 0) throw Error("internal: lst: the ladder states are longer than the side stream");
+  if (unladdered > 0) inputs.biased_length = laddered;
   torch::Tensor bias = side->self_bias(inputs, past);
   torch::Tensor enc_bias = side->is_decoder ? side->cross_bias(inputs, s.scalar_type()) : torch::Tensor();
   for (size_t j = 0; j < kept.size(); ++j) {
     torch::Tensor mu = torch::sigmoid(gate[kept[j]] / temperature);
-    s = mu * s + (1 - mu) * rung(j, ladder_inputs[j].to(dtype));
+    torch::Tensor signal = rung(j, ladder_inputs[j].to(dtype));
+    // As the authors' JointEncoder: the gate also scales the visual positions, whose ladder
+    // part is zero.
+    if (unladdered > 0) signal = torch::constant_pad_nd(signal, {0, 0, 0, unladdered});
+    s = mu * s + (1 - mu) * signal;
     s = side->blocks[j]->forward(s, bias, side_encoder_output, enc_bias, cache ? &cache->blocks[j] : nullptr);
   }
   if (cache) cache->past_length = past + embeddings.size(1);

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "ladder/error.h"
+
 namespace ladder {
 
 torch::Tensor shift_right(const torch::Tensor& labels, int64_t start_token_id, int64_t pad_token_id) {
@@ -48,10 +50,43 @@ torch::Tensor T5ForConditionalGenerationImpl::encoder_mask(const torch::Tensor& 
 StackOutput T5ForConditionalGenerationImpl::encode(const torch::Tensor& input_ids,
                                                    const torch::Tensor& attention_mask,
                                                    bool collect_hidden, const BlockHook& hook) {
+  return encode(encoder_input(input_ids, attention_mask, {}), collect_hidden, hook);
+}
+
+StackOutput T5ForConditionalGenerationImpl::encode(const EncoderInput& input, bool collect_hidden,
+                                                   const BlockHook& hook) {
   T5StackImpl::Inputs inputs;
-  inputs.inputs_embeds = encoder_embeddings(input_ids);
-  inputs.attention_mask = encoder_mask(input_ids, attention_mask);
+  inputs.inputs_embeds = input.embeds;
+  inputs.attention_mask = input.mask;
+  inputs.biased_length = input.text_length;
   return encoder->forward(inputs, collect_hidden, hook);
+}
+
+void T5ForConditionalGenerationImpl::enable_visual(const VisualConfig& visual) {
+  if (visual_embedding) throw Error("internal: the visual embedding is already set");
+  visual_embedding = encoder->register_module("visual_embedding",
+                                              VisualEmbedding(visual, config.d_model, config.layer_norm_epsilon));
+  visual_embedding->to(device());
+}
+
+torch::Tensor T5ForConditionalGenerationImpl::visual_embeds(const VisualInput& visual) {
+  if (!visual_embedding)
+    throw UsageError("this model has no visual embedding: visual input needs a vision-language run (--features)");
+  return visual_embedding->forward(visual, config.vocab_size, [this](const torch::Tensor& ids) { return embed(ids); });
+}
+
+EncoderInput T5ForConditionalGenerationImpl::encoder_input(const torch::Tensor& input_ids,
+                                                           const torch::Tensor& attention_mask,
+                                                           const VisualInput& visual) {
+  EncoderInput input;
+  input.embeds = encoder_embeddings(input_ids);
+  input.mask = encoder_mask(input_ids, attention_mask);
+  input.text_length = input.embeds.size(1);
+  if (!visual.defined()) return input;
+  torch::Tensor vis = visual_embeds(visual);
+  input.embeds = torch::cat({input.embeds, vis.to(input.embeds.scalar_type())}, 1);
+  input.mask = torch::cat({input.mask, torch::ones({vis.size(0), vis.size(1)}, input.mask.options())}, 1);
+  return input;
 }
 
 StackOutput T5ForConditionalGenerationImpl::decode(const torch::Tensor& decoder_input_ids,
@@ -95,9 +130,9 @@ Seq2SeqOutput T5ForConditionalGenerationImpl::forward(const Seq2SeqBatch& batch,
   torch::Tensor decoder_input_ids = batch.decoder_input_ids;
   if (!decoder_input_ids.defined())
     decoder_input_ids = shift_right(batch.labels, config.decoder_start_token_id, config.pad_token_id);
-  torch::Tensor mask = encoder_mask(batch.input_ids, batch.attention_mask);
-  StackOutput enc = encode(batch.input_ids, batch.attention_mask, collect_hidden);
-  StackOutput dec = decode(decoder_input_ids, enc.last_hidden_state, mask, collect_hidden);
+  EncoderInput input = encoder_input(batch.input_ids, batch.attention_mask, batch.visual);
+  StackOutput enc = encode(input, collect_hidden);
+  StackOutput dec = decode(decoder_input_ids, enc.last_hidden_state, input.mask, collect_hidden);
   Seq2SeqOutput out;
   out.logits = head(dec.last_hidden_state);
   if (batch.labels.defined()) out.loss = seq2seq_loss(out.logits, batch.labels);

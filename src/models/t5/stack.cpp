@@ -1,5 +1,7 @@
 #include "ladder/models/t5/stack.h"
 
+#include "ladder/error.h"
+
 namespace ladder {
 
 torch::Tensor additive_mask(const torch::Tensor& mask, int64_t query_length, int64_t past_length,
@@ -16,6 +18,15 @@ torch::Tensor additive_mask(const torch::Tensor& mask, int64_t query_length, int
   }
   torch::Tensor out = torch::zeros(keep.sizes(), torch::TensorOptions().dtype(dtype).device(mask.device()));
   return out.masked_fill(keep.logical_not(), lowest);
+}
+
+void reorder_cache(StackCache& cache, const torch::Tensor& rows) {
+  for (auto& block : cache.blocks)
+    for (AttentionCache* attention : {&block.self, &block.cross})
+      if (attention->key.defined()) {
+        attention->key = attention->key.index_select(0, rows);
+        attention->value = attention->value.index_select(0, rows);
+      }
 }
 
 T5StackImpl::T5StackImpl(const T5Config& config, bool is_decoder_, int64_t num_layers)
@@ -37,8 +48,16 @@ torch::Tensor T5StackImpl::self_bias(const Inputs& inputs, int64_t past_length) 
                            ? inputs.attention_mask
                            : torch::ones({embeds.size(0), key_length},
                                          torch::TensorOptions().dtype(torch::kLong).device(embeds.device()));
-  torch::Tensor position =
-      blocks[0]->self_attention->SelfAttention->compute_bias(query_length, key_length, past_length, embeds.device());
+  const auto& attention = blocks[0]->self_attention->SelfAttention;
+  torch::Tensor position;
+  if (inputs.biased_length >= 0 && inputs.biased_length < query_length) {
+    if (past_length != 0) throw Error("internal: a partial position bias is for an encoder (no past)");
+    const int64_t biased = inputs.biased_length;
+    position = torch::constant_pad_nd(attention->compute_bias(biased, biased, 0, embeds.device()),
+                                      {0, key_length - biased, 0, query_length - biased});
+  } else {
+    position = attention->compute_bias(query_length, key_length, past_length, embeds.device());
+  }
   // The relative bias table may be bf16; masks and bias add in fp32, then match the states.
   torch::Tensor bias = position.to(torch::kFloat) +
                        additive_mask(mask, query_length, past_length, is_decoder, torch::kFloat);

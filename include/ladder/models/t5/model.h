@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "ladder/models/t5/stack.h"
+#include "ladder/models/t5/visual_embedding.h"
 
 namespace ladder {
 
@@ -17,6 +18,15 @@ struct Seq2SeqBatch {
   torch::Tensor attention_mask;     // [B, S] 0/1; undefined = all tokens
   torch::Tensor labels;             // [B, T] int64 with -100 = ignored; optional
   torch::Tensor decoder_input_ids;  // [B, T]; derived from labels when undefined
+  VisualInput visual;               // image features (vision-language tasks); optional
+};
+
+// What the encoder reads: token embeddings (the prompt-tuning prefix included), then the
+// visual tokens when there are any, and the mask over both.
+struct EncoderInput {
+  torch::Tensor embeds;      // [B, P + S + V, d]
+  torch::Tensor mask;        // [B, P + S + V]
+  int64_t text_length = 0;   // P + S: the positions with a relative position bias
 };
 
 // labels shifted right with the start token; -100 becomes pad.
@@ -35,6 +45,14 @@ class T5ForConditionalGenerationImpl : public torch::nn::Module {
   torch::Tensor encoder_mask(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const;
   StackOutput encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                      bool collect_hidden = false, const BlockHook& hook = nullptr);
+  StackOutput encode(const EncoderInput& input, bool collect_hidden = false, const BlockHook& hook = nullptr);
+  // Visual input needs enable_visual(); a text-only batch leaves the text as it is.
+  EncoderInput encoder_input(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                             const VisualInput& visual);
+  // VL-T5: registers encoder.visual_embedding (trainable, fp32); batches with visual input
+  // then feed [text ; visual] to the encoder.
+  void enable_visual(const VisualConfig& visual);
+  torch::Tensor visual_embeds(const VisualInput& visual);
   StackOutput decode(const torch::Tensor& decoder_input_ids, const torch::Tensor& encoder_output,
                      const torch::Tensor& encoder_mask, bool collect_hidden = false,
                      const BlockHook& hook = nullptr, StackCache* cache = nullptr);
@@ -54,6 +72,7 @@ class T5ForConditionalGenerationImpl : public torch::nn::Module {
   T5Stack encoder{nullptr}, decoder{nullptr};
   Linear lm_head{nullptr};
   torch::Tensor prompt_embeddings;
+  VisualEmbedding visual_embedding{nullptr};
 };
 TORCH_MODULE(T5ForConditionalGeneration);
 

@@ -12,6 +12,9 @@ struct StackCache {
   int64_t past_length = 0;
 };
 
+// Keeps rows `rows` of every cached key and value, in that order (beam search).
+void reorder_cache(StackCache& cache, const torch::Tensor& rows);
+
 // Called with the output of block i (before the final layer norm); methods read states here.
 using BlockHook = std::function<void(int64_t layer, const torch::Tensor& block_output)>;
 
@@ -34,6 +37,9 @@ class T5StackImpl : public torch::nn::Module {
     torch::Tensor attention_mask;  // [B, L(+past)] of 0/1; undefined = all ones
     torch::Tensor encoder_output;  // decoder only
     torch::Tensor encoder_mask;    // decoder only
+    // Only the first biased_length positions get a relative position bias (VL-T5: text
+    // tokens; the visual tokens after them have none, to or from anything). -1 = all.
+    int64_t biased_length = -1;
   };
   StackOutput forward(const Inputs& inputs, bool collect_hidden = false,
                       const BlockHook& hook = nullptr, StackCache* cache = nullptr);
