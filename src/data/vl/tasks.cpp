@@ -1,18 +1,30 @@
 #include "ladder/data/vl/tasks.h"
 
 #include <filesystem>
+#include <fstream>
 #include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "ladder/error.h"
-#include "ladder/io/json_file.h"
 
 namespace ladder::data {
 
 namespace {
 
-using Json = nlohmann::json;
+// ordered_json: answers keep the file's order (the authors' Python dicts do), which decides
+// the target among equal scores and the order sample_answer walks.
+using Json = nlohmann::ordered_json;
+
+Json read_ordered_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw FormatError(path + ": cannot open");
+  try {
+    return Json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(path + ": invalid JSON (" + std::string(e.what()) + ")");
+  }
+}
 
 // A row problem; thrown inside the row parsers and turned into "FILE: row N (id ID): ..." or a
 // skipped row by the loop that owns the file.
@@ -194,7 +206,7 @@ VlDataset load_vl_split(const std::string& task, const std::string& dir, const s
     throw LoadError("VL " + task + " " + split + ": no data file in " + dir + " (tried " + tried + ")");
   }
 
-  const Json json = read_json_file(path);
+  const Json json = read_ordered_json(path);
   VlDataset dataset;
   dataset.task = task;
   // Test files may be unlabelled (VQA test-dev/test-std); train and validation must be scored.
