@@ -14,7 +14,7 @@ root=$(pwd)
 seconds=${1:-60}
 [[ $seconds =~ ^[1-9][0-9]*$ ]] || { echo "usage: bash scripts/fuzz.sh [SECONDS_PER_TARGET]" >&2; exit 2; }
 
-packages=(clang libclang-rt-14-dev cmake ninja-build nlohmann-json3-dev liblzma-dev)
+packages=(clang libclang-rt-14-dev cmake ninja-build nlohmann-json3-dev liblzma-dev libhdf5-dev)
 # shellcheck source=scripts/apt-packages.sh
 source scripts/apt-packages.sh
 apt_install_missing fuzz "${packages[@]}"
