@@ -52,6 +52,9 @@ FILES
   vqa/{train,val,test}.json     [{img_id, sent, question_id:int, question_type, answer_type,
                                   label:{answer: score}}]
   gqa/{train,valid,testdev}.json [{img_id, sent, question_id:str, label:{answer: 1.0}}]
+  {vqa,gqa}/trainval_ans2label.json, trainval_label2ans.json: the answer tables the authors'
+                                loaders read ({answer: index} and [answer]; the answers of the
+                                train and validation labels, sorted)
   nlvr/{train,valid,test}.json  [{img0, img1, sent, uid, identifier, label: 0|1}]
   caption/dataset_coco.json     Karpathy format, 5 captions per image
   world.json                    settings, feature layout, templates, counts per split
@@ -112,6 +115,49 @@ NEAR_MISS_COLOUR = {"red": "pink", "green": "lime", "blue": "navy", "yellow": "g
 NEAR_MISS_SHAPE = {"circle": "round", "square": "rectangle", "triangle": "triangular"}
 SPLITS = {"vqa": ["train", "val", "test"], "gqa": ["train", "valid", "testdev"],
           "nlvr": ["train", "valid", "test"], "caption": ["train", "val", "test"]}
+TEMPLATES = OrderedDict([
+    ("vqa", OrderedDict([
+        ("colour_of_shape", "what color is the <shape>? (the only <shape>) -> colour"),
+        ("colour_of_sized_shape", "what color is the <size> <shape>? (several <shape>s, one of "
+                                  "that size) -> colour"),
+        ("count_colour", "how many <colour> objects are there? -> 0..4"),
+        ("count_shape", "how many <shape>s are there? -> 0..4"),
+        ("count_all", "how many objects are in the picture? -> 1..4"),
+        ("exists", "is there a <colour> <shape>? -> yes/no"),
+        ("where", "where is the <colour> <shape>? -> left/right/top/bottom (dominant axis of the "
+                  "offset from the image centre; asked when that offset is >= 0.12 S and the two "
+                  "axes differ by >= 0.08 S)"),
+        ("shape_of_colour", "what shape is the <colour> object? (the only one) -> shape")])),
+    ("gqa", OrderedDict([
+        ("rel_colour", "what is the color of the object <rel> the <colour> <shape>? -> colour"),
+        ("rel_shape", "which shape is <rel> the <colour> <shape>? -> shape"),
+        ("left_or_right", "is the <A> to the left or to the right of the <B>? -> left/right"),
+        ("above_or_below", "is the <A> above or below the <B>? -> above/below"),
+        ("verify_colour", "is the <shape> <colour>? -> yes/no"),
+        ("same_colour", "do the <shape1> and the <shape2> have the same color? -> yes/no"),
+        ("bigger", "which object is bigger, the <colour1> one or the <colour2> one? -> colour")])),
+    ("nlvr", OrderedDict([
+        ("both_colour", "both images contain a <colour> object."),
+        ("exactly_one_colour", "exactly one image contains a <colour> object."),
+        ("both_shape", "both images contain a <shape>."),
+        ("exactly_one_shape", "exactly one image contains a <shape>."),
+        ("more_shape", "the left image contains more <shape>s than the right image."),
+        ("same_colour", "the <shape> in the left image is the same color as the <shape> in the "
+                        "right image."),
+        ("more_objects", "the left image has more objects than the right image."),
+        ("fewer_objects", "the left image has fewer objects than the right image."),
+        ("total", "there are <two..eight> objects in the two images.")])),
+    ("caption", [
+        "a <size colour shape>, ... and a <size colour shape>. (all, left to right)",
+        "<n> shapes on a dark background: a <colour shape>, ... and a <colour shape>.",
+        "a <colour shape> to the left of a <colour shape>. (leftmost, rightmost) / "
+        "a <size colour shape> <region> of the image.",
+        "a <size colour shape> above a <size colour shape>. (topmost, bottommost) / "
+        "a picture of a <colour shape> on a plain dark background.",
+        "a <size colour shape> next to <n-1> other shapes. / a single <size colour shape> <region>.",
+        "<n> <colours> shapes.",
+        "there is a <size colour shape> <region>. (one per object)"]),
+])
 STREAMS = {"scenes": 1, "vqa": 2, "gqa": 3, "nlvr": 4, "caption": 5, "annotators": 6,
            "pairs": 7}
 
@@ -534,6 +580,16 @@ def dump_list(path, items):
         f.write("[\n" + ",\n".join(json.dumps(x, sort_keys=True) for x in items) + "\n]\n")
 
 
+def write_vocab(d, vocab):
+    """The authors' answer tables: trainval_ans2label.json {answer: index}, trainval_label2ans.json
+    [answer, ...], over the answers of the train and validation labels, sorted."""
+    answers = sorted(vocab)
+    with open(os.path.join(d, "trainval_ans2label.json"), "w") as f:
+        json.dump({a: i for i, a in enumerate(answers)}, f, sort_keys=True)
+    with open(os.path.join(d, "trainval_label2ans.json"), "w") as f:
+        json.dump(answers, f)
+
+
 def majority(counter):
     return sorted(counter.items(), key=lambda t: (-t[1], t[0]))[0][0]
 
@@ -624,7 +680,7 @@ def generate(args):
 
     # VQA
     vrng, arng = rng_for(seed, "vqa"), rng_for(seed, "annotators")
-    vqa_split, vqa_eval = [], []
+    vqa_eval, vocab = [], set()
     for s, name in enumerate(SPLITS["vqa"]):
         cands = []
         for i in split_imgs[s]:
@@ -644,10 +700,14 @@ def generate(args):
                                       ("label", label)]))
             ev.append((p["tpl"], sent, label))
         dump_list(os.path.join(out, "vqa", name + ".json"), items)
+        if s < 2:
+            vocab.update(a for x in items for a in x["label"])
         counts.setdefault("vqa", OrderedDict())[name] = {
             "questions": len(items), "images": len(per_img),
             "templates": dict(sorted(Counter(t for t, _, _ in ev).items()))}
         vqa_eval.append(ev)
+    write_vocab(os.path.join(out, "vqa"), vocab)
+    vocab = set()
     baselines["vqa"] = dict(split="val", metric="VQA soft score (label weight of the predicted "
                             "answer)", **text_only(vqa_eval[0], vqa_eval[1],
                                                    lambda p, gold: gold.get(p, 0.0)))
@@ -672,10 +732,13 @@ def generate(args):
                                       ("label", {ans: 1.0})]))
             ev.append((p["tpl"], sent, ans))
         dump_list(os.path.join(out, "gqa", name + ".json"), items)
+        if s < 2:
+            vocab.update(a for x in items for a in x["label"])
         counts.setdefault("gqa", OrderedDict())[name] = {
             "questions": len(items), "images": len(per_img),
             "templates": dict(sorted(Counter(t for t, _, _ in ev).items()))}
         gqa_eval.append(ev)
+    write_vocab(os.path.join(out, "gqa"), vocab)
     baselines["gqa"] = dict(split="valid", metric="accuracy",
                             **text_only(gqa_eval[0], gqa_eval[1], lambda p, gold: float(p == gold)))
 
@@ -760,6 +823,14 @@ def generate(args):
             ("projection", "W = numpy default_rng(0).standard_normal((16, cols)) / 4"),
             ("h5", "features/{img_id}.h5, dataset {img_id}/features"),
             ("safetensors", "features.safetensors, tensor {img_id}")])),
+        ("geometry", OrderedDict([("square_half_side", SQUARE_HALF), ("triangle_circumradius",
+                                   TRIANGLE_R), ("bounding_radius", BOUND_R), ("units", "r")])),
+        ("thresholds", OrderedDict([("near_palette_rgb_distance", NEAR_THRESHOLD),
+                                    ("foreground_rgb_distance", FG_THRESHOLD),
+                                    ("edge_channel_difference", EDGE_THRESHOLD)])),
+        ("templates", TEMPLATES),
+        ("relations", "B is <rel> A when B's centre is >= 0.08 S beyond A's on that axis; asked "
+                      "when exactly one object is, and none is 0.04-0.08 S beyond"),
         ("splits", OrderedDict((n, len(split_imgs[s])) for s, n in enumerate(["train", "val", "test"]))),
         ("split_names", SPLITS),
         ("counts", counts),
@@ -781,7 +852,15 @@ def check(d):
     import h5py
     world = json.load(open(os.path.join(d, "world.json")))
     R, D = world["features"]["rows"], world["features"]["dim"]
-    st = read_safetensors(os.path.join(d, "features.safetensors"))
+    path = os.path.join(d, "features.safetensors")
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        hdr = json.loads(f.read(n))
+    spans = sorted(t["data_offsets"] for k, t in hdr.items() if k != "__metadata__")
+    assert spans[0][0] == 0 and all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert spans[-1][1] == os.path.getsize(path) - 8 - n, "safetensors data size"
+    assert list(hdr) == sorted(hdr), "safetensors keys not sorted"
+    st = read_safetensors(path)
     h5dir = os.path.join(d, "features")
     names = sorted(f[:-3] for f in os.listdir(h5dir) if f.endswith(".h5"))
     assert names == sorted(st), "h5 files and safetensors tensors differ"
@@ -799,6 +878,13 @@ def check(d):
         assert isinstance(items, list)
         return items
 
+    for task in ("vqa", "gqa"):
+        a2l = json.load(open(os.path.join(d, task, "trainval_ans2label.json")))
+        l2a = json.load(open(os.path.join(d, task, "trainval_label2ans.json")))
+        assert all(l2a[i] == a for a, i in a2l.items()) and len(a2l) == len(l2a)
+        for split in SPLITS[task][:2]:
+            assert all(a in a2l for x in load(task, split) for a in x["label"]), (task, split)
+        print(f"{task}: {len(a2l)} answers in trainval_ans2label.json")
     for split in SPLITS["vqa"]:
         items = load("vqa", split)
         qids = set()
