@@ -83,7 +83,6 @@ import argparse
 import json
 import os
 import struct
-import sys
 from collections import Counter, OrderedDict
 
 import numpy as np
