@@ -16,6 +16,7 @@
 #include "ladder/methods/method.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/train/schedule.h"
+#include "ladder/train/task_data.h"
 #include "method_options.h"
 #include "runtime_options.h"
 
@@ -26,6 +27,8 @@ struct InspectOptions {
   std::string model;
   std::string method;
   MethodFlags method_flags;
+  std::string task;           // a vision-language task: the method gets a visual embedding
+  int64_t feature_dim = 2048;  // its feature width (CLIP RN101's grid features)
   RuntimeOptions runtime;
 };
 
@@ -125,13 +128,33 @@ void run_inspect(const InspectOptions& o, const CLI::App& app) {
   method_options.settings = settings;
   method_options.seed = o.runtime.seed;
   method_options.backbone_dtype = model_options.dtype;
+  train::TaskSpec task;
+  task.task = o.task;
+  if (!o.task.empty()) {
+    if (!task.is_vl())
+      throw UsageError("inspect --task: a vision-language task (vqa, gqa, nlvr, caption or several joined by commas); "
+                       "text tasks add nothing to the method");
+    task.vl_tasks();
+    method_options.visual.feature_dim = o.feature_dim;
+    if (o.method == "lst" && !settings.contains("reduction")) method_options.settings["reduction"] = 4;
+  }
   std::unique_ptr<FineTuningMethod> method = make_method(loaded.model, method_options);
   const int64_t trainable = method->trainable_count();
   const int64_t backbone = method->backbone_count();
   char percent[32];
   std::snprintf(percent, sizeof percent, "%.3f", backbone > 0 ? 100.0 * static_cast<double>(trainable) / backbone : 0.0);
   std::cout << "method: " << method->name() << " " << method->settings().dump() << "\n"
-            << "trainable parameters: " << trainable << " of " << backbone << " backbone (" << percent << "%)\n"
+            << "trainable parameters: " << trainable << " of " << backbone << " backbone (" << percent << "%)\n";
+  if (method_options.visual.defined()) {
+    int64_t visual = 0;
+    for (const auto& [name, tensor] : method->named_trainable())
+      if (name.rfind("encoder.visual_embedding.", 0) == 0) visual += tensor.numel();
+    std::cout << "visual input (" << o.task << "): features of width " << o.feature_dim << " -> "
+              << (o.method == "lst" ? "the side encoder only (the backbone sees the text)" : "the backbone encoder")
+              << "; visual embedding " << visual << " trainable parameters, the method's own " << trainable - visual
+              << "\n";
+  }
+  std::cout
             << "training recipe (ladder train's defaults, the authors'): AdamW lr " << default_learning_rate(o.method)
             << ", warmup " << train::resolve_warmup_steps(-1, 0) << " updates then linear decay, gradient clipping 1.0, "
             << "batch " << (o.method == "prompt" ? 50 : 100) << ", epochs 20 (cola, mrpc, rte, stsb) or 10 (others)\n";
@@ -146,6 +169,12 @@ void add_inspect_command(CLI::App& root) {
   CLI::Option* method = app->add_option("--method", options->method, "also build this fine-tuning method and count its trainable parameters")
                             ->check(CLI::IsMember(method_names()));
   for (CLI::Option* flag : add_method_flags(app, options->method_flags)) flag->needs(method);
+  app->add_option("--task", options->task, "vision-language task(s): count the method with its visual embedding "
+                                           "(LST: r = 4 unless set, the authors' VL setting)")
+      ->needs(method);
+  app->add_option("--feature-dim", options->feature_dim, "with --task: the image features' width")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 16));
   add_runtime_options(app, options->runtime);
   app->callback([options, app] { run_inspect(*options, *app); });
 }

@@ -31,8 +31,8 @@ struct TrainCommand {
   int64_t max_source_length = 128, max_target_length = 128;
   int64_t epochs = 0;  // 0: the paper's count for the task
   int64_t max_steps = 0, warmup_steps = -1, grad_accum = 1;
-  int64_t eval_every = 0, log_every = 10, eval_batch_size = 0, max_new_tokens = 0;
-  double weight_decay = 0.0, max_grad_norm = 1.0;
+  int64_t eval_every = 0, log_every = 10, eval_batch_size = 0, max_new_tokens = 0, num_beams = 0;
+  double weight_decay = 0.0, max_grad_norm = 1.0, warmup_ratio = 0;
   bool bucket = false;
   MethodFlags method_flags;
   int64_t data_seed = -1;  // -1: --seed
@@ -45,6 +45,9 @@ struct TrainCommand {
 int64_t paper_epochs(const std::string& task) {
   for (const char* small : {"cola", "mrpc", "rte", "stsb", "wnli"})
     if (task == small) return 20;
+  train::TaskSpec spec;
+  spec.task = task;
+  if (spec.is_vl()) return 20;  // the authors' VL script
   return 10;
 }
 
@@ -67,6 +70,17 @@ train::RunConfig run_config(const TrainCommand& c, const CLI::App& app) {
   t.warmup_steps = c.warmup_steps;
   t.max_grad_norm = c.max_grad_norm;
   t.adam.weight_decay = c.weight_decay;
+  t.warmup_ratio = c.warmup_ratio;
+  t.num_beams = c.num_beams > 0 ? c.num_beams : 1;
+  if (config.task.is_vl()) {
+    if (config.method == "lst" && !config.settings.contains("reduction")) config.settings["reduction"] = 4;
+    // The authors' VL recipe (scripts/image/LST.sh) where the command line is silent.
+    const auto given = [&](const char* name) { return app.get_option(name)->count() > 0; };
+    if (!given("--warmup-steps") && !given("--warmup-ratio")) t.warmup_ratio = 0.1;
+    if (!given("--max-grad-norm")) t.max_grad_norm = 5.0;
+    if (!given("--weight-decay")) t.adam.weight_decay = 0.03;
+    if (!given("--num-beams")) t.num_beams = 5;
+  }
   t.batch_size = c.batch_size > 0 ? c.batch_size : c.method == "prompt" ? 50 : 100;
   t.grad_accum = c.grad_accum;
   t.max_steps = c.max_steps;
@@ -158,6 +172,11 @@ void add_train_command(CLI::App& root) {
       ->check(whole_number(1, kMaxCount));
   app->add_option("--log-every", c->log_every, "updates between progress lines")->capture_default_str()->check(whole_number(1, kMaxCount));
   app->add_option("--eval-batch-size", c->eval_batch_size, "decoding batch (default: --batch-size)")->check(whole_number(1, kMaxCount));
+  app->add_option("--num-beams", c->num_beams, "beams when decoding for evaluation (default 1; vision-language: 5, the authors')")
+      ->check(whole_number(1, 64));
+  app->add_option("--warmup-ratio", c->warmup_ratio,
+                  "warmup as a share of all updates (vision-language default 0.1, the authors'); --warmup-steps wins")
+      ->check(CLI::Range(0.0, 0.99));
   app->add_option("--max-new-tokens", c->max_new_tokens, "decoding length (default: longest label + 1)")
       ->check(whole_number(1, kMaxCount));
   app->add_flag("--bucket", c->bucket, "batch examples of similar length together (less padding)");

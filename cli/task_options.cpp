@@ -1,3 +1,5 @@
+#include <filesystem>
+
 #include "task_options.h"
 
 #include "ladder/data/glue.h"
@@ -5,9 +7,23 @@
 #include "validators.h"
 
 namespace ladder::cli {
+namespace fs = std::filesystem;
 
 void add_task_options(CLI::App* app, TaskOptions& o) {
-  app->add_option("--task", o.task, "GLUE task (cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli) or custom");
+  app->add_option("--task", o.task,
+                  "GLUE task (cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli), custom, or vision-language: "
+                  "vqa, gqa, nlvr, caption, or several joined by commas (multi-task)");
+  app->add_option("--features", o.features,
+                  "vision-language: image features, a folder of {image_id}.h5 files or one .safetensors file");
+  app->add_option("--visual-tokens", o.visual_tokens,
+                  "vision-language: tokens per image; a square below the stored grid pools it (36: the authors' "
+                  "--downsample of 7x7 CLIP grids); 0: as stored")
+      ->capture_default_str()
+      ->check(whole_number(0, 4096));
+  app->add_option("--answer-targets", o.answer_targets,
+                  "vqa/gqa training targets: sample (drawn from the label scores each epoch, the authors') or top")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"sample", "top"}));
   app->add_option("--data", o.data,
                   "GLUE: the glue folder or the task's folder; custom: a data file (validation held out) or a "
                   "folder with train/validation(/test) .jsonl/.csv/.tsv files");
@@ -51,6 +67,19 @@ train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& o) {
   spec.max_eval_examples = o.max_eval_examples;
   spec.large_task_validation_size = o.validation_size;
   spec.stsb_step = o.stsb_step;
+  if (spec.is_vl()) {
+    spec.vl_tasks();  // a task named twice
+    if (o.features.empty())
+      throw UsageError("--task " + o.task + " reads image features: give --features (a folder of {image_id}.h5 files "
+                       "or one .safetensors file)");
+    spec.features = fs::absolute(o.features).lexically_normal().string();
+    spec.visual_tokens = o.visual_tokens;
+    spec.answer_targets = o.answer_targets;
+    return spec;
+  }
+  for (const char* vl_only : {"--features", "--visual-tokens", "--answer-targets"})
+    if (app.count(vl_only) > 0)
+      throw UsageError(std::string(vl_only) + " goes with a vision-language task (vqa, gqa, nlvr, caption)");
   const bool seq2seq = app.count("--source-field") > 0 || app.count("--target-field") > 0;
   const bool classification = app.count("--text-field") > 0 || app.count("--text-pair-field") > 0 ||
                               app.count("--label-field") > 0;

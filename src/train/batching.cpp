@@ -5,6 +5,7 @@
 
 #include "ladder/data/shuffle.h"
 #include "ladder/error.h"
+#include "ladder/train/visual_features.h"
 
 namespace ladder::train {
 
@@ -33,24 +34,63 @@ std::vector<TokenizedExample> tokenize_examples(const std::vector<data::Example>
                                     std::to_string(std::min(max_source_length, max_target_length))));
   std::vector<TokenizedExample> out;
   out.reserve(examples.size());
+  std::vector<std::string> task_order;  // vision-language tasks in order of first appearance
   for (const auto& example : examples) {
     TokenizedExample t;
     t.source = tokenizer.encode(example.source, max_source_length);
     // The tokenizer cuts pieces before </s>; cut() only guards the invariant.
     t.target = cut(tokenizer.encode(example.target, max_target_length), max_target_length, tokenizer.eos_id());
+    t.image_ids = example.image_ids;
+    if (example.answers.size() > 1)
+      for (const auto& [answer, weight] : example.answers) {
+        t.answer_targets.push_back(
+            cut(tokenizer.encode(answer, max_target_length), max_target_length, tokenizer.eos_id()));
+        t.answer_weights.push_back(weight);
+      }
+    if (!example.vl_task.empty()) {
+      auto it = std::find(task_order.begin(), task_order.end(), example.vl_task);
+      if (it == task_order.end()) it = task_order.insert(task_order.end(), example.vl_task);
+      t.group = it - task_order.begin();
+    }
     out.push_back(std::move(t));
   }
   return out;
 }
 
+const std::vector<int64_t>& training_target(const TokenizedExample& example, std::size_t index,
+                                            const std::optional<uint64_t>& answer_seed) {
+  if (!answer_seed || example.answer_targets.empty()) return example.target;
+  double total = 0;
+  for (double w : example.answer_weights) total += w;
+  if (total <= 0) return example.target;
+  data::SplitMix64 draw(mix_seed(*answer_seed, static_cast<int64_t>(index), kAnswerSeedPurpose));
+  const double u = static_cast<double>(draw.next() >> 11) * 0x1.0p-53 * total;
+  double cumulative = 0;
+  for (std::size_t a = 0; a < example.answer_targets.size(); ++a) {
+    cumulative += example.answer_weights[a];
+    if (u < cumulative && example.answer_weights[a] > 0) return example.answer_targets[a];
+  }
+  return example.answer_targets.back();
+}
+
 Seq2SeqBatch collate(const std::vector<TokenizedExample>& examples, const std::vector<std::size_t>& indices,
                      int64_t pad_id, bool with_labels) {
+  CollateOptions options;
+  options.with_labels = with_labels;
+  return collate(examples, indices, pad_id, options);
+}
+
+Seq2SeqBatch collate(const std::vector<TokenizedExample>& examples, const std::vector<std::size_t>& indices,
+                     int64_t pad_id, const CollateOptions& options) {
+  const bool with_labels = options.with_labels;
   if (indices.empty()) throw Error("collate: empty batch");
   int64_t source_length = 1, target_length = 1;
+  std::vector<const std::vector<int64_t>*> targets;
   for (std::size_t i : indices) {
     if (i >= examples.size()) throw Error("collate: example index out of range");
+    targets.push_back(&training_target(examples[i], i, options.answer_seed));
     source_length = std::max<int64_t>(source_length, static_cast<int64_t>(examples[i].source.size()));
-    target_length = std::max<int64_t>(target_length, static_cast<int64_t>(examples[i].target.size()));
+    target_length = std::max<int64_t>(target_length, static_cast<int64_t>(targets.back()->size()));
   }
   const int64_t rows = static_cast<int64_t>(indices.size());
   std::vector<int64_t> ids(rows * source_length, pad_id), mask(rows * source_length, 0);
@@ -59,12 +99,13 @@ Seq2SeqBatch collate(const std::vector<TokenizedExample>& examples, const std::v
     const auto& example = examples[indices[r]];
     std::copy(example.source.begin(), example.source.end(), ids.begin() + r * source_length);
     std::fill_n(mask.begin() + r * source_length, example.source.size(), 1);
-    if (with_labels) std::copy(example.target.begin(), example.target.end(), labels.begin() + r * target_length);
+    if (with_labels) std::copy(targets[r]->begin(), targets[r]->end(), labels.begin() + r * target_length);
   }
   Seq2SeqBatch batch;
   batch.input_ids = torch::tensor(ids, torch::kLong).view({rows, source_length});
   batch.attention_mask = torch::tensor(mask, torch::kLong).view({rows, source_length});
   if (with_labels) batch.labels = torch::tensor(labels, torch::kLong).view({rows, target_length});
+  if (options.visual) batch.visual = options.visual->batch(examples, indices);
   return batch;
 }
 
@@ -79,17 +120,16 @@ Seq2SeqBatch batch_to(const Seq2SeqBatch& batch, const torch::Device& device) {
   return out;
 }
 
-std::vector<std::vector<std::size_t>> epoch_batches(const std::vector<TokenizedExample>& examples,
-                                                    const BatchingOptions& options, uint64_t seed, int64_t epoch) {
-  if (options.batch_size < 1) throw UsageError("batch size must be at least 1");
-  if (examples.empty()) throw UsageError("no training examples");
+namespace {
+
+// Cuts `order` into batches, bucketing by source length within pools when asked.
+void cut_batches(const std::vector<TokenizedExample>& examples, const BatchingOptions& options,
+                 std::vector<std::size_t> order, std::vector<std::vector<std::size_t>>& batches) {
   const std::size_t batch = static_cast<std::size_t>(options.batch_size);
-  std::vector<std::size_t> order = data::shuffled_indices(examples.size(), mix_seed(seed, epoch, 1));
-  std::vector<std::vector<std::size_t>> batches;
   if (!options.bucket_by_length) {
     for (std::size_t start = 0; start < order.size(); start += batch)
       batches.emplace_back(order.begin() + start, order.begin() + std::min(order.size(), start + batch));
-    return batches;
+    return;
   }
   const std::size_t pool = batch * static_cast<std::size_t>(std::max<int64_t>(1, options.bucket_pool));
   for (std::size_t start = 0; start < order.size(); start += pool) {
@@ -100,6 +140,31 @@ std::vector<std::vector<std::size_t>> epoch_batches(const std::vector<TokenizedE
     });
     for (auto it = first; it < last; it += std::min<std::ptrdiff_t>(batch, last - it))
       batches.emplace_back(it, it + std::min<std::ptrdiff_t>(batch, last - it));
+  }
+}
+
+}  // namespace
+
+std::vector<std::vector<std::size_t>> epoch_batches(const std::vector<TokenizedExample>& examples,
+                                                    const BatchingOptions& options, uint64_t seed, int64_t epoch) {
+  if (options.batch_size < 1) throw UsageError("batch size must be at least 1");
+  if (examples.empty()) throw UsageError("no training examples");
+  std::vector<std::size_t> order = data::shuffled_indices(examples.size(), mix_seed(seed, epoch, 1));
+  std::vector<std::vector<std::size_t>> batches;
+  int64_t groups = 0;
+  for (const auto& e : examples) groups = std::max(groups, e.group + 1);
+  if (groups <= 1) {
+    cut_batches(examples, options, std::move(order), batches);
+    if (!options.bucket_by_length) return batches;
+  } else {
+    // A multi-task run: every batch holds one task (the authors' round-robin MultitaskLoader:
+    // each task's shuffled batches, then the batch order shuffled).
+    for (int64_t g = 0; g < groups; ++g) {
+      std::vector<std::size_t> members;
+      for (std::size_t i : order)
+        if (examples[i].group == g) members.push_back(i);
+      cut_batches(examples, options, std::move(members), batches);
+    }
   }
   std::vector<std::size_t> batch_order = data::shuffled_indices(batches.size(), mix_seed(seed, epoch, 2));
   std::vector<std::vector<std::size_t>> shuffled;

@@ -18,31 +18,49 @@ int64_t max_new_tokens_for(const T5Tokenizer& tokenizer, const std::vector<std::
 std::vector<std::string> generate_texts(FineTuningMethod& method, const T5Tokenizer& tokenizer,
                                         const std::vector<std::vector<int64_t>>& sources,
                                         const DecodeOptions& options) {
-  if (options.batch_size < 1 || options.max_new_tokens < 1)
-    throw UsageError("decoding needs a batch size and max_new_tokens of at least 1");
-  std::vector<std::string> texts(sources.size());
-  if (sources.empty()) return texts;
-  // Decoding in order of length wastes little on padding; the output order is restored.
-  std::vector<std::size_t> order(sources.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return sources[a].size() < sources[b].size(); });
   std::vector<TokenizedExample> examples(sources.size());
   for (std::size_t i = 0; i < sources.size(); ++i) examples[i].source = sources[i];
+  return generate_texts(method, tokenizer, examples, options);
+}
+
+std::vector<std::string> generate_texts(FineTuningMethod& method, const T5Tokenizer& tokenizer,
+                                        const std::vector<TokenizedExample>& examples, const DecodeOptions& options) {
+  if (options.batch_size < 1 || options.max_new_tokens < 1 || options.num_beams < 1)
+    throw UsageError("decoding needs a batch size, max_new_tokens and beams of at least 1");
+  std::vector<std::string> texts(examples.size());
+  if (examples.empty()) return texts;
+  // Decoding in order of length wastes little on padding; the output order is restored. A
+  // batch holds examples with as many images as each other (one task).
+  std::vector<std::size_t> order(examples.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const auto& x = examples[a];
+    const auto& y = examples[b];
+    if (x.image_ids.size() != y.image_ids.size()) return x.image_ids.size() < y.image_ids.size();
+    return x.source.size() < y.source.size();
+  });
 
   method.set_training(false);
   torch::NoGradGuard no_grad;
   GenerationOptions generation;
   generation.max_new_tokens = options.max_new_tokens;
   generation.vocab_limit = tokenizer.vocab_size();  // T5 pads its embedding past the tokenizer's ids
+  generation.num_beams = options.num_beams;
   const T5Config& config = method.config();
   const std::size_t batch_size = static_cast<std::size_t>(options.batch_size);
-  for (std::size_t start = 0; start < order.size(); start += batch_size) {
-    std::vector<std::size_t> indices(order.begin() + start, order.begin() + std::min(order.size(), start + batch_size));
-    Seq2SeqBatch batch = batch_to(collate(examples, indices, config.pad_token_id, /*with_labels=*/false), options.device);
+  CollateOptions collate_options;
+  collate_options.with_labels = false;
+  collate_options.visual = options.visual;
+  for (std::size_t start = 0; start < order.size();) {
+    std::size_t end = std::min(order.size(), start + batch_size);
+    for (std::size_t i = start + 1; i < end; ++i)
+      if (examples[order[i]].image_ids.size() != examples[order[start]].image_ids.size()) end = i;
+    std::vector<std::size_t> indices(order.begin() + start, order.begin() + end);
+    start = end;
+    Seq2SeqBatch batch = batch_to(collate(examples, indices, config.pad_token_id, collate_options), options.device);
     auto session = method.start_decoding(batch, /*use_cache=*/true);
-    torch::Tensor generated = greedy_generate(*session, static_cast<int64_t>(indices.size()), config, generation,
-                                              options.device).to(torch::kCPU);
+    torch::Tensor generated =
+        generate(*session, static_cast<int64_t>(indices.size()), config, generation, options.device).to(torch::kCPU);
     auto rows = generated.accessor<int64_t, 2>();
     for (std::size_t r = 0; r < indices.size(); ++r) {
       std::vector<int64_t> ids;
@@ -58,16 +76,19 @@ std::vector<std::string> generate_texts(FineTuningMethod& method, const T5Tokeni
 
 Evaluation evaluate(FineTuningMethod& method, const T5Tokenizer& tokenizer, const TaskSpec& task,
                     const std::vector<TokenizedExample>& examples, const std::vector<std::string>& references,
-                    const DecodeOptions& options) {
+                    const DecodeOptions& options, const std::vector<data::Example>* vl_truth) {
   if (examples.size() != references.size())
     throw Error("evaluate: " + std::to_string(examples.size()) + " examples but " + std::to_string(references.size()) +
                 " references");
-  std::vector<std::vector<int64_t>> sources;
-  sources.reserve(examples.size());
-  for (const auto& e : examples) sources.push_back(e.source);
   Evaluation result;
-  result.predictions = generate_texts(method, tokenizer, sources, options);
-  result.metrics = score_predictions(task, result.predictions, references);
+  result.predictions = generate_texts(method, tokenizer, examples, options);
+  if (task.is_vl()) {
+    if (!vl_truth || vl_truth->size() != examples.size())
+      throw Error("internal: evaluate: a vision-language task needs its examples' answers and references");
+    result.metrics = score_vl_predictions(result.predictions, *vl_truth);
+  } else {
+    result.metrics = score_predictions(task, result.predictions, references);
+  }
   return result;
 }
 

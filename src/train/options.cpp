@@ -9,13 +9,13 @@ namespace ladder::train {
 
 nlohmann::json TrainOptions::to_json() const {
   return {{"learning_rate", learning_rate}, {"schedule", schedule},
-          {"warmup_steps", warmup_steps},   {"max_grad_norm", max_grad_norm},
+          {"warmup_steps", warmup_steps}, {"warmup_ratio", warmup_ratio},   {"max_grad_norm", max_grad_norm},
           {"adam_beta1", adam.beta1},       {"adam_beta2", adam.beta2},
           {"adam_epsilon", adam.eps},       {"weight_decay", adam.weight_decay},
           {"batch_size", batch_size},       {"grad_accum", grad_accum},
           {"epochs", epochs},               {"max_steps", max_steps},
           {"eval_every", eval_every},       {"log_every", log_every},
-          {"eval_batch_size", eval_batch_size}, {"max_new_tokens", max_new_tokens},
+          {"eval_batch_size", eval_batch_size}, {"max_new_tokens", max_new_tokens}, {"num_beams", num_beams},
           {"bucket_by_length", bucket_by_length}, {"seed", seed},
           {"data_seed", data_seed},
           {"cache_backbone", cache_backbone}, {"cache_dir", cache_dir},
@@ -29,6 +29,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& json, const std::stri
     o.learning_rate = json.at("learning_rate").get<double>();
     o.schedule = json.value("schedule", o.schedule);
     o.warmup_steps = json.value("warmup_steps", o.warmup_steps);
+    o.warmup_ratio = json.value("warmup_ratio", o.warmup_ratio);
     o.max_grad_norm = json.value("max_grad_norm", o.max_grad_norm);
     o.adam.beta1 = json.value("adam_beta1", o.adam.beta1);
     o.adam.beta2 = json.value("adam_beta2", o.adam.beta2);
@@ -42,6 +43,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& json, const std::stri
     o.log_every = json.value("log_every", o.log_every);
     o.eval_batch_size = json.value("eval_batch_size", o.eval_batch_size);
     o.max_new_tokens = json.value("max_new_tokens", o.max_new_tokens);
+    o.num_beams = json.value("num_beams", o.num_beams);
     o.bucket_by_length = json.value("bucket_by_length", o.bucket_by_length);
     o.seed = json.value("seed", o.seed);
     o.data_seed = json.value("data_seed", o.data_seed);
@@ -64,6 +66,8 @@ void TrainOptions::validate() const {
   positive("batch size (batch_size)", batch_size);
   positive("gradient accumulation (grad_accum)", grad_accum);
   positive("log interval (log_every)", log_every);
+  if (!(warmup_ratio >= 0 && warmup_ratio < 1)) throw UsageError("--warmup-ratio must be in [0, 1)");
+  if (num_beams < 1) throw UsageError("--num-beams must be at least 1");
   if (max_steps < 0 || epochs < 0 || eval_every < 0 || eval_batch_size < 0 || max_new_tokens < 0)
     throw UsageError("training options: epochs, max steps, eval interval and sizes must not be negative");
   if (max_steps == 0 && epochs == 0) throw UsageError("nothing to train: give --epochs or --max-steps");
@@ -75,6 +79,12 @@ void TrainOptions::validate() const {
     throw UsageError("AdamW: betas must be in [0, 1), epsilon > 0 and weight decay >= 0");
   Schedule{schedule, learning_rate, 0, 1}.validate();
   if (cache_backbone) StateCacheOptions{cache_dir.empty() ? "RUN" : cache_dir, cache_dtype, cache_memory_bytes}.validate();
+}
+
+int64_t TrainOptions::warmup_for(int64_t total_steps) const {
+  if (warmup_steps < 0 && warmup_ratio > 0)
+    return static_cast<int64_t>(std::ceil(warmup_ratio * static_cast<double>(total_steps)));  // as transformers
+  return resolve_warmup_steps(warmup_steps, total_steps);
 }
 
 }  // namespace ladder::train

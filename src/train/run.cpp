@@ -10,6 +10,7 @@
 #include "ladder/train/method_init.h"
 #include "ladder/train/run_lock.h"
 #include "ladder/train/schedule.h"
+#include "ladder/train/visual_features.h"
 
 namespace ladder::train {
 namespace fs = std::filesystem;
@@ -43,6 +44,13 @@ TrainData prepare_data(const RunConfig& config, const T5Tokenizer& tokenizer) {
   data.train = tokenize_examples(train.examples, tokenizer, config.max_source_length, config.max_target_length);
   data.validation = tokenize_examples(validation.examples, tokenizer, config.max_source_length, config.max_target_length);
   for (const auto& e : validation.examples) data.validation_references.push_back(e.target);
+  data.visual = open_visual_features(config.task);
+  if (data.visual) {
+    // Every image is found now, not at the first batch that needs it.
+    data.visual->check_images(data.train, config.task.task + " train split");
+    data.visual->check_images(data.validation, config.task.task + " validation split");
+    data.validation_truth = std::move(validation.examples);
+  }
   return data;
 }
 
@@ -77,8 +85,9 @@ Backbone load_backbone(const std::string& model, const std::string& tokenizer_pa
 
 // The run's method around `backbone`, on `device`, seeded with the run's seed.
 std::unique_ptr<FineTuningMethod> build_method(const RunConfig& config, T5ForConditionalGeneration backbone,
-                                               const torch::Device& device) {
+                                               const torch::Device& device, VisualFeatures* visual) {
   MethodOptions options;
+  if (visual) options.visual.feature_dim = visual->feature_dim();
   options.name = config.method;
   options.settings = config.settings;
   options.seed = config.train.seed;
@@ -90,20 +99,45 @@ std::unique_ptr<FineTuningMethod> build_method(const RunConfig& config, T5ForCon
 
 }  // namespace
 
+void check_visual_width(FineTuningMethod& method, VisualFeatures* visual, const std::string& what) {
+  const int64_t trained = method.visual_config().feature_dim;
+  if (!visual) {
+    if (trained > 0)
+      throw UsageError(what + " reads image features of width " + std::to_string(trained) +
+                       ": evaluate it on a vision-language task with --features");
+    return;
+  }
+  if (trained == 0)
+    throw UsageError(what + " was trained without image features: it cannot read " + visual->path());
+  if (trained != visual->feature_dim())
+    throw UsageError(expected_found(visual->path() + ": feature width", std::to_string(trained) + " (what " + what +
+                                    " was trained on)", std::to_string(visual->feature_dim())));
+}
+
 InitialMethod initial_method(const RunConfig& config, const torch::Device& device) {
   Backbone backbone =
       load_backbone(config.model, config.tokenizer, config.precision, config.backbone_dtype, device, config.train.seed);
   InitialMethod out;
-  out.loaded.method = build_method(config, backbone.model, device);
+  std::vector<TokenizedExample> examples;
+  const auto load_examples = [&] {
+    if (!examples.empty()) return;
+    const data::Dataset train = load_split(config.task, "train");
+    examples = tokenize_examples(train.examples, *backbone.tokenizer, config.max_source_length, config.max_target_length);
+  };
+  // A vision-language method's width comes from the features its training examples name.
+  std::shared_ptr<VisualFeatures> visual = open_visual_features(config.task);
+  if (visual) {
+    load_examples();
+    visual->check_images(examples, config.task.task + " train split");
+  }
+  out.loaded.method = build_method(config, backbone.model, device, visual.get());
   out.loaded.tokenizer = backbone.tokenizer;
   if (out.loaded.method->init_examples_needed() > 0) {
     if (config.task.data.empty())
       throw UsageError("method " + config.method + " initialises from training data (LST's Fisher pruning): give "
                        "--task and --data, or choose a data-free initialisation (--settings '{\"side_init\": "
                        "\"magnitude\"}')");
-    const data::Dataset train = load_split(config.task, "train");
-    const auto examples =
-        tokenize_examples(train.examples, *backbone.tokenizer, config.max_source_length, config.max_target_length);
+    load_examples();
     out.log = initialize_from_training_data(*out.loaded.method, examples, config.train.seed, device);
   }
   return out;
@@ -185,12 +219,12 @@ TrainResult train_from_start(RunConfig config, const std::string& run_dir, const
     config.task.classification.known_labels = load_split(config.task, "train").labels;
   TrainData data = prepare_data(config, *backbone.tokenizer);
 
-  std::unique_ptr<FineTuningMethod> method = build_method(config, backbone.model, context.device);
+  std::unique_ptr<FineTuningMethod> method = build_method(config, backbone.model, context.device, data.visual.get());
   config.settings = method->settings();  // defaults filled in
 
   Trainer trainer(*method, *backbone.tokenizer, config.task, std::move(data), config.train, run_dir, context.device);
   config.train.max_new_tokens = trainer.max_new_tokens();
-  config.train.warmup_steps = resolve_warmup_steps(config.train.warmup_steps, trainer.total_steps());
+  config.train.warmup_steps = config.train.warmup_for(trainer.total_steps());
   write_json_atomically(run_json_path(run_dir), config.to_json());
   return trainer.run(context.hooks);
 }
@@ -236,6 +270,7 @@ TrainResult resume_run(const std::string& run_dir, const RunContext& context) {
   TrainData data = prepare_data(config, *backbone.tokenizer);
   std::unique_ptr<FineTuningMethod> method = load_method(backbone.model, checkpoint, backbone_storage(config.backbone_dtype, config.precision).dtype);
   method->to(context.device);
+  check_visual_width(*method, data.visual.get(), checkpoint);
   Trainer trainer(*method, *backbone.tokenizer, config.task, std::move(data), config.train, run_dir, context.device);
   trainer.restore(checkpoint);
   return trainer.run(context.hooks);
@@ -260,7 +295,15 @@ nlohmann::json evaluate_split(FineTuningMethod& method, const T5Tokenizer& token
   auto examples = tokenize_examples(dataset.examples, tokenizer, max_source_length, 512);
   std::vector<std::string> references;
   for (const auto& e : dataset.examples) references.push_back(e.target);
-  Evaluation e = evaluate(method, tokenizer, task, examples, references, options);
+  DecodeOptions decode = options;
+  std::shared_ptr<VisualFeatures> visual;
+  if (task.is_vl() && !decode.visual) {
+    visual = open_visual_features(task);
+    visual->check_images(examples, task.task + " " + split + " split");
+    check_visual_width(method, visual.get(), "the trained method");
+    decode.visual = visual.get();
+  }
+  Evaluation e = evaluate(method, tokenizer, task, examples, references, decode, &dataset.examples);
   return {{"task", task.task}, {"split", split}, {"examples", examples.size()}, {"metrics", e.metrics}};
 }
 

@@ -71,7 +71,7 @@ std::string with_prefix(const std::string& prefix, const std::string& text) {
 
 }  // namespace
 
-bool TaskSpec::is_glue() const { return task != "custom"; }
+bool TaskSpec::is_glue() const { return task != "custom" && !is_vl(); }
 
 nlohmann::json TaskSpec::to_json() const {
   nlohmann::json json = {{"task", task},
@@ -81,7 +81,11 @@ nlohmann::json TaskSpec::to_json() const {
                          {"max_eval_examples", max_eval_examples},
                          {"large_task_validation_size", large_task_validation_size},
                          {"stsb_step", stsb_step}};
-  if (!is_glue()) {
+  if (is_vl()) {
+    json["features"] = features;
+    json["visual_tokens"] = visual_tokens;
+    json["answer_targets"] = answer_targets;
+  } else if (!is_glue()) {
     json["kind"] = kind;
     if (kind == "seq2seq") {
       json["source_field"] = seq2seq.source_field;
@@ -109,7 +113,11 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& json, const std::string& sour
     t.large_task_validation_size = json.value("large_task_validation_size", t.large_task_validation_size);
     // Runs recorded before the option existed used T5's 0.2.
     t.stsb_step = json.value("stsb_step", 0.2);
-    if (!t.is_glue()) {
+    if (t.is_vl()) {
+      t.features = json.at("features").get<std::string>();
+      t.visual_tokens = json.value("visual_tokens", int64_t{0});
+      t.answer_targets = json.value("answer_targets", t.answer_targets);
+    } else if (!t.is_glue()) {
       t.kind = json.at("kind").get<std::string>();
       if (t.kind == "seq2seq") {
         t.seq2seq.source_field = json.at("source_field").get<std::string>();
@@ -126,7 +134,8 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& json, const std::string& sour
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(source + ": bad task description (" + std::string(e.what()) + ")");
   }
-  if (t.is_glue()) data::glue_task(t.task);  // UsageError for an unknown task
+  if (t.is_vl()) t.vl_tasks();  // UsageError for an unknown or repeated task
+  else if (t.is_glue()) data::glue_task(t.task);  // UsageError for an unknown task
   else if (t.kind != "classification" && t.kind != "seq2seq")
     throw FormatError(source + ": " + expected_found("task kind", "classification or seq2seq", "\"" + t.kind + "\""));
   return t;
@@ -141,6 +150,8 @@ data::Dataset load_split(const TaskSpec& task, const std::string& split, const d
     glue_options.large_task_validation_size = static_cast<std::size_t>(task.large_task_validation_size);
     glue_options.stsb_step = task.stsb_step;
     dataset = data::load_glue(task.task, task.data, split, task.split_seed, glue_options);
+  } else if (task.is_vl()) {
+    return load_vl_dataset(task, split, options);  // limits apply per task
   } else {
     dataset = load_custom_split(task, split, options);
   }
@@ -152,6 +163,7 @@ data::Dataset load_split(const TaskSpec& task, const std::string& split, const d
 
 std::vector<std::string> task_labels(const TaskSpec& task) {
   if (task.is_glue()) return data::glue_task(task.task).labels;
+  if (task.is_vl()) return {};  // free generation (answers, captions)
   if (task.kind == "seq2seq") return {};
   return task.classification.known_labels;
 }
@@ -174,6 +186,7 @@ std::map<std::string, double> score_predictions(const TaskSpec& task, const std:
 
 std::string format_input(const TaskSpec& task, const std::string& text) {
   const std::size_t tab = text.find('\t');
+  if (task.is_vl()) return format_vl_input(task, text);
   if (task.is_glue()) {
     if (starts_with(text, task.task + " ")) return text;
     const bool single = task.task == "cola" || task.task == "sst2";

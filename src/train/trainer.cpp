@@ -56,7 +56,10 @@ Trainer::Trainer(FineTuningMethod& method, const T5Tokenizer& tokenizer, TaskSpe
   } else if (!task_labels(task_).empty()) {
     max_new_tokens_ = max_new_tokens_for(tokenizer_, task_labels(task_));
   } else {  // free text: the longest training target, </s> included
-    for (const auto& e : data_.train) max_new_tokens_ = std::max<int64_t>(max_new_tokens_, e.target.size());
+    for (const auto& e : data_.train) {
+      max_new_tokens_ = std::max<int64_t>(max_new_tokens_, e.target.size());
+      for (const auto& answer : e.answer_targets) max_new_tokens_ = std::max<int64_t>(max_new_tokens_, answer.size());
+    }
   }
 }
 
@@ -233,7 +236,10 @@ nlohmann::json Trainer::evaluate_now() {
   decode.batch_size = options_.eval_batch_size > 0 ? options_.eval_batch_size : options_.batch_size;
   decode.max_new_tokens = max_new_tokens_;
   decode.device = device_;
-  Evaluation e = evaluate(method_, tokenizer_, task_, data_.validation, data_.validation_references, decode);
+  decode.num_beams = options_.num_beams;
+  decode.visual = data_.visual.get();
+  Evaluation e = evaluate(method_, tokenizer_, task_, data_.validation, data_.validation_references, decode,
+                          &data_.validation_truth);
   const double batches = static_cast<double>((data_.train.size() + options_.batch_size - 1) / options_.batch_size);
   nlohmann::json record = {{"type", "eval"},
                            {"step", state_.global_step},
@@ -258,7 +264,7 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
   std::ostream* log = hooks.progress;
   log_ = log;
   const int64_t total = total_steps();
-  Schedule schedule{options_.schedule, options_.learning_rate, resolve_warmup_steps(options_.warmup_steps, total), total};
+  Schedule schedule{options_.schedule, options_.learning_rate, options_.warmup_for(total), total};
   schedule.validate();
   if (log) {
     const int64_t trainable = method_.trainable_count();
@@ -269,9 +275,17 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
          << (state_.global_step > 0 ? ", resuming at update " + std::to_string(state_.global_step) : std::string()) << "\n";
   }
   // Settings that cannot be cached fail before the Fisher initialisation spends its minutes.
-  if (options_.cache_backbone)
+  if (options_.cache_backbone) {
     if (const std::string why = method_.why_backbone_not_cacheable(); !why.empty())
       throw UsageError("--cache-backbone: " + why);
+    // The backbone decoder reads the target: one cached state per example needs one target.
+    if (task_.is_vl() && task_.answer_targets == "sample")
+      for (const auto& e : data_.train)
+        if (e.answer_targets.size() > 1)
+          throw UsageError("--cache-backbone: VQA/GQA targets are drawn each epoch from the answer scores, and the "
+                           "backbone decoder's states depend on the target; train on the top answer "
+                           "(--answer-targets top) to cache them");
+  }
   initialize_side_if_needed(log);
   open_backbone_cache(log);
 
@@ -298,9 +312,14 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
     method_.set_training(true);
     const int64_t micro = std::min<int64_t>(options_.grad_accum, static_cast<int64_t>(plan.size()) - state_.batch_in_epoch);
     double loss = 0;
+    CollateOptions collate_options;
+    collate_options.visual = data_.visual.get();
+    // The epoch's draw of VQA/GQA answers (the authors' multinomial), the same on a resume.
+    if (task_.is_vl() && task_.answer_targets == "sample")
+      collate_options.answer_seed = mix_seed(options_.data_seed, state_.epoch, kAnswerSeedPurpose);
     for (int64_t i = 0; i < micro; ++i) {
       const auto& indices = plan[static_cast<std::size_t>(state_.batch_in_epoch + i)];
-      Seq2SeqBatch batch = collate(data_.train, indices, pad);
+      Seq2SeqBatch batch = collate(data_.train, indices, pad, collate_options);
       state_.interval_tokens += count_tokens(batch);
       Seq2SeqOutput out = forward_batch(indices, batch_to(batch, device_));
       (out.loss / static_cast<double>(micro)).backward();

@@ -3,6 +3,7 @@
 // collation happen later, so loaders and metrics are testable without libtorch.
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ladder::data {
@@ -17,6 +18,12 @@ struct Example {
   // the authors' HF `datasets` code would index (dataset.select(indices)). Selection and
   // shuffling keep it. The default lets `Example{source, target}` still compile.
   std::size_t index = 0;
+  // Vision-language examples only (data/vl/tasks.h): the task of a multi-task set, the images
+  // the example reads, and what scoring needs (VQA/GQA answer scores, caption references).
+  std::string vl_task;
+  std::vector<std::string> image_ids;
+  std::vector<std::pair<std::string, double>> answers;
+  std::vector<std::string> references;
 };
 
 struct Dataset {

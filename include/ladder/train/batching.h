@@ -4,6 +4,8 @@
 // (seed, epoch), so a resumed run rebuilds exactly the batches it had not yet seen.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <torch/torch.h>
@@ -17,7 +19,15 @@ namespace ladder::train {
 struct TokenizedExample {
   std::vector<int64_t> source;  // ids, </s> included
   std::vector<int64_t> target;  // ids, </s> included
+  // Vision-language examples: their images, their task's index in a multi-task run (batches
+  // never mix tasks), and for VQA/GQA every answer with its label score (training draws one).
+  std::vector<std::string> image_ids;
+  int64_t group = 0;
+  std::vector<std::vector<int64_t>> answer_targets;
+  std::vector<double> answer_weights;
 };
+
+class VisualFeatures;
 
 // Sources are cut to max_source_length ids and targets to max_target_length (</s> kept last).
 std::vector<TokenizedExample> tokenize_examples(const std::vector<data::Example>& examples,
@@ -29,6 +39,15 @@ std::vector<TokenizedExample> tokenize_examples(const std::vector<data::Example>
 // the inputs are filled (decoding). CPU tensors.
 Seq2SeqBatch collate(const std::vector<TokenizedExample>& examples, const std::vector<std::size_t>& indices,
                      int64_t pad_id, bool with_labels = true);
+struct CollateOptions {
+  bool with_labels = true;
+  const VisualFeatures* visual = nullptr;  // fills batch.visual from the examples' images
+  // Training: each VQA/GQA label is drawn from its answers' scores (the authors' multinomial),
+  // a pure function of (answer_seed, example index). Unset: the example's target.
+  std::optional<uint64_t> answer_seed;
+};
+Seq2SeqBatch collate(const std::vector<TokenizedExample>& examples, const std::vector<std::size_t>& indices,
+                     int64_t pad_id, const CollateOptions& options);
 Seq2SeqBatch batch_to(const Seq2SeqBatch& batch, const torch::Device& device);
 
 struct BatchingOptions {
@@ -48,6 +67,7 @@ std::vector<std::vector<std::size_t>> epoch_batches(const std::vector<TokenizedE
 // or an update (dropout); nearby seeds and counters never give the same stream.
 uint64_t mix_seed(uint64_t seed, int64_t counter, uint64_t purpose);
 constexpr uint64_t kDropoutSeedPurpose = 3;  // 1 and 2: epoch_batches' shuffles
+constexpr uint64_t kAnswerSeedPurpose = 4;
 
 // Non-padding tokens of a batch (inputs + labels), for throughput.
 int64_t count_tokens(const Seq2SeqBatch& batch);

@@ -18,6 +18,8 @@ struct DecodeOptions {
   int64_t batch_size = 100;
   int64_t max_new_tokens = 8;
   torch::Device device = torch::kCPU;
+  int64_t num_beams = 1;                   // > 1: beam search (the authors' VL runs: 5)
+  const VisualFeatures* visual = nullptr;  // vision-language runs: the examples' images
 };
 
 // max_new_tokens for a label set: the longest tokenised target (without </s>) + 1 for </s>.
@@ -29,14 +31,19 @@ int64_t max_new_tokens_for(const T5Tokenizer& tokenizer, const std::vector<std::
 std::vector<std::string> generate_texts(FineTuningMethod& method, const T5Tokenizer& tokenizer,
                                         const std::vector<std::vector<int64_t>>& sources,
                                         const DecodeOptions& options);
+// The same over tokenised examples (their sources, and their images with options.visual).
+std::vector<std::string> generate_texts(FineTuningMethod& method, const T5Tokenizer& tokenizer,
+                                        const std::vector<TokenizedExample>& examples, const DecodeOptions& options);
 
 struct Evaluation {
   std::map<std::string, double> metrics;  // "score" and the task's metrics
   std::vector<std::string> predictions;
 };
 
+// Vision-language tasks are scored against vl_truth (the examples as loaded: answers and
+// references); it is required for them and ignored otherwise.
 Evaluation evaluate(FineTuningMethod& method, const T5Tokenizer& tokenizer, const TaskSpec& task,
                     const std::vector<TokenizedExample>& examples, const std::vector<std::string>& references,
-                    const DecodeOptions& options);
+                    const DecodeOptions& options, const std::vector<data::Example>* vl_truth = nullptr);
 
 }  // namespace ladder::train

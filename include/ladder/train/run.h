@@ -71,6 +71,9 @@ struct InitialMethod {
   std::string log;  // the initialisation's log line, "" when it needed no data
 };
 InitialMethod initial_method(const RunConfig& config, const torch::Device& device);
+// UsageError when a trained method's visual input does not fit the features given (none
+// where it was trained on some, another width, or features for a text-only method).
+void check_visual_width(FineTuningMethod& method, VisualFeatures* visual, const std::string& what);
 
 // Metrics of a split with greedy decoding, as {"split", "examples", "metrics": {...}}.
 nlohmann::json evaluate_split(FineTuningMethod& method, const T5Tokenizer& tokenizer, const TaskSpec& task,

@@ -38,8 +38,21 @@ struct TaskSpec {
   int64_t large_task_validation_size = 1000;
   // GLUE stsb: targets rounded to this step, 0.1 (the authors' round_stsb_target) or 0.2 (T5's).
   double stsb_step = 0.1;
+  // Vision-language tasks (task = vqa, gqa, nlvr, caption, or several joined by commas for the
+  // authors' multi-task run): data is the task's folder, or a folder holding one folder per
+  // task (vqa/, gqa/, nlvr/, caption/); features the image features (a folder of .h5 files or
+  // one .safetensors file, data/vl/features.h).
+  std::string features;
+  // Visual tokens per image: 0 = as stored; a smaller square (36 of a 7x7 grid's 49) pools
+  // the grid as the authors' --downsample.
+  int64_t visual_tokens = 0;
+  // VQA/GQA training targets: "sample" draws each epoch's answer from the label scores (the
+  // authors'); "top" always trains on the highest-scored one (what a backbone-state cache needs).
+  std::string answer_targets = "sample";
 
   bool is_glue() const;
+  bool is_vl() const;
+  std::vector<std::string> vl_tasks() const;  // the tasks of a vision-language run, in order
   nlohmann::json to_json() const;
   static TaskSpec from_json(const nlohmann::json& json, const std::string& source);
 };
@@ -55,6 +68,18 @@ std::vector<std::string> task_labels(const TaskSpec& task);
 // {"score": ...} plus the task's own metrics (see task_data.h's header comment).
 std::map<std::string, double> score_predictions(const TaskSpec& task, const std::vector<std::string>& predictions,
                                                 const std::vector<std::string>& references);
+// A vision-language split: every task of the run (limits per task), examples carrying their
+// images, answers and references; the source already has the task prompt.
+data::Dataset load_vl_dataset(const TaskSpec& task, const std::string& split, const data::LoadOptions& options);
+// `ladder predict` on a vision-language run: a text that starts with one of the run's task
+// prompts is used as given; a single-task run prefixes its prompt; a multi-task run needs it.
+std::string format_vl_input(const TaskSpec& task, const std::string& text);
+// Vision-language scoring needs the answers and references of each example: per task
+// vqa_score (VQA's soft score), gqa_accuracy, nlvr_accuracy, caption_bleu4 and caption_cider
+// (CIDEr-D), and "score", the mean of the tasks' main metrics (CIDEr for captions), as the
+// paper's VL average.
+std::map<std::string, double> score_vl_predictions(const std::vector<std::string>& predictions,
+                                                   const std::vector<data::Example>& examples);
 
 // The model input for a raw text in `ladder predict`:
 //   - a text that already starts with the task prefix ("rte sentence1: ..." for GLUE, the

@@ -29,13 +29,15 @@
 #include "ladder/train/optimizer.h"
 #include "ladder/train/state_cache.h"
 #include "ladder/train/task_data.h"
+#include "ladder/train/visual_features.h"
 
 namespace ladder::train {
 
 struct TrainOptions {
   double learning_rate = 3e-3;
   std::string schedule = "linear";  // linear | constant (both after warmup)
-  int64_t warmup_steps = -1;        // < 0: resolve_warmup_steps' default (the authors' 500)
+  int64_t warmup_steps = -1;        // < 0: warmup_ratio, else resolve_warmup_steps' default (the authors' 500)
+  double warmup_ratio = 0;          // > 0 with warmup_steps < 0: this share of the updates (authors' VL: 0.1)
   double max_grad_norm = 1.0;
   AdamWOptions adam;
   int64_t batch_size = 100;  // examples per micro-batch
@@ -46,6 +48,7 @@ struct TrainOptions {
   int64_t log_every = 10;    // updates between progress lines
   int64_t eval_batch_size = 0;  // 0 = batch_size
   int64_t max_new_tokens = 0;   // 0 = max_new_tokens_for(labels or training targets)
+  int64_t num_beams = 1;        // evaluation decoding: 1 greedy, more beam search (authors' VL: 5)
   bool bucket_by_length = false;
   uint64_t seed = 0;       // initialisation and dropout
   uint64_t data_seed = 0;  // data order
@@ -59,6 +62,7 @@ struct TrainOptions {
   // (parked in the cache folder and read back for each evaluation).
   bool cache_release_backbone = true;
 
+  int64_t warmup_for(int64_t total_steps) const;
   nlohmann::json to_json() const;
   static TrainOptions from_json(const nlohmann::json& json, const std::string& source);
   void validate() const;  // UsageError for non-positive sizes and the like
@@ -67,6 +71,10 @@ struct TrainOptions {
 struct TrainData {
   std::vector<TokenizedExample> train, validation;
   std::vector<std::string> validation_references;
+  // Vision-language runs: the image features, and the validation examples as loaded (their
+  // answers and references score the predictions).
+  std::shared_ptr<VisualFeatures> visual;
+  std::vector<data::Example> validation_truth;
 };
 
 struct TrainerHooks {
