@@ -24,7 +24,7 @@ struct EvalCommand {
   std::string run, checkpoint = "last", split = "validation";
   std::string model, tokenizer, method, weights, output;
   TaskOptions task;
-  int64_t max_source_length = 128, batch_size = 100, max_new_tokens = 0;
+  int64_t max_source_length = 128, batch_size = 100, max_new_tokens = 0, num_beams = 0;
   RuntimeOptions runtime;
 };
 
@@ -41,7 +41,8 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
   decode.device = device;
   nlohmann::json result;
   if (!c.run.empty()) {
-    for (const char* other : {"--model", "--weights", "--method", "--task", "--data", "--tokenizer"})
+    for (const char* other : {"--model", "--weights", "--method", "--task", "--data", "--tokenizer", "--features",
+                              "--visual-tokens"})
       if (app.count(other)) throw UsageError(std::string(other) + " cannot be combined with --run (the run knows it)");
     train::RunConfig config = train::load_run_config(c.run);
     const std::string checkpoint = train::run_checkpoint(c.run, c.checkpoint);
@@ -51,6 +52,7 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
                                    run_backbone_dtype(app, c.runtime, config.backbone_dtype));
     if (app.count("--max-eval-examples")) config.task.max_eval_examples = c.task.max_eval_examples;
     decode.max_new_tokens = c.max_new_tokens > 0 ? c.max_new_tokens : config.train.max_new_tokens;
+    decode.num_beams = c.num_beams > 0 ? c.num_beams : config.train.num_beams;
     result = train::evaluate_split(*loaded.method, *loaded.tokenizer, config.task, c.split, config.max_source_length, decode);
     result["checkpoint"] = c.checkpoint;
     result["checkpoint_path"] = checkpoint;
@@ -70,6 +72,7 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
     train::LoadedMethod loaded =
         train::load_trained_method(c.model, c.tokenizer, c.weights, c.runtime.precision, device, c.runtime.seed,
                                    c.runtime.backbone_dtype);
+    decode.num_beams = c.num_beams > 0 ? c.num_beams : 1;
     if (c.max_new_tokens > 0) {
       decode.max_new_tokens = c.max_new_tokens;
     } else if (!train::task_labels(task).empty()) {
@@ -92,6 +95,8 @@ void add_eval_command(CLI::App& root) {
   auto c = std::make_shared<EvalCommand>();
   CLI::App* app = root.add_subcommand("eval", "Evaluate a run's checkpoint (or saved weights) on a split; prints JSON");
   app->add_option("--run", c->run, "run directory made by ladder train");
+  app->add_option("--num-beams", c->num_beams, "beam search with this many beams (default: the run's, else 1)")
+      ->check(CLI::Range(1, 64));
   app->add_option("--checkpoint", c->checkpoint, "last (the final model, as the authors test) or best (highest validation score)")->capture_default_str()->check(CLI::IsMember({"last", "best"}));
   app->add_option("--split", c->split, "validation or test")->capture_default_str()->check(CLI::IsMember({"validation", "test"}));
   app->add_option("--model", c->model, "without --run: Hugging Face model folder or arch:NAME");
