@@ -13,6 +13,7 @@
 #include "ladder/error.h"
 #include "ladder/train/checkpoint.h"
 #include "ladder/train/run.h"
+#include "ladder/train/visual_features.h"
 #include "runtime_options.h"
 #include "validators.h"
 
@@ -52,18 +53,41 @@ void run_predict(const PredictCommand& c, const CLI::App& app) {
   train::LoadedMethod loaded =
       train::load_trained_method(config.model, config.tokenizer, checkpoint, precision, device, config.train.seed,
                                  run_backbone_dtype(app, c.runtime, config.backbone_dtype));
-  std::vector<std::vector<int64_t>> sources;
+  const bool vl = config.task.is_vl();
+  std::vector<train::TokenizedExample> examples;
   std::vector<std::size_t> rows;  // which input line each source came from
   for (std::size_t i = 0; i < texts.size(); ++i) {
     if (texts[i].empty()) continue;
-    sources.push_back(loaded.tokenizer->encode(train::format_input(config.task, texts[i]), config.max_source_length));
+    train::TokenizedExample example;
+    std::string text = texts[i];
+    if (vl) {
+      // IMAGE_ID<TAB>TEXT; NLVR2's two images as ID,ID.
+      const std::size_t tab = text.find('\t');
+      if (tab == std::string::npos || tab == 0)
+        throw UsageError("\"" + text + "\": a vision-language run reads IMAGE_ID<TAB>TEXT (two images: ID,ID<TAB>TEXT)");
+      std::string ids = text.substr(0, tab);
+      for (std::size_t start = 0;;) {
+        const std::size_t comma = ids.find(',', start);
+        example.image_ids.push_back(ids.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+      text = text.substr(tab + 1);
+    }
+    example.source = loaded.tokenizer->encode(train::format_input(config.task, text), config.max_source_length);
+    examples.push_back(std::move(example));
     rows.push_back(i);
   }
   train::DecodeOptions decode;
   decode.batch_size = c.batch_size;
   decode.max_new_tokens = c.max_new_tokens > 0 ? c.max_new_tokens : config.train.max_new_tokens;
   decode.device = device;
-  std::vector<std::string> predictions = train::generate_texts(*loaded.method, *loaded.tokenizer, sources, decode);
+  decode.num_beams = config.train.num_beams;
+  std::shared_ptr<train::VisualFeatures> visual = train::open_visual_features(config.task);
+  if (visual) visual->check_images(examples, "input");
+  train::check_visual_width(*loaded.method, visual.get(), checkpoint);
+  decode.visual = visual.get();
+  std::vector<std::string> predictions = train::generate_texts(*loaded.method, *loaded.tokenizer, examples, decode);
   std::vector<std::string> out(texts.size());
   for (std::size_t k = 0; k < rows.size(); ++k) out[rows[k]] = predictions[k];
   for (const auto& line : out) std::cout << line << "\n";

@@ -217,6 +217,17 @@ TEST(VlCli, TrainsMultiTaskAndEvaluatesTheRun) {
     test::CliResult eval = test::run_cli({"eval", "--run", run, "--split", "test", "--threads", "1"}, dir);
     ASSERT_EQ(eval.status, 0) << eval.err;
     EXPECT_NE(eval.out.find("vqa_score"), std::string::npos) << eval.out;
+    // predict reads IMAGE_ID<TAB>TEXT; NLVR2's two images as ID,ID.
+    const data::Dataset val = train::load_split(vl_task("vqa,nlvr"), "validation");
+    const std::string one = val.examples.front().image_ids[0] + "\tvqa: how many objects are in the picture?";
+    const std::string two = val.examples.back().image_ids[0] + "," + val.examples.back().image_ids[1] +
+                            "\tnlvr: both images contain a red object.";
+    test::CliResult predicted = test::run_cli({"predict", "--run", run, "--threads", "1", one, two}, dir);
+    ASSERT_EQ(predicted.status, 0) << predicted.err;
+    EXPECT_EQ(std::count(predicted.out.begin(), predicted.out.end(), '\n'), 2) << predicted.out;
+    test::CliResult no_image = test::run_cli({"predict", "--run", run, "--threads", "1", "vqa: what?"}, dir);
+    EXPECT_NE(no_image.status, 0);
+    EXPECT_NE(no_image.err.find("IMAGE_ID<TAB>TEXT"), std::string::npos) << no_image.err;
   }
 }
 
