@@ -52,6 +52,7 @@ runtime::BenchRecord run_child(const runtime::BenchConfig& c, int threads) {
       << (c.cached_states ? " --cached-states" : "") << (c.release_blocks ? " --release-blocks" : "");
   if (!c.backbone_dtype.empty()) cmd << " --backbone-dtype " << c.backbone_dtype;
   if (c.return_freed_memory) cmd << " --return-freed-memory";
+  if (c.visual_tokens > 0) cmd << " --visual-tokens " << c.visual_tokens << " --feature-dim " << c.feature_dim;
   FILE* pipe = ::popen(cmd.str().c_str(), "r");
   if (!pipe) throw Error("bench: cannot start a child process for " + c.method);
   std::string output;
@@ -85,6 +86,17 @@ void add_cache_options(CLI::App* app, runtime::BenchConfig& c) {
   app->add_flag("--release-blocks", c.release_blocks, "with --cached-states: free the backbone's blocks before the timed steps");
 }
 
+void add_visual_options(CLI::App* app, runtime::BenchConfig& c) {
+  app->add_option("--visual-tokens", c.visual_tokens,
+                  "visual tokens per example (0: text only); the method gets VL-T5's visual embedding, and LST feeds "
+                  "them to its side network only")
+      ->capture_default_str()
+      ->check(whole_number(0, 1 << 20));
+  app->add_option("--feature-dim", c.feature_dim, "width of each visual token's features (2048: CLIP RN101)")
+      ->capture_default_str()
+      ->check(whole_number(1, 1 << 20));
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& root) {
@@ -99,6 +111,7 @@ void add_bench_command(CLI::App& root) {
   add_shape_options(memory, *config);
   memory->add_option("--methods", *methods, "comma-separated methods")->capture_default_str();
   add_cache_options(memory, *config);
+  add_visual_options(memory, *config);
   memory->add_option("--json", *json_path, "also write the records as JSON to this file");
   add_runtime_options(memory, *runtime_options);
   add_backbone_dtype_option(memory, *runtime_options);
@@ -127,6 +140,8 @@ void add_bench_command(CLI::App& root) {
                             {"target_length", config->target_length}, {"device", config->device},
                             {"precision", config->precision},
                             {"backbone_dtype", config->backbone_dtype.empty() ? config->precision : config->backbone_dtype},
+                            {"visual_tokens", config->visual_tokens},
+                            {"feature_dim", config->visual_tokens > 0 ? config->feature_dim : 0},
                             {"records", out}};
       write_file_atomically(*json_path, doc.dump(2) + "\n");
     }
@@ -200,6 +215,7 @@ void add_bench_command(CLI::App& root) {
   add_shape_options(step, *step_config);
   step->add_option("--method", step_config->method, "method")->required();
   add_cache_options(step, *step_config);
+  add_visual_options(step, *step_config);
   add_runtime_options(step, *step_runtime);
   add_backbone_dtype_option(step, *step_runtime);
   step->callback([=] {

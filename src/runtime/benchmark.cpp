@@ -50,7 +50,9 @@ nlohmann::json BenchRecord::to_json() const {
           {"backbone_dtype", backbone_dtype},
           {"attention", attention},
           {"libtorch", libtorch},
-          {"variant", variant}};
+          {"variant", variant},
+          {"visual_tokens", visual_tokens},
+          {"feature_dim", feature_dim}};
 }
 
 BenchRecord BenchRecord::from_json(const nlohmann::json& j) {
@@ -75,6 +77,8 @@ BenchRecord BenchRecord::from_json(const nlohmann::json& j) {
   r.attention = j.value("attention", "");
   r.libtorch = j.value("libtorch", "");
   r.variant = j.value("variant", "");
+  r.visual_tokens = j.value("visual_tokens", int64_t{0});
+  r.feature_dim = j.value("feature_dim", int64_t{0});
   return r;
 }
 
@@ -101,6 +105,11 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
   } catch (const nlohmann::json::exception& e) {
     throw UsageError("bench: --settings is not valid JSON (" + std::string(e.what()) + ")");
   }
+  if (config.visual_tokens < 0) throw UsageError("bench: --visual-tokens must be 0 or more");
+  if (config.visual_tokens > 0) {
+    if (config.feature_dim < 1) throw UsageError("bench: --feature-dim must be positive");
+    method_options.visual.feature_dim = config.feature_dim;
+  }
   if (config.release_blocks && !config.cached_states) throw UsageError("bench: --release-blocks needs --cached-states");
   if (config.cached_states) {
     if (config.warmup_steps < 1) throw UsageError("bench: --cached-states needs a warm-up step (it fills the cache)");
@@ -121,6 +130,10 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
   record.precision = config.precision;
   if (config.cached_states) record.variant = config.release_blocks ? "cached, blocks released" : "cached";
   if (config.return_freed_memory) record.variant += std::string(record.variant.empty() ? "" : ", ") + "freed memory returned";
+  if (config.visual_tokens > 0) {
+    record.visual_tokens = config.visual_tokens;
+    record.feature_dim = config.feature_dim;
+  }
   record.backbone_dtype = config.backbone_dtype.empty() ? config.precision : config.backbone_dtype;
   record.trainable_parameters = method->trainable_count();
   record.backbone_parameters = method->backbone_count();
@@ -138,6 +151,13 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
   batch.input_ids = torch::randint(3, vocab, {config.batch, config.source_length}, gen, torch::kLong).to(device);
   batch.attention_mask = torch::ones_like(batch.input_ids);
   batch.labels = torch::randint(3, vocab, {config.batch, config.target_length}, gen, torch::kLong).to(device);
+  if (config.visual_tokens > 0) {
+    // One image per example: features ~ N(0, 1), boxes with x1 < x2 and y1 < y2 in [0, 1].
+    const int64_t V = config.visual_tokens;
+    batch.visual.features = torch::randn({config.batch, V, config.feature_dim}, gen).to(device);
+    torch::Tensor corners = std::get<0>(torch::rand({config.batch, V, 2, 2}, gen).sort(-1));  // (x1, x2), (y1, y2)
+    batch.visual.boxes = corners.reshape({config.batch, V, 4}).to(device);
+  }
 
   // The cache of the benchmark's one batch: every row is an example of its own.
   std::unique_ptr<train::BackboneStateCache> cache;
@@ -251,7 +271,9 @@ std::string format_bench_table(const std::vector<BenchRecord>& records, const Be
   char line[512];
   out << "model " << shape.model << ", batch " << shape.batch << ", source " << shape.source_length << ", target "
       << shape.target_length << ", " << shape.device << ", " << shape.precision << ", backbone "
-      << (shape.backbone_dtype.empty() ? shape.precision : shape.backbone_dtype) << ", AdamW\n";
+      << (shape.backbone_dtype.empty() ? shape.precision : shape.backbone_dtype);
+  if (shape.visual_tokens > 0) out << ", " << shape.visual_tokens << " visual tokens x " << shape.feature_dim;
+  out << ", AdamW\n";
   std::snprintf(line, sizeof line, "%-20s %-8s %10s %11s %11s %11s %11s %11s %11s %9s\n", "method", "backbone", "trainable%", "peak",
                 "frozen_w", "train_w", "grads", "optimizer", "activ+tmp", "step_s");
   out << line;

@@ -23,6 +23,10 @@ struct BenchConfig {
   bool cached_states = false;
   bool release_blocks = false;
   bool return_freed_memory = false;  // the children run with --return-freed-memory
+  // Vision-language shape: visual tokens per example (0: text only) of width feature_dim
+  // (2048: CLIP RN101's grid features). The method gets VL-T5's visual embedding; LST feeds
+  // the tokens to its side encoder only, the other methods to the backbone encoder.
+  int64_t visual_tokens = 0, feature_dim = 2048;
 };
 
 struct BenchRecord {
@@ -42,12 +46,14 @@ struct BenchRecord {
   std::string attention;  // the attention kernels in use (attention_kernels_in_use)
   std::string libtorch;   // the libtorch version it ran on
   std::string variant;    // options beyond the method ("cached states", "blocks released"), "" for none
+  int64_t visual_tokens = 0, feature_dim = 0;  // per example; 0 = a text-only run
 
   nlohmann::json to_json() const;
   static BenchRecord from_json(const nlohmann::json& json);
 };
 
-// Runs warm-up and timed AdamW steps of one method in this process, with random token ids.
+// Runs warm-up and timed AdamW steps of one method in this process, with random token ids
+// (and random visual features when config.visual_tokens > 0).
 // Call it in a fresh process: the CPU peak is the process's high-water mark.
 BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_rss_bytes);
 
