@@ -2,8 +2,10 @@
 # A battery of hostile inputs against the ladder CLI (build/ladder, or $LADDER):
 #   bash scripts/hostile-inputs.sh
 # Corrupt safetensors, bad config.json values, broken tokenizers, malformed data, out-of-range
-# flags, damaged run folders and mismatched adapter folders, each against the tiny fixtures
-# (tests/data/fixtures/t5-tiny-v1_0, tiny-tokenizer, glue_samples) with --threads 1.
+# flags, damaged run folders, mismatched adapter folders and spoilt vision-language data and
+# image features, each against the tiny fixtures (tests/data/fixtures/t5-tiny-v1_0,
+# tiny-tokenizer, glue_samples, vl_world) with --threads 1. LADDER_HOSTILE_ONLY=ERE runs only
+# the cases whose name matches ERE (e.g. '^vl-'); the fixtures and setup runs are made anyway.
 # Every command runs under `timeout 60` with its address space capped (LADDER_HOSTILE_VMEM_KB,
 # default 8 GiB, so a runaway allocation fails instead of taking the machine), stdin from
 # /dev/null, in a scratch folder. Everything written lives in one mktemp -d folder, removed on
@@ -49,7 +51,9 @@ N=0; C=0; U=0; S=0; H=0; K=0; BAD=()
 CRASH_RE='AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:|terminate called|Aborted|Segmentation fault|core dumped|stack smashing|double free|free\(\): |malloc\(\): |corrupted size'
 RAW_RE='c10::|c10/|Exception raised from|basic_string|vector::_M|std::bad_alloc|bad_alloc|std::(out_of_range|invalid_argument|length_error|logic_error)|\bsto(i|l|ll|ul|ull|f|d)\b|-9223372036854775808|18446744073709551615|[0-9]{40,}|\[json\.exception\.(type_error|out_of_range|invalid_iterator|other_error)|INTERNAL ASSERT|Expected .* to be|^ *frame #'
 
+ONLY=${LADDER_HOSTILE_ONLY:-}
 t() {
+  [[ -z $ONLY || $1 =~ $ONLY ]] || return 0
   local name=$1 expect=$2; shift 2
   N=$((N + 1))
   local out=$W/log/$N.out err=$W/log/$N.err start=$SECONDS rc cls line
@@ -588,6 +592,112 @@ for f in "$W"/cache/*/states.bin; do head -c 4096 /dev/urandom | dd of="$f" bs=1
 t cache-states-damaged      "out:global_step"      "${CB[@]}" --settings "$DET" --cache-backbone "$W/cache" --out "$W/r/cache-damaged"
 for f in "$W"/cache/*/identity.json; do echo 'not json' >"$f"; done
 t cache-identity-garbage    "out:global_step"      "${CB[@]}" --settings "$DET" --cache-backbone "$W/cache" --out "$W/r/cache-identity"
+
+# --- vision-language --------------------------------------------------------------------------
+# Against the fixture world tests/data/vl_world (bench/vl_world.py: 12 synthetic images, 49 x 16
+# features, as .h5 files and one .safetensors): its task folders are copied and one file spoilt.
+# Image synth_000001 is in the training and the validation files, so a fault in its features
+# is met by the up-front check (presence) or at the latest by the evaluation after step 1.
+VW=$ROOT/tests/data/vl_world
+python3 - "$W" "$VW" <<'PY' || { echo "hostile-inputs: making the VL fixtures failed" >&2; exit 2; }
+import ctypes, ctypes.util, json, os, shutil, struct, sys
+W, VW = sys.argv[1:3]
+V = W + '/vl'
+
+def h5lib():  # the HDF5 C library the ladder binary links, through ctypes (no h5py needed)
+    for name in ('libhdf5_serial.so.103', ctypes.util.find_library('hdf5_serial'), ctypes.util.find_library('hdf5')):
+        if name:
+            try: return ctypes.CDLL(name)
+            except OSError: pass
+    raise SystemExit('hostile-inputs: libhdf5 not found (the VL .h5 fixtures need it)')
+H5 = h5lib(); H5.H5open()
+hid = ctypes.c_int64  # hid_t of HDF5 >= 1.10
+for f in ('H5Fcreate', 'H5Gcreate2', 'H5Screate_simple', 'H5Dcreate2'): getattr(H5, f).restype = hid
+def write_h5(path, dataset, shape):
+    """An .h5 file holding the float32 dataset `dataset` ('ID/features') of `shape`, all 0.5."""
+    f = H5.H5Fcreate(path.encode(), 2, hid(0), hid(0))   # H5F_ACC_TRUNC, H5P_DEFAULT
+    groups = [H5.H5Gcreate2(hid(f), dataset.split('/')[0].encode(), hid(0), hid(0), hid(0))]
+    space = H5.H5Screate_simple(len(shape), (ctypes.c_uint64 * len(shape))(*shape), None)
+    d = H5.H5Dcreate2(hid(f), dataset.encode(), hid.in_dll(H5, 'H5T_IEEE_F32LE_g'), hid(space), hid(0), hid(0), hid(0))
+    assert min(f, groups[0], space, d) >= 0, (path, dataset)
+    n = 1
+    for x in shape: n *= x
+    if n:
+        assert H5.H5Dwrite(hid(d), hid.in_dll(H5, 'H5T_NATIVE_FLOAT_g'), hid(0), hid(0), hid(0), (ctypes.c_float * n)(*([0.5] * n))) >= 0
+    H5.H5Dclose(hid(d)); H5.H5Sclose(hid(space)); H5.H5Gclose(hid(groups[0])); H5.H5Fclose(hid(f))
+
+def features_dir(name):
+    d = f'{V}/{name}'; shutil.copytree(VW + '/features', d); return d
+os.remove(features_dir('h5-missing-one') + '/synth_000001.h5')
+write_h5(features_dir('h5-wrong-name') + '/synth_000001.h5', 'synth_000001/feats', [49, 16])
+write_h5(features_dir('h5-rank3') + '/synth_000001.h5', 'synth_000001/features', [7, 7, 16])
+write_h5(features_dir('h5-zero-rows') + '/synth_000001.h5', 'synth_000001/features', [0, 16])
+write_h5(features_dir('h5-width-17') + '/synth_000001.h5', 'synth_000001/features', [49, 17])
+open(features_dir('h5-not-hdf5') + '/synth_000001.h5', 'w').write('not an HDF5 file\n')
+
+ST = open(VW + '/features.safetensors', 'rb').read()
+open(f'{V}/truncated.safetensors', 'wb').write(ST[:len(ST) // 2])
+n = struct.unpack('<Q', ST[:8])[0]; H = json.loads(ST[8:8 + n]); D = ST[8 + n:]
+h, data = {}, b''
+for k in sorted(k for k in H if k != '__metadata__'):  # synth_000001 widened to [49, 17]
+    b, e = H[k]['data_offsets']; raw = D[b:e]; shape = H[k]['shape']
+    if k == 'synth_000001': shape = [49, 17]; raw = struct.pack('<%df' % (49 * 17), *([0.5] * (49 * 17)))
+    h[k] = {'dtype': H[k]['dtype'], 'shape': shape, 'data_offsets': [len(data), len(data) + len(raw)]}; data += raw
+s = json.dumps(h).encode(); s += b' ' * (-len(s) % 8)
+open(f'{V}/width-17.safetensors', 'wb').write(struct.pack('<Q', len(s)) + s + data)
+
+def data_dir(name, task, file, spoil):
+    d = f'{V}/{name}'
+    for t in ('vqa', 'gqa', 'nlvr', 'caption'): shutil.copytree(f'{VW}/{t}', f'{d}/{t}')
+    p = f'{d}/{task}/{file}'
+    if isinstance(spoil, str): open(p, 'w').write(spoil); return
+    j = json.load(open(p)); spoil(j); json.dump(j, open(p, 'w'))
+data_dir('vqa-not-json', 'vqa', 'train.json', '{"img_id": "synth_000000", "sent": ')
+data_dir('vqa-no-img_id', 'vqa', 'train.json', lambda j: j[3].pop('img_id'))
+data_dir('vqa-empty-label', 'vqa', 'train.json', lambda j: j[3].__setitem__('label', {}))
+data_dir('nlvr-label-2', 'nlvr', 'train.json', lambda j: j[3].__setitem__('label', 2))
+data_dir('caption-no-sentences', 'caption', 'dataset_coco.json',
+         lambda j: next(i for i in j['images'] if i['split'] == 'train').pop('sentences'))
+PY
+VT=("$L" train --model "$M0" --tokenizer "$TOK" --max-steps 1 --batch-size 2 --threads 1)
+# vl NAME EXPECT FLAGS...: a one-step VL run, --task vqa, the world's data and .safetensors
+# features, 36 visual tokens; FLAGS replace the defaults they name
+vl() {
+  local n=$1 e=$2 f
+  shift 2
+  local a=("${VT[@]}" --out "$W/r/$n")
+  for f in "--task=vqa" "--data=$VW" "--features=$VW/features.safetensors" "--visual-tokens=36"; do
+    [[ " $* " == *" ${f%%=*} "* ]] || a+=("${f%%=*}" "${f#*=}")
+  done
+  t "$n" "$e" "${a[@]}" "$@"
+}
+V=$W/vl
+vl vl-valid-control         'out:"vqa_score"'    --task vqa,nlvr
+vl vl-valid-h5-control      'out:"vqa_score"'    --features "$VW/features"
+vl vl-features-missing      "no-such-features"   --features "$W/no-such-features"
+vl vl-features-is-json      "world\.json"        --features "$VW/world.json"
+vl vl-h5-missing-one        "synth_000001"       --features "$V/h5-missing-one"
+vl vl-h5-wrong-dataset-name "synth_000001\.h5&synth_000001/features" --features "$V/h5-wrong-name"
+vl vl-h5-rank3              "synth_000001\.h5&rank" --features "$V/h5-rank3"
+vl vl-h5-zero-rows          "synth_000001\.h5&\[0, 16\]|rows" --features "$V/h5-zero-rows"
+vl vl-h5-width-17           "synth_000001&width|17" --features "$V/h5-width-17"
+vl vl-h5-not-hdf5           "synth_000001\.h5&hdf5" --features "$V/h5-not-hdf5"
+vl vl-safetensors-truncated "truncated\.safetensors" --features "$V/truncated.safetensors"
+vl vl-safetensors-width-17  "width-17\.safetensors&synth_000001&width|17" --features "$V/width-17.safetensors"
+vl vl-vqa-not-json          "train\.json&json"   --data "$V/vqa-not-json"
+vl vl-vqa-no-img_id         "train\.json&img_id" --data "$V/vqa-no-img_id"
+vl vl-vqa-empty-label       "train\.json&label|answer" --data "$V/vqa-empty-label"
+vl vl-nlvr-label-2          "train\.json&label"  --task nlvr --data "$V/nlvr-label-2"
+vl vl-caption-no-sentences  "dataset_coco\.json&sentences" --task caption --data "$V/caption-no-sentences"
+vl vl-visual-tokens-35      "visual-tokens&35"   --visual-tokens 35
+vl vl-visual-tokens-64      "visual-tokens|64&49|64" --visual-tokens 64
+vl vl-visual-tokens--1      "visual-tokens"      --visual-tokens -1
+vl vl-task-twice            "vqa&twice|more than once|duplicate|repeated" --task vqa,vqa
+vl vl-task-unknown          "foo"                --task vqa,foo
+vl vl-task-empty-item       '"vqa,"|empty'      --task vqa,
+vl vl-no-features           "features"           --features ""
+t vl-features-with-glue     "features&vision-language|rte" "${TRB[@]}" --method lora --features "$VW/features.safetensors" --out "$W/r/vl-features-with-glue"
+vl vl-data-missing          "no-such-vl-data"    --data "$W/no-such-vl-data"
 
 # --- summary ----------------------------------------------------------------------------------
 if ((${#BAD[@]})); then printf 'not clean: %s\n' "${BAD[@]}" >&2; fi

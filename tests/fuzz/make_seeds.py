@@ -109,6 +109,16 @@ put("spiece", "byte_fallback.model", model(
 # --- label file (read by fuzz_jsonl through load_labels) ----------------------------------
 put("jsonl", "labels.json", json.dumps({"labels": ["neg", "pos"]}) + "\n")
 
+# --- vision-language metrics (fuzz_vl_metrics: images split on NUL, then prediction \n refs) --
+put("vl_metrics", "captions.txt", "\0".join([
+    "a man riding a horse.\nA man rides a horse on the beach.\na person on a brown horse",
+    "two dogs play in the snow\nTwo dogs playing in snow.\nthe dogs don't mind the cold, it's 3.5 degrees",
+    "\nan empty prediction's references"]))
+put("vl_metrics", "vqa.txt", "\0".join([
+    "Two\n2\ntwo\n2.0", "Yes!\nyes\nno", "the  Red, (dark) ball.\nred ball\nisnt it\n1,000",
+    "none\n0\n\tten \n10"]))
+put("vl_metrics", "no-references.txt", "a lone prediction")
+
 # --- regression seeds: inputs that once crashed a target ---------------------------------
 # TensorInfo::numel() multiplied [2^62, 4, 0] left to right: signed overflow before the 0.
 put("safetensors", "regression-numel-overflow.safetensors", safetensors(
