@@ -67,8 +67,8 @@ train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& o) {
   spec.max_eval_examples = o.max_eval_examples;
   spec.large_task_validation_size = o.validation_size;
   spec.stsb_step = o.stsb_step;
-  if (spec.is_vl()) {
-    spec.vl_tasks();  // a task named twice
+  if (spec.is_vl() || o.task.find(',') != std::string::npos) {
+    spec.vl_tasks();  // an unknown or empty entry, a task named twice
     if (o.features.empty())
       throw UsageError("--task " + o.task + " reads image features: give --features (a folder of {image_id}.h5 files "
                        "or one .safetensors file)");

@@ -50,8 +50,17 @@ void VisualFeatures::check_images(const std::vector<TokenizedExample>& examples,
   for (const auto& e : examples) {
     if (e.image_ids.empty()) throw UsageError(what + ": an example without images in a vision-language run");
     for (const auto& id : e.image_ids)
-      if (!source_->contains(id))
+      if (!source_->contains(id)) {
+        // read() says which file and why (missing file, dataset, tensor, or not readable).
+        try {
+          source_->read(id);
+        } catch (const LoadError& error) {
+          throw LoadError(std::string(error.what()) + " (named by the " + what + ")");
+        } catch (const FormatError& error) {
+          throw FormatError(std::string(error.what()) + " (named by the " + what + ")");
+        }
         throw LoadError(path_ + ": no features for image " + id + " (named by the " + what + ")");
+      }
   }
   if (!examples.empty() && width_ == 0) width_ = image(examples.front().image_ids.front()).cols;
 }

@@ -49,7 +49,9 @@ std::vector<std::string> TaskSpec::vl_tasks() const {
   std::vector<std::string> tasks = split_commas(task);
   std::set<std::string> seen;
   for (const auto& name : tasks) {
-    if (!is_vl_name(name)) data::vl_task_prompt(name);  // UsageError listing the tasks
+    if (!is_vl_name(name))
+      throw UsageError("task \"" + task + "\": " + (name.empty() ? "an empty entry" : "\"" + name + "\"") +
+                       " is not a vision-language task (vqa, gqa, nlvr, caption; several joined by commas)");
     if (!seen.insert(name).second) throw UsageError("task \"" + task + "\" names " + name + " twice");
   }
   return tasks;

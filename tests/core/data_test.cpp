@@ -1,6 +1,8 @@
 // GLUE and custom loaders: exact text-to-text strings, label mapping, splits, row errors.
 #include <gtest/gtest.h>
 
+#include "expect_error.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -34,19 +36,8 @@ std::vector<std::string> sources(const Dataset& d) {
   return out;
 }
 
-// Runs `fn`, expects exception type E, returns its message.
-template <typename E, typename F>
-std::string error_of(F fn) {
-  try {
-    fn();
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using ladder::test::contains;
+using ladder::test::error_of;
 
 TEST(Shuffle, SplitMix64MatchesReferenceOutputs) {
   // Reference values of splitmix64 seeded with 0 (Vigna's splitmix64.c).

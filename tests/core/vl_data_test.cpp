@@ -1,6 +1,8 @@
 // VL task loaders: prompts, file formats, split-file fallback, bad rows, answer sampling.
 #include <gtest/gtest.h>
 
+#include "expect_error.h"
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -23,18 +25,8 @@ using Strings = std::vector<std::string>;
 
 const std::string kVl = std::string(LADDER_TEST_DATA) + "/vl";
 
-template <typename E, typename F>
-std::string error_of(F fn) {
-  try {
-    fn();
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using ladder::test::contains;
+using ladder::test::error_of;
 
 // A scratch task folder holding one file, removed with the object.
 class ScratchDir {

@@ -2,6 +2,8 @@
 // grid pooling as torch.nn.AdaptiveMaxPool2d. Fixtures: tests/reference/make_vl_fixtures.py.
 #include <gtest/gtest.h>
 
+#include "expect_error.h"
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -18,18 +20,8 @@ using ladder::data::pool_grid;
 const std::string kH5 = std::string(LADDER_TEST_DATA) + "/vl/features_h5";
 const std::string kSafetensors = std::string(LADDER_TEST_DATA) + "/vl/features.safetensors";
 
-template <typename E, typename F>
-std::string error_of(F fn) {
-  try {
-    fn();
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using ladder::test::contains;
+using ladder::test::error_of;
 
 // The fixture grid7: cell (y, x) of the 7 x 7 grid holds {y*7+x, -(y*7+x)}.
 FeatureMatrix grid7() {

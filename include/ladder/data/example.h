@@ -20,10 +20,11 @@ struct Example {
   std::size_t index = 0;
   // Vision-language examples only (data/vl/tasks.h): the task of a multi-task set, the images
   // the example reads, and what scoring needs (VQA/GQA answer scores, caption references).
-  std::string vl_task;
-  std::vector<std::string> image_ids;
-  std::vector<std::pair<std::string, double>> answers;
-  std::vector<std::string> references;
+  // (Default-initialised with {} so that Example{source, target, index} stays warning-free.)
+  std::string vl_task{};
+  std::vector<std::string> image_ids{};
+  std::vector<std::pair<std::string, double>> answers{};
+  std::vector<std::string> references{};
 };
 
 struct Dataset {
