@@ -24,6 +24,9 @@ void add_task_options(CLI::App* app, TaskOptions& o) {
                   "vqa/gqa training targets: sample (drawn from the label scores each epoch, the authors') or top")
       ->capture_default_str()
       ->check(CLI::IsMember({"sample", "top"}));
+  app->add_flag("--skip-malformed", o.skip_malformed,
+                "vision-language: drop malformed rows (reported) instead of stopping, e.g. LXMERT's VQA rows "
+                "with an empty label");
   app->add_option("--data", o.data,
                   "GLUE: the glue folder or the task's folder; custom: a data file (validation held out) or a "
                   "folder with train/validation(/test) .jsonl/.csv/.tsv files");
@@ -75,9 +78,10 @@ train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& o) {
     spec.features = fs::absolute(o.features).lexically_normal().string();
     spec.visual_tokens = o.visual_tokens;
     spec.answer_targets = o.answer_targets;
+    spec.skip_malformed = o.skip_malformed;
     return spec;
   }
-  for (const char* vl_only : {"--features", "--visual-tokens", "--answer-targets"})
+  for (const char* vl_only : {"--features", "--visual-tokens", "--answer-targets", "--skip-malformed"})
     if (app.count(vl_only) > 0)
       throw UsageError(std::string(vl_only) + " goes with a vision-language task (vqa, gqa, nlvr, caption)");
   const bool seq2seq = app.count("--source-field") > 0 || app.count("--target-field") > 0;

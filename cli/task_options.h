@@ -19,6 +19,7 @@ struct TaskOptions {
   double stsb_step = 0.1;
   std::string features, answer_targets = "sample";
   int64_t visual_tokens = 0;
+  bool skip_malformed = false;
 };
 
 void add_task_options(CLI::App* app, TaskOptions& options);

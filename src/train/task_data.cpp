@@ -85,6 +85,7 @@ nlohmann::json TaskSpec::to_json() const {
     json["features"] = features;
     json["visual_tokens"] = visual_tokens;
     json["answer_targets"] = answer_targets;
+    json["skip_malformed"] = skip_malformed;
   } else if (!is_glue()) {
     json["kind"] = kind;
     if (kind == "seq2seq") {
@@ -117,6 +118,7 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& json, const std::string& sour
       t.features = json.at("features").get<std::string>();
       t.visual_tokens = json.value("visual_tokens", int64_t{0});
       t.answer_targets = json.value("answer_targets", t.answer_targets);
+      t.skip_malformed = json.value("skip_malformed", false);
     } else if (!t.is_glue()) {
       t.kind = json.at("kind").get<std::string>();
       if (t.kind == "seq2seq") {

@@ -1,6 +1,7 @@
 // The vision-language side of task_data.h: which tasks a run has, where their files are, and
 // how their predictions are scored.
 #include <filesystem>
+#include <iostream>
 #include <set>
 
 #include "ladder/data/vl/metrics.h"
@@ -61,8 +62,12 @@ data::Dataset load_vl_dataset(const TaskSpec& task, const std::string& split, co
   data::Dataset out;
   out.task = task.task;
   const int64_t limit = split == "train" ? task.max_train_examples : task.max_eval_examples;
+  data::LoadOptions load = options;
+  load.skip_malformed = load.skip_malformed || task.skip_malformed;
   for (const auto& name : task.vl_tasks()) {
-    data::VlDataset loaded = data::load_vl_split(name, task_folder(task.data, name), split, options);
+    data::VlDataset loaded = data::load_vl_split(name, task_folder(task.data, name), split, load);
+    if (loaded.skipped_rows > 0)
+      std::cerr << "data: " << name << " " << split << ": skipped " << loaded.skipped_rows << " malformed rows\n";
     if (limit > 0 && static_cast<int64_t>(loaded.examples.size()) > limit)
       loaded.examples.resize(static_cast<std::size_t>(limit));
     if (loaded.examples.empty())

@@ -1,6 +1,8 @@
 // Vision-language training data path: task specs, multi-task loading, round-robin batches,
 // the authors' sampled VQA targets, visual features per batch, scoring, and the CLI end to end
 // on the synthetic image world's fixture (tests/data/vl_world, made by bench/vl_world.py).
+#include <filesystem>
+#include <fstream>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -16,6 +18,7 @@
 
 namespace ladder {
 namespace {
+namespace fs = std::filesystem;
 
 std::string world() { return std::string(LADDER_TEST_DATA) + "/vl_world"; }
 std::string world_features() { return world() + "/features.safetensors"; }
@@ -76,6 +79,26 @@ TEST(VlTaskData, MultiTaskSplitsCarryImagesAnswersAndPrompts) {
   train::TaskSpec limited = vl_task("vqa,nlvr");
   limited.max_train_examples = 3;
   EXPECT_EQ(train::load_split(limited, "train").examples.size(), 6u);
+}
+
+TEST(VlTaskData, SkipMalformedDropsEmptyLabelsOnlyWhenAsked) {
+  test::TempDir dir;
+  fs::create_directories(dir / "vqa");
+  const std::string rows = R"([{"img_id": "a", "sent": "what?", "question_id": 1, "label": {"red": 1.0}},
+                                {"img_id": "b", "sent": "why?", "question_id": 2, "label": {}}])";
+  for (const char* name : {"train.json", "val.json"}) std::ofstream(dir / ("vqa/" + std::string(name))) << rows;
+  train::TaskSpec task = vl_task("vqa");
+  task.data = dir.path().string();
+  try {
+    train::load_split(task, "train");
+    FAIL() << "an empty label set was accepted";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.json"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("2"), std::string::npos) << e.what();
+  }
+  task.skip_malformed = true;
+  EXPECT_EQ(train::load_split(task, "train").examples.size(), 1u);
+  EXPECT_TRUE(train::TaskSpec::from_json(task.to_json(), "test").skip_malformed);
 }
 
 TEST(VlBatching, EveryBatchHoldsOneTaskAndTheEpochCoversAll) {

@@ -49,6 +49,9 @@ struct TaskSpec {
   // VQA/GQA training targets: "sample" draws each epoch's answer from the label scores (the
   // authors'); "top" always trains on the highest-scored one (what a backbone-state cache needs).
   std::string answer_targets = "sample";
+  // Drop malformed rows (counted, reported once) instead of stopping at the first. LXMERT's
+  // VQA train files hold rows whose answers are outside the answer vocabulary (an empty label).
+  bool skip_malformed = false;
 
   bool is_glue() const;
   bool is_vl() const;
