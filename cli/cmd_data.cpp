@@ -1,6 +1,6 @@
 // `ladder data --task T --data DIR --split train|validation|test [--limit N]`: the examples
 // exactly as training and evaluation see them, one JSON object per line: "index" (the
-// example's 0-based position among the examples of its original file), "source", "target".
+// example's 0-based position among the examples of its original file), "source", "target"; vision-language rows also "task", "images", "answers" / "references".
 #include <iostream>
 #include <memory>
 #include <string>
@@ -30,7 +30,14 @@ void run_data(const DataCommand& c, const CLI::App& app) {
   int64_t written = 0;
   for (const data::Example& e : dataset.examples) {
     if (c.limit > 0 && written == c.limit) break;
-    std::cout << nlohmann::json{{"index", e.index}, {"source", e.source}, {"target", e.target}}.dump() << "\n";
+    nlohmann::json row{{"index", e.index}, {"source", e.source}, {"target", e.target}};
+    if (!e.vl_task.empty()) {  // vision-language: what scoring and the features read too
+      row["task"] = e.vl_task;
+      row["images"] = e.image_ids;
+      if (!e.answers.empty()) row["answers"] = e.answers;
+      if (!e.references.empty()) row["references"] = e.references;
+    }
+    std::cout << row.dump() << "\n";
     ++written;
   }
   std::cout.flush();
