@@ -6,9 +6,13 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "commands.h"
+#include "ladder/dist/environment.h"
+#include "ladder/dist/launcher.h"
+#include "ladder/dist/process_group.h"
 #include "ladder/error.h"
 #include "ladder/methods/method.h"
 #include "ladder/train/interrupt.h"
@@ -38,6 +42,9 @@ struct TrainCommand {
   int64_t data_seed = -1;  // -1: --seed
   std::string cache_dir, cache_dtype = "bf16", cache_memory = "1G";
   bool cache_keep_backbone = false;
+  int nproc = 1;
+  std::string dist_backend;  // "": nccl on CUDA where built, else gloo
+  int64_t dist_timeout = 300;
   RuntimeOptions runtime;
 };
 
@@ -107,18 +114,53 @@ train::RunConfig run_config(const TrainCommand& c, const CLI::App& app) {
 void check_resume_options(const CLI::App& app) {
   for (const CLI::Option* option : app.get_options()) {
     const std::string name = option->get_name();
-    if (option->count() == 0 || name == "--resume" || name == "--device" || name == "--threads" || name == "--help")
+    if (option->count() == 0 || name == "--resume" || name == "--device" || name == "--threads" || name == "--help" ||
+        name == "--nproc" || name == "--dist-backend" || name == "--dist-timeout")
       continue;
     throw UsageError(name + " cannot be combined with --resume: the run's settings are in RUN/run.json "
-                     "(only --device and --threads may change)");
+                     "(only --device, --threads and the --nproc/--dist-* options may change)");
   }
 }
 
-void run_train(const TrainCommand& c, const CLI::App& app) {
+// `ladder train --nproc N`: the same command in N workers, joined as torchrun would join them.
+void launch_workers(const TrainCommand& c, const CLI::App& app, const std::vector<std::string>& arguments) {
+  dist::LaunchOptions options;
+  options.workers = c.nproc;
+  options.arguments = dist::without_option(arguments, "--nproc");
+  // The cores are shared: one thread per core in all, not per worker.
+  if (app.get_option("--threads")->count() == 0) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    options.arguments.push_back("--threads");
+    options.arguments.push_back(std::to_string(std::max(1, cores / c.nproc)));
+  }
+  options.grace = std::chrono::seconds(c.dist_timeout + 30);
+  dist::run_local_workers(options, &std::cerr);
+}
+
+void run_train(const TrainCommand& c, const CLI::App& app, const std::vector<std::string>& arguments) {
+  const dist::Environment env = dist::read_environment([](const char* name) { return std::getenv(name); });
+  if (c.nproc > 1) {
+    if (env.distributed())
+      throw UsageError("--nproc " + std::to_string(c.nproc) + " starts its own workers, but this process already is " +
+                       env.describe() + " (RANK/WORLD_SIZE are set: torchrun?); drop --nproc");
+    // Settings errors once, here, rather than once per worker.
+    if (c.resume.empty()) run_config(c, app);
+    else check_resume_options(app);
+    launch_workers(c, app, arguments);
+    return;
+  }
   torch::Device device = apply_runtime(c.runtime);
+  if (env.distributed() && device.is_cuda()) device = torch::Device(torch::kCUDA, static_cast<int8_t>(env.local_rank));
+  std::unique_ptr<dist::ProcessGroup> group;
+  if (env.distributed())
+    group = std::make_unique<dist::ProcessGroup>(env, dist::GroupOptions{c.dist_backend, std::chrono::seconds(c.dist_timeout)},
+                                                 device);
+  else if (app.get_option("--dist-backend")->count() > 0)
+    throw UsageError("--dist-backend applies to several ranks (--nproc N, or RANK/WORLD_SIZE from torchrun)");
   train::RunContext context;
   context.device = device;
-  context.hooks.progress = &std::cerr;
+  context.group = group.get();
+  context.hooks.progress = context.writes_files() ? &std::cerr : nullptr;
   context.hooks.stop = [](int64_t) { return train::StopSignals::received(); };
   train::StopSignals signals;
   train::TrainResult result;
@@ -133,7 +175,12 @@ void run_train(const TrainCommand& c, const CLI::App& app) {
   } catch (const train::TrainingInterrupted& e) {
     // The checkpoint is saved; main() turns this into exit code 128 + signal.
     throw train::TrainingInterrupted(e.signal(), std::string(e.what()) + "; continue with: ladder train --resume " + run_dir);
+  } catch (const std::exception& e) {
+    // The other ranks read why this one stopped, instead of only finding it gone.
+    if (group) group->publish_failure(e.what());
+    throw;
   }
+  if (!context.writes_files()) return;
   nlohmann::json summary = {{"run", run_dir},
                             {"global_step", result.state.global_step},
                             {"best_step", result.state.best_step},
@@ -144,7 +191,7 @@ void run_train(const TrainCommand& c, const CLI::App& app) {
 
 }  // namespace
 
-void add_train_command(CLI::App& root) {
+void add_train_command(CLI::App& root, std::vector<std::string> arguments) {
   auto c = std::make_shared<TrainCommand>();
   CLI::App* app = root.add_subcommand("train", "Fine-tune a T5 model on a GLUE task or your data (resumable)");
   app->add_option("--model", c->model, "Hugging Face model folder or arch:NAME");
@@ -197,11 +244,23 @@ void add_train_command(CLI::App& root) {
   app->add_flag("--cache-keep-backbone", c->cache_keep_backbone,
                 "keep the backbone's blocks in memory once every example is cached (default: freed for the "
                 "training steps, read back from the cache folder for each evaluation)");
+  app->add_option("--nproc", c->nproc,
+                  "data-parallel workers on this machine (each a rank of c10d; the global batch is split between "
+                  "them). Under torchrun (RANK, WORLD_SIZE, ... set) leave it out")
+      ->capture_default_str()
+      ->check(whole_number(1, 256));
+  app->add_option("--dist-backend", c->dist_backend, "collectives of a data-parallel run: gloo (CPU, or CUDA through host "
+                                                     "memory) or nccl (CUDA; default there where built)")
+      ->check(CLI::IsMember({"gloo", "nccl"}));
+  app->add_option("--dist-timeout", c->dist_timeout,
+                  "seconds a rank waits for the others (rendezvous, each all-reduce) before it stops with an error")
+      ->capture_default_str()
+      ->check(whole_number(1, 86400));
   add_runtime_options(app, c->runtime);
   add_backbone_dtype_option(app, c->runtime);
-  app->callback([c, app] {
+  app->callback([c, app, arguments] {
     if (c->resume.empty() == c->out.empty()) throw UsageError("give either --out RUN (a new run) or --resume RUN (continue one)");
-    run_train(*c, *app);
+    run_train(*c, *app, arguments);
   });
 }
 

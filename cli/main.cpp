@@ -4,6 +4,7 @@
 #include <c10/util/Exception.h>
 
 #include "commands.h"
+#include "ladder/dist/launcher.h"
 #include "ladder/error.h"
 #include "ladder/train/interrupt.h"
 
@@ -14,7 +15,7 @@ int main(int argc, char** argv) {
   ladder::cli::add_tokenize_command(app);
   ladder::cli::add_forward_command(app);
   ladder::cli::add_generate_command(app);
-  ladder::cli::add_train_command(app);
+  ladder::cli::add_train_command(app, std::vector<std::string>(argv + 1, argv + argc));
   ladder::cli::add_eval_command(app);
   ladder::cli::add_predict_command(app);
   ladder::cli::add_bench_command(app);
@@ -28,6 +29,9 @@ int main(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::cerr << "ladder: error: " << e.what() << "\n";
     return 2;
+  } catch (const ladder::dist::WorkersFailed& e) {
+    std::cerr << "ladder: " << e.what() << "\n";
+    return e.exit_code();  // the first worker's to fail (130/143: interrupted, last/ saved)
   } catch (const ladder::train::TrainingInterrupted& e) {
     std::cerr << "ladder: " << e.what() << "\n";
     return e.exit_code();  // 130 (SIGINT) or 143 (SIGTERM), after the checkpoint was saved

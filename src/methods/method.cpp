@@ -22,7 +22,7 @@ std::unique_ptr<DecodingSession> FineTuningMethod::start_decoding(const Seq2SeqB
 
 void FineTuningMethod::set_training(bool training) { backbone_->train(training); }
 
-std::string FineTuningMethod::initialize_from_examples(const std::vector<Seq2SeqBatch>&) {
+std::string FineTuningMethod::initialize_from_examples(const std::vector<Seq2SeqBatch>&, const SumAcrossRanks&) {
   throw Error("internal: method " + name() + " has no data-dependent initialisation");
 }
 

@@ -82,14 +82,17 @@ Evaluation evaluate(FineTuningMethod& method, const T5Tokenizer& tokenizer, cons
                 " references");
   Evaluation result;
   result.predictions = generate_texts(method, tokenizer, examples, options);
-  if (task.is_vl()) {
-    if (!vl_truth || vl_truth->size() != examples.size())
-      throw Error("internal: evaluate: a vision-language task needs its examples' answers and references");
-    result.metrics = score_vl_predictions(result.predictions, *vl_truth);
-  } else {
-    result.metrics = score_predictions(task, result.predictions, references);
-  }
+  result.metrics = score_evaluation(task, result.predictions, references, vl_truth);
   return result;
+}
+
+std::map<std::string, double> score_evaluation(const TaskSpec& task, const std::vector<std::string>& predictions,
+                                               const std::vector<std::string>& references,
+                                               const std::vector<data::Example>* vl_truth) {
+  if (!task.is_vl()) return score_predictions(task, predictions, references);
+  if (!vl_truth || vl_truth->size() != predictions.size())
+    throw Error("internal: evaluate: a vision-language task needs its examples' answers and references");
+  return score_vl_predictions(predictions, *vl_truth);
 }
 
 }  // namespace ladder::train

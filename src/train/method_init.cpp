@@ -1,6 +1,7 @@
 #include "ladder/train/method_init.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "ladder/data/shuffle.h"
 #include "ladder/error.h"
@@ -14,14 +15,26 @@ std::vector<std::size_t> init_sample_indices(std::size_t n, int64_t count, uint6
 }
 
 std::string initialize_from_training_data(FineTuningMethod& method, const std::vector<TokenizedExample>& train,
-                                          uint64_t seed, const torch::Device& device) {
+                                          uint64_t seed, const torch::Device& device, dist::ProcessGroup* group) {
   const int64_t wanted = method.init_examples_needed();
   if (wanted <= 0) return "";
   if (train.empty()) throw UsageError("method " + method.name() + ": its initialisation needs training examples");
+  const std::vector<std::size_t> sample = init_sample_indices(train.size(), wanted, seed);
+  std::size_t begin = 0, end = sample.size();
+  if (group) std::tie(begin, end) = dist::shard_range(sample.size(), group->rank(), group->size());
   std::vector<Seq2SeqBatch> batches;
-  for (std::size_t i : init_sample_indices(train.size(), wanted, seed))
-    batches.push_back(batch_to(collate(train, {i}, method.config().pad_token_id), device));
-  return method.initialize_from_examples(batches);
+  for (std::size_t k = begin; k < end; ++k)
+    batches.push_back(batch_to(collate(train, {sample[k]}, method.config().pad_token_id), device));
+  if (!group) return method.initialize_from_examples(batches);
+  int64_t summed = 0;
+  const std::string line = method.initialize_from_examples(batches, [&](torch::Tensor& statistic) {
+    torch::Tensor flat = statistic.contiguous();
+    group->all_reduce_sum(flat, "the sum of the side network's initialisation statistics");
+    if (!flat.is_same(statistic)) statistic.copy_(flat);
+    ++summed;
+  });
+  return line + " on rank " + std::to_string(group->rank()) + " (" + std::to_string(sample.size()) + " over " +
+         std::to_string(group->size()) + " ranks, " + std::to_string(summed) + " statistics summed)";
 }
 
 }  // namespace ladder::train

@@ -1,6 +1,7 @@
 #include "ladder/train/run.h"
 
 #include <filesystem>
+#include <optional>
 #include <ostream>
 
 #include "ladder/error.h"
@@ -222,16 +223,22 @@ TrainResult train_from_start(RunConfig config, const std::string& run_dir, const
   std::unique_ptr<FineTuningMethod> method = build_method(config, backbone.model, context.device, data.visual.get());
   config.settings = method->settings();  // defaults filled in
 
-  Trainer trainer(*method, *backbone.tokenizer, config.task, std::move(data), config.train, run_dir, context.device);
+  Trainer trainer(*method, *backbone.tokenizer, config.task, std::move(data), config.train, run_dir, context.device,
+                  context.group);
   config.train.max_new_tokens = trainer.max_new_tokens();
   config.train.warmup_steps = config.train.warmup_for(trainer.total_steps());
-  write_json_atomically(run_json_path(run_dir), config.to_json());
+  if (context.writes_files()) {
+    fs::create_directories(run_dir);
+    write_json_atomically(run_json_path(run_dir), config.to_json());
+  }
   return trainer.run(context.hooks);
 }
 
 }  // namespace
 
 TrainResult start_run(RunConfig config, const std::string& run_dir, const RunContext& context) {
+  // Rank 0 checks and writes; the others would find its run.json and its lock.
+  if (!context.writes_files()) return train_from_start(std::move(config), run_dir, context);
   RunLock lock(run_dir);  // before anything is written, for the run's whole life
   if (fs::exists(run_json_path(run_dir)))
     throw UsageError(run_dir + " already holds a run (run.json): continue it with --resume " + run_dir +
@@ -241,7 +248,8 @@ TrainResult start_run(RunConfig config, const std::string& run_dir, const RunCon
 
 TrainResult resume_run(const std::string& run_dir, const RunContext& context) {
   RunConfig config = load_run_config(run_dir);
-  RunLock lock(run_dir);
+  std::optional<RunLock> lock;
+  if (context.writes_files()) lock.emplace(run_dir);
   std::string checkpoint;
   try {
     checkpoint = checkpoint_path((fs::path(run_dir) / "last").string());
@@ -255,7 +263,8 @@ TrainResult resume_run(const std::string& run_dir, const RunContext& context) {
     // starts from the beginning with its recorded settings; what it logged goes.
     if (context.hooks.progress)
       *context.hooks.progress << "train: " << run_dir << " has no checkpoint yet: starting it from the beginning\n";
-    for (const char* stale : {"log.jsonl", "metrics.json", "best", "best.old"}) fs::remove_all(fs::path(run_dir) / stale);
+    if (context.writes_files())
+      for (const char* stale : {"log.jsonl", "metrics.json", "best", "best.old"}) fs::remove_all(fs::path(run_dir) / stale);
     return train_from_start(std::move(config), run_dir, context);
   }
   if (load_training_state(checkpoint).finished) {
@@ -271,7 +280,8 @@ TrainResult resume_run(const std::string& run_dir, const RunContext& context) {
   std::unique_ptr<FineTuningMethod> method = load_method(backbone.model, checkpoint, backbone_storage(config.backbone_dtype, config.precision).dtype);
   method->to(context.device);
   check_visual_width(*method, data.visual.get(), checkpoint);
-  Trainer trainer(*method, *backbone.tokenizer, config.task, std::move(data), config.train, run_dir, context.device);
+  Trainer trainer(*method, *backbone.tokenizer, config.task, std::move(data), config.train, run_dir, context.device,
+                  context.group);
   trainer.restore(checkpoint);
   return trainer.run(context.hooks);
 }

@@ -2,6 +2,7 @@
 
 #include "ladder/runtime/memory.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -33,7 +34,7 @@ constexpr double kDivergenceFactor = 100.0;
 }  // namespace
 
 Trainer::Trainer(FineTuningMethod& method, const T5Tokenizer& tokenizer, TaskSpec task, TrainData data,
-                 TrainOptions options, std::string run_dir, torch::Device device)
+                 TrainOptions options, std::string run_dir, torch::Device device, dist::ProcessGroup* group)
     : method_(method),
       tokenizer_(tokenizer),
       task_(std::move(task)),
@@ -41,13 +42,23 @@ Trainer::Trainer(FineTuningMethod& method, const T5Tokenizer& tokenizer, TaskSpe
       options_(std::move(options)),
       run_dir_(std::move(run_dir)),
       device_(device),
-      optimizer_(method.named_trainable(), options_.adam) {
+      optimizer_(method.named_trainable(), options_.adam),
+      group_(group) {
   options_.validate();
   if (data_.train.empty()) throw UsageError("no training examples");
   if (data_.validation.size() != data_.validation_references.size())
     throw Error("trainer: validation examples and references differ in number");
   if (optimizer_.params().empty())
     throw UsageError("method " + method_.name() + " has no trainable parameters: nothing to train");
+  if (distributed()) {
+    if (options_.cache_backbone)
+      throw UsageError("--cache-backbone is for one process: with " + std::to_string(group_->size()) +
+                       " ranks each would cache the examples it sees in one folder (not supported yet); drop it or "
+                       "train in one process");
+    std::vector<torch::Tensor> trainable;
+    for (const auto& [name, tensor] : optimizer_.params()) trainable.push_back(tensor);
+    reducer_ = std::make_unique<dist::GradientReducer>(*group_, std::move(trainable));
+  }
   state_.total_steps = total_steps();
   state_.seed = options_.seed;
   state_.data_seed = options_.data_seed;
@@ -92,7 +103,7 @@ void Trainer::restore(const std::string& checkpoint_dir) {
   }
   state_ = state;
   evaluations_ = state_.evaluations;
-  truncate_jsonl_after((fs::path(run_dir_) / "log.jsonl").string(), state_.global_step);
+  if (writes_files()) truncate_jsonl_after((fs::path(run_dir_) / "log.jsonl").string(), state_.global_step);
   // metrics.json says what the checkpoint holds, even if a kill came before it was rewritten.
   write_metrics();
 }
@@ -131,7 +142,8 @@ void Trainer::check_state_fits_the_run(const TrainingState& state, const std::st
 void Trainer::initialize_side_if_needed(std::ostream* log) {
   if (method_.init_examples_needed() == 0 || !state_.side_init_done.empty()) return;
   const auto start = Clock::now();
-  const std::string done = initialize_from_training_data(method_, data_.train, options_.seed, device_);
+  const std::string done =
+      initialize_from_training_data(method_, data_.train, options_.seed, device_, distributed() ? group_ : nullptr);
   state_.side_init_done = "fisher";
   // The initialisation (Fisher) backpropagates through the whole backbone once; the training
   // peaks reported from here on are the method's own.
@@ -191,6 +203,7 @@ Seq2SeqOutput Trainer::forward_batch(const std::vector<std::size_t>& indices, co
 
 void Trainer::save_last() {
   state_.evaluations = evaluations_;
+  if (!writes_files()) return;
   save_checkpoint((fs::path(run_dir_) / "last").string(), method_, state_, &optimizer_);
 }
 
@@ -211,6 +224,10 @@ std::string Trainer::on_disk() const {
 }
 
 void Trainer::write_metrics() {
+  if (writes_files()) write_json_atomically((fs::path(run_dir_) / "metrics.json").string(), metrics_json());
+}
+
+nlohmann::json Trainer::metrics_json() const {
   nlohmann::json best, last;
   for (const auto& e : evaluations_) {
     if (e.value("step", int64_t{-1}) == state_.best_step) best = e;
@@ -225,21 +242,60 @@ void Trainer::write_metrics() {
                             {"backbone_parameters", method_.backbone_count()},
                             {"peak_bytes", peak_memory_bytes(device_)},
                             {"device", device_.str()}};
-  write_json_atomically((fs::path(run_dir_) / "metrics.json").string(), metrics);
+  if (distributed()) metrics["ranks"] = group_->size();
+  return metrics;
 }
 
-nlohmann::json Trainer::evaluate_now() {
-  // Decoding runs the backbone: its blocks come back from the cache folder for the evaluation.
-  const bool released = method_.backbone_blocks_released();
-  if (released) method_.restore_backbone_blocks();
+std::vector<std::string> Trainer::validation_predictions() {
   DecodeOptions decode;
   decode.batch_size = options_.eval_batch_size > 0 ? options_.eval_batch_size : options_.batch_size;
   decode.max_new_tokens = max_new_tokens_;
   decode.device = device_;
   decode.num_beams = options_.num_beams;
   decode.visual = data_.visual.get();
-  Evaluation e = evaluate(method_, tokenizer_, task_, data_.validation, data_.validation_references, decode,
-                          &data_.validation_truth);
+  if (!distributed()) return generate_texts(method_, tokenizer_, data_.validation, decode);
+  const auto [begin, end] = dist::shard_range(data_.validation.size(), group_->rank(), group_->size());
+  const std::vector<TokenizedExample> slice(data_.validation.begin() + static_cast<std::ptrdiff_t>(begin),
+                                            data_.validation.begin() + static_cast<std::ptrdiff_t>(end));
+  const nlohmann::json mine = generate_texts(method_, tokenizer_, slice, decode);
+  std::vector<std::string> predictions;
+  for (const std::string& part :
+       group_->all_gather("the validation predictions at update " + std::to_string(state_.global_step), mine.dump())) {
+    for (const auto& text : nlohmann::json::parse(part)) predictions.push_back(text.get<std::string>());
+  }
+  if (predictions.size() != data_.validation.size())
+    throw dist::DistributedError("the ranks gathered " + std::to_string(predictions.size()) + " validation predictions for " +
+                                 std::to_string(data_.validation.size()) + " examples (do all ranks read the same data?)");
+  return predictions;
+}
+
+void Trainer::check_ranks_agree() {
+  if (!distributed()) return;
+  torch::NoGradGuard no_grad;
+  torch::nn::Module trainable;
+  for (const auto& [name, tensor] : optimizer_.params()) {
+    std::string key = name;
+    std::replace(key.begin(), key.end(), '.', '_');  // a flat module: register_parameter refuses dots
+    trainable.register_parameter(key, tensor.detach(), /*requires_grad=*/false);  // the same data, untouched flags
+  }
+  const std::string mine = weights_checksum(trainable);
+  const auto all = group_->all_gather("the trainable weights' checksums at update " + std::to_string(state_.global_step), mine);
+  for (std::size_t r = 0; r < all.size(); ++r)
+    if (all[r] != all[0])
+      throw dist::DistributedError("after update " + std::to_string(state_.global_step) + " rank " + std::to_string(r) +
+                                   " holds other trainable weights than rank 0 (checksum " + all[r] + " vs " + all[0] +
+                                   "): the ranks' optimizer steps diverged (a nondeterministic kernel, or ranks "
+                                   "started from different weights)");
+}
+
+nlohmann::json Trainer::evaluate_now() {
+  // Decoding runs the backbone: its blocks come back from the cache folder for the evaluation.
+  const bool released = method_.backbone_blocks_released();
+  if (released) method_.restore_backbone_blocks();
+  check_ranks_agree();
+  Evaluation e;
+  e.predictions = validation_predictions();
+  e.metrics = score_evaluation(task_, e.predictions, data_.validation_references, &data_.validation_truth);
   const double batches = static_cast<double>((data_.train.size() + options_.batch_size - 1) / options_.batch_size);
   nlohmann::json record = {{"type", "eval"},
                            {"step", state_.global_step},
@@ -248,20 +304,20 @@ nlohmann::json Trainer::evaluate_now() {
                            {"examples", data_.validation.size()},
                            {"metrics", e.metrics}};
   evaluations_.push_back(record);
-  append_jsonl((fs::path(run_dir_) / "log.jsonl").string(), record);
+  if (writes_files()) append_jsonl((fs::path(run_dir_) / "log.jsonl").string(), record);
   if (released) method_.release_backbone_blocks(cache_->folder() + "/backbone-blocks.safetensors");
   const double score = e.metrics.at("score");
   if (score > state_.best_score) {
     state_.best_score = score;
     state_.best_step = state_.global_step;
-    save_checkpoint((fs::path(run_dir_) / "best").string(), method_, state_, nullptr);
+    if (writes_files()) save_checkpoint((fs::path(run_dir_) / "best").string(), method_, state_, nullptr);
   }
   return record;
 }
 
 TrainResult Trainer::run(const TrainerHooks& hooks) {
-  fs::create_directories(run_dir_);
-  std::ostream* log = hooks.progress;
+  if (writes_files()) fs::create_directories(run_dir_);
+  std::ostream* log = writes_files() ? hooks.progress : nullptr;
   log_ = log;
   const int64_t total = total_steps();
   Schedule schedule{options_.schedule, options_.learning_rate, options_.warmup_for(total), total};
@@ -272,7 +328,12 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
          << 100.0 * static_cast<double>(trainable) / static_cast<double>(std::max<int64_t>(1, method_.backbone_count()))
          << "% of the backbone), " << data_.train.size() << " examples, " << steps_per_epoch() << " updates/epoch, "
          << total << " updates, warmup " << schedule.warmup_steps << ", lr " << options_.learning_rate
-         << (state_.global_step > 0 ? ", resuming at update " + std::to_string(state_.global_step) : std::string()) << "\n";
+         << (state_.global_step > 0 ? ", resuming at update " + std::to_string(state_.global_step) : std::string())
+         << (distributed() ? ", " + std::to_string(group_->size()) + " ranks (" + group_->backend() + ", " +
+                                 runtime::format_bytes(reducer_->gradient_bytes()) + " all-reduced per update in " +
+                                 std::to_string(reducer_->buckets()) + " bucket" + (reducer_->buckets() > 1 ? "s" : "") + ")"
+                           : std::string())
+         << "\n";
   }
   // Settings that cannot be cached fail before the Fisher initialisation spends its minutes.
   if (options_.cache_backbone) {
@@ -296,8 +357,11 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
   double session_seconds = 0;
   int64_t session_updates = 0;
   while (state_.global_step < total) {
-    if (hooks.stop) {
-      if (int signal = hooks.stop(state_.global_step); signal != 0) {
+    // Every rank stops at the same update: a signal any of them received, agreed on in the
+    // last update's all-reduce.
+    const int local_signal = hooks.stop ? hooks.stop(state_.global_step) : 0;
+    if (hooks.stop || distributed()) {
+      if (int signal = distributed() ? stop_agreed_ : local_signal; signal != 0) {
         save_last();
         write_metrics();
         throw TrainingInterrupted(signal, "training interrupted by signal " + std::to_string(signal) + " at update " +
@@ -308,7 +372,10 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
     const auto start = Clock::now();
     // Dropout depends on the update number only, so a resumed run draws the same masks; a
     // hash of (seed, update), so that seed s at update t never replays seed s+1 at t-1.
-    torch::manual_seed(mix_seed(options_.seed, state_.global_step, kDropoutSeedPurpose));
+    uint64_t dropout_seed = mix_seed(options_.seed, state_.global_step, kDropoutSeedPurpose);
+    // Other ranks draw other masks for their rows; rank 0 draws a single process's.
+    if (distributed() && group_->rank() > 0) dropout_seed = mix_seed(dropout_seed, group_->rank(), kRankSeedPurpose);
+    torch::manual_seed(dropout_seed);
     method_.set_training(true);
     const int64_t micro = std::min<int64_t>(options_.grad_accum, static_cast<int64_t>(plan.size()) - state_.batch_in_epoch);
     double loss = 0;
@@ -317,15 +384,40 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
     // The epoch's draw of VQA/GQA answers (the authors' multinomial), the same on a resume.
     if (task_.is_vl() && task_.answer_targets == "sample")
       collate_options.answer_seed = mix_seed(options_.data_seed, state_.epoch, kAnswerSeedPurpose);
+    int64_t tokens = 0;
     for (int64_t i = 0; i < micro; ++i) {
       const auto& indices = plan[static_cast<std::size_t>(state_.batch_in_epoch + i)];
-      Seq2SeqBatch batch = collate(data_.train, indices, pad, collate_options);
-      state_.interval_tokens += count_tokens(batch);
-      Seq2SeqOutput out = forward_batch(indices, batch_to(batch, device_));
-      (out.loss / static_cast<double>(micro)).backward();
-      loss += out.loss.item<double>() / static_cast<double>(micro);
       state_.examples_seen += static_cast<int64_t>(indices.size());
+      std::vector<std::size_t> mine = indices;
+      int64_t global_targets = 0;
+      if (distributed()) {
+        const auto [begin, end] = dist::shard_range(indices.size(), group_->rank(), group_->size());
+        mine.assign(indices.begin() + static_cast<std::ptrdiff_t>(begin), indices.begin() + static_cast<std::ptrdiff_t>(end));
+        // The loss is a mean over the global batch's target tokens: every rank counts them
+        // (labels only, no features) to weigh its own part.
+        CollateOptions labels_only = collate_options;
+        labels_only.visual = nullptr;
+        global_targets = collate(data_.train, indices, pad, labels_only).labels.ne(-100).sum().item<int64_t>();
+      }
+      if (mine.empty()) continue;  // fewer examples than ranks: this rank adds zeros
+      Seq2SeqBatch batch = collate(data_.train, mine, pad, collate_options);
+      tokens += count_tokens(batch);
+      const double share = distributed() ? static_cast<double>(batch.labels.ne(-100).sum().item<int64_t>()) /
+                                               static_cast<double>(std::max<int64_t>(1, global_targets))
+                                         : 1.0;
+      Seq2SeqOutput out = forward_batch(mine, batch_to(batch, device_));
+      (out.loss * (share / static_cast<double>(micro))).backward();
+      loss += out.loss.item<double>() * share / static_cast<double>(micro);
     }
+    if (reducer_) {
+      const std::vector<double> sums =
+          reducer_->reduce({loss, static_cast<double>(tokens), local_signal != 0 ? 1.0 : 0.0, static_cast<double>(local_signal)},
+                           "the gradient all-reduce of update " + std::to_string(state_.global_step + 1));
+      loss = sums[0];
+      tokens = static_cast<int64_t>(std::llround(sums[1]));
+      stop_agreed_ = sums[2] > 0 ? static_cast<int>(std::lround(sums[3] / sums[2])) : 0;
+    }
+    state_.interval_tokens += tokens;
     const double grad_norm = clip_grad_norm(optimizer_.params(), options_.max_grad_norm);
     if (state_.global_step == 0 || state_.first_loss == 0) state_.first_loss = loss;
     const bool exploded = std::isfinite(loss) && std::isfinite(state_.first_loss) && state_.first_loss > 0 &&
@@ -379,7 +471,7 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
         cache_hits_ = cache_misses_ = 0;
       }
       if (log) *log << format_progress_line(record) << std::endl;
-      append_jsonl((fs::path(run_dir_) / "log.jsonl").string(), progress_json(record));
+      if (writes_files()) append_jsonl((fs::path(run_dir_) / "log.jsonl").string(), progress_json(record));
       state_.interval_loss_sum = 0;
       state_.interval_updates = 0;
       state_.interval_tokens = 0;
@@ -402,11 +494,14 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
     }
   }
   if (cache_ && log) *log << cache_->describe() << "\n";
+  check_ranks_agree();
   // Also covers resuming a run that had already finished (the loop did nothing).
   write_metrics();
+  // Rank 0 may host the store: nobody leaves while another still needs it.
+  if (distributed()) group_->barrier("the end of training");
   TrainResult result;
   result.state = state_;
-  result.metrics = read_json_file((fs::path(run_dir_) / "metrics.json").string());
+  result.metrics = metrics_json();
   return result;
 }
 

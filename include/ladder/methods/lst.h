@@ -118,7 +118,8 @@ class LstMethod : public FineTuningMethod {
   void initialize_side(const std::map<std::string, torch::Tensor>& importance);
   bool needs_fisher() const { return config_.side_init == "fisher" && !side_initialized_; }
   int64_t init_examples_needed() const override { return needs_fisher() ? config_.fisher_samples : 0; }
-  std::string initialize_from_examples(const std::vector<Seq2SeqBatch>& examples) override;
+  std::string initialize_from_examples(const std::vector<Seq2SeqBatch>& examples,
+                                       const SumAcrossRanks& sum_across_ranks = {}) override;
   const LstConfig& lst_config() const { return config_; }
 
   SideStack side_encoder{nullptr}, side_decoder{nullptr};
@@ -135,7 +136,8 @@ class LstMethod : public FineTuningMethod {
 };
 
 // Empirical Fisher: sum of grad**2 of the label loss over `batches` (batch size 1 each) for
-// every backbone parameter, with the plain T5 in eval mode.
+// every backbone parameter, with the plain T5 in eval mode. No batches: zeros (a rank of a
+// data-parallel run with no example of its own).
 std::map<std::string, torch::Tensor> fisher_importance(T5ForConditionalGenerationImpl& model,
                                                        const std::vector<Seq2SeqBatch>& batches);
 // |weight| of every backbone parameter (no data needed).

@@ -3,6 +3,7 @@
 // may change the forward pass (LST runs its side network), and saves only what it trains
 // as adapter_config.json + adapter_model.safetensors (PEFT's layout).
 #include <map>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,9 +63,13 @@ class FineTuningMethod {
   virtual void set_training(bool training);
   // Data-dependent initialisation (LST's Fisher pruning): how many training examples the
   // method still wants (0: none, or done already), and the call that receives them (batch size
-  // 1 each, on the method's device). Returns a line for the log.
+  // 1 each, on the method's device). Returns a line for the log. In a data-parallel run each
+  // rank passes its share of the examples and `sum_across_ranks`, which sums a statistic over
+  // the ranks in place, so every rank ends with the initialisation one process would compute.
+  using SumAcrossRanks = std::function<void(torch::Tensor&)>;
   virtual int64_t init_examples_needed() const { return 0; }
-  virtual std::string initialize_from_examples(const std::vector<Seq2SeqBatch>& examples);
+  virtual std::string initialize_from_examples(const std::vector<Seq2SeqBatch>& examples,
+                                               const SumAcrossRanks& sum_across_ranks = {});
   // Backbone-state caching. "" when forward(batch) equals forward_from_states(batch,
   // backbone_states(batch)) with backbone_states a pure function of each example; otherwise
   // the reason, for the error message.

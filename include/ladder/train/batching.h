@@ -68,6 +68,7 @@ std::vector<std::vector<std::size_t>> epoch_batches(const std::vector<TokenizedE
 uint64_t mix_seed(uint64_t seed, int64_t counter, uint64_t purpose);
 constexpr uint64_t kDropoutSeedPurpose = 3;  // 1 and 2: epoch_batches' shuffles
 constexpr uint64_t kAnswerSeedPurpose = 4;
+constexpr uint64_t kRankSeedPurpose = 5;  // a data-parallel rank's own dropout stream
 
 // Non-padding tokens of a batch (inputs + labels), for throughput.
 int64_t count_tokens(const Seq2SeqBatch& batch);

@@ -40,6 +40,12 @@ struct Evaluation {
   std::vector<std::string> predictions;
 };
 
+// The task's metrics of `predictions` (one per example, in order). Vision-language tasks are
+// scored against vl_truth (the examples as loaded), required for them and ignored otherwise.
+std::map<std::string, double> score_evaluation(const TaskSpec& task, const std::vector<std::string>& predictions,
+                                               const std::vector<std::string>& references,
+                                               const std::vector<data::Example>* vl_truth);
+
 // Vision-language tasks are scored against vl_truth (the examples as loaded: answers and
 // references); it is required for them and ignored otherwise.
 Evaluation evaluate(FineTuningMethod& method, const T5Tokenizer& tokenizer, const TaskSpec& task,

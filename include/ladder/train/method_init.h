@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "ladder/dist/process_group.h"
 #include "ladder/methods/method.h"
 #include "ladder/train/batching.h"
 
@@ -19,8 +20,10 @@ namespace ladder::train {
 std::vector<std::size_t> init_sample_indices(std::size_t n, int64_t count, uint64_t seed);
 
 // Runs method.initialize_from_examples on those examples (batch size 1 each) when the method
-// wants data; returns its log line, or "" when there was nothing to do.
+// wants data; returns its log line, or "" when there was nothing to do. With a process group
+// each rank takes its slice of the sample (dist::shard_range) and the statistic is summed.
 std::string initialize_from_training_data(FineTuningMethod& method, const std::vector<TokenizedExample>& train,
-                                          uint64_t seed, const torch::Device& device);
+                                          uint64_t seed, const torch::Device& device,
+                                          dist::ProcessGroup* group = nullptr);
 
 }  // namespace ladder::train

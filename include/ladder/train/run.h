@@ -38,6 +38,10 @@ struct RunConfig {
 struct RunContext {
   torch::Device device = torch::kCPU;
   TrainerHooks hooks;
+  // A data-parallel job (trainer.h): rank 0 takes the run's lock and writes; every rank reads
+  // the run directory (on a shared filesystem across machines, for --resume).
+  dist::ProcessGroup* group = nullptr;
+  bool writes_files() const { return !group || group->rank() == 0; }
 };
 
 // Starts a run in `run_dir` (created; it must not hold a run.json already: that is a resume).

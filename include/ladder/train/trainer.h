@@ -13,6 +13,15 @@
 //                     1-based) and per evaluation ({"type": "eval", "step", "epoch" = epochs
 //                     completed, fractional mid-epoch, "metrics"})
 //   metrics.json      {"best": {...}, "last": {...}, "evaluations": [...]} (validation)
+//
+// Data parallel (a dist::ProcessGroup of N ranks): every rank holds the whole data and builds
+// the same global batches; rank r computes the loss of its slice (dist::shard_range), scaled
+// by its share of the global batch's target tokens, so that the summed gradients (one flat
+// all-reduce per bucket, dist::GradientReducer) are those of one process with that batch,
+// and clipping and the optimizer step are the same on every rank. Rank 0 alone writes; the
+// validation set is decoded in slices and gathered; the trainable weights' checksums are
+// compared at every evaluation. The state is global (updates, batches), so a run resumes on
+// any number of ranks.
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
@@ -22,6 +31,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "ladder/dist/gradient_reducer.h"
+#include "ladder/dist/process_group.h"
 #include "ladder/methods/method.h"
 #include "ladder/tokenizer/t5_tokenizer.h"
 #include "ladder/train/batching.h"
@@ -92,9 +103,10 @@ struct TrainResult {
 class Trainer {
  public:
   // `method` must sit on `device` (backbone and trainable part). Creates the optimizer over
-  // method.named_trainable().
+  // method.named_trainable(). `group`: the data-parallel job this process is a rank of
+  // (nullptr or a group of one: a single process); it must outlive the trainer.
   Trainer(FineTuningMethod& method, const T5Tokenizer& tokenizer, TaskSpec task, TrainData data,
-          TrainOptions options, std::string run_dir, torch::Device device);
+          TrainOptions options, std::string run_dir, torch::Device device, dist::ProcessGroup* group = nullptr);
 
   // Continues from a checkpoint (RUN/last): optimizer moments, counters, data position and
   // best score. The method's weights must already be loaded from the same directory.
@@ -122,6 +134,14 @@ class Trainer {
   Seq2SeqOutput forward_batch(const std::vector<std::size_t>& indices, const Seq2SeqBatch& batch);
   void save_last();
   void write_metrics();
+  nlohmann::json metrics_json() const;
+  // Rank 0 (or the only process) writes the run directory; the others compute alongside.
+  bool writes_files() const { return !group_ || group_->rank() == 0; }
+  bool distributed() const { return group_ && group_->size() > 1; }
+  // The validation predictions, decoded in slices by the ranks and gathered in order.
+  std::vector<std::string> validation_predictions();
+  // DistributedError unless every rank holds the same trainable weights.
+  void check_ranks_agree();
 
   FineTuningMethod& method_;
   const T5Tokenizer& tokenizer_;
@@ -137,6 +157,9 @@ class Trainer {
   std::unique_ptr<BackboneStateCache> cache_;
   int64_t cache_hits_ = 0, cache_misses_ = 0;  // examples, this log interval
   std::ostream* log_ = nullptr;
+  dist::ProcessGroup* group_ = nullptr;
+  std::unique_ptr<dist::GradientReducer> reducer_;
+  int stop_agreed_ = 0;  // a stop signal some rank received, agreed on at the last update
 };
 
 }  // namespace ladder::train

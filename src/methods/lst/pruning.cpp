@@ -24,7 +24,6 @@ std::map<std::string, torch::Tensor> magnitude_importance(T5ForConditionalGenera
 
 std::map<std::string, torch::Tensor> fisher_importance(T5ForConditionalGenerationImpl& model,
                                                        const std::vector<Seq2SeqBatch>& batches) {
-  if (batches.empty()) throw Error("Fisher importance needs at least one training example");
   // Fisher needs dL/dW of every backbone weight, and a quantised weight is not a parameter:
   // a gradient for it would mean a full-precision copy of the backbone, which is what
   // quantising avoids. Refused, naming the alternatives.
@@ -169,11 +168,17 @@ class StackPruner {
 
 }  // namespace
 
-std::string LstMethod::initialize_from_examples(const std::vector<Seq2SeqBatch>& examples) {
+std::string LstMethod::initialize_from_examples(const std::vector<Seq2SeqBatch>& examples,
+                                               const SumAcrossRanks& sum_across_ranks) {
+  if (examples.empty() && !sum_across_ranks) throw Error("Fisher importance needs at least one training example");
   // On the text part, as for text tasks: the backbone never sees the visual tokens.
   std::vector<Seq2SeqBatch> text_only = examples;
   for (auto& batch : text_only) batch.visual = {};
-  initialize_side(fisher_importance(*backbone_, text_only));
+  std::map<std::string, torch::Tensor> importance = fisher_importance(*backbone_, text_only);
+  // Sums of grad**2: the ranks' partial sums add up to the whole sample's.
+  if (sum_across_ranks)
+    for (auto& [name, sum] : importance) sum_across_ranks(sum);
+  initialize_side(importance);
   return "fisher: side network initialised from " + std::to_string(examples.size()) + " training examples";
 }
 
