@@ -157,7 +157,7 @@ void run_local_workers(const LaunchOptions& options, std::ostream* log) {
     throw WorkersFailed(failure_code, "the workers stopped on signal " + std::to_string(failure_code - 128) +
                                           " (rank 0 saved last/; resume with the same command's --resume)");
   throw WorkersFailed(failure_code, "worker rank " + std::to_string(failed_rank) + " " + failure +
-                                        " (its message is above)");
+                                        (failure.rfind("exited", 0) == 0 ? " (its message is above)" : ""));
 }
 
 }  // namespace ladder::dist

@@ -264,11 +264,14 @@ std::vector<std::string> ProcessGroup::all_gather(const std::string& what, const
     if (!m.last_gather_key.empty()) m.store->deleteKey(m.last_gather_key);
     m.last_gather_key = tag + std::to_string(m.env.rank);
     m.store->set(m.last_gather_key, bytes(mine));
-    for (int r = 0; r < m.env.world_size; ++r) {
-      const std::string key = tag + std::to_string(r);
-      m.store->wait({key}, m.options.timeout);
-      all[static_cast<std::size_t>(r)] = text(m.store->get(key));
-    }
+  } catch (const std::exception& e) {
+    throw DistributedError(m.diagnose("gathering " + what, e.what()));
+  }
+  // Past the barrier every key is there: a lost rank fails the barrier at once, where a wait
+  // on its key in the store would take the whole timeout.
+  barrier("gathering " + what);
+  try {
+    for (int r = 0; r < m.env.world_size; ++r) all[static_cast<std::size_t>(r)] = text(m.store->get(tag + std::to_string(r)));
   } catch (const std::exception& e) {
     throw DistributedError(m.diagnose("gathering " + what, e.what()));
   }
