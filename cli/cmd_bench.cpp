@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "ladder/dist/allreduce_bench.h"
 #include "ladder/error.h"
+#include "ladder/methods/method.h"
+#include "ladder/models/t5/load.h"
 #include "ladder/io/atomic_file.h"
 #include "ladder/io/json_file.h"
 #include "ladder/runtime/benchmark.h"
@@ -205,6 +208,53 @@ void add_bench_command(CLI::App& root) {
     const auto points = report::bench_points(docs, *chart_inputs);
     write_file_atomically(*chart_out, report::bench_chart(points, *chart_title).str());
     std::cerr << "bench chart: " << points.size() << " records -> " << *chart_out << "\n";
+  });
+
+  // Data parallelism's cost per method: gradient bytes per update and their all-reduce time.
+  auto reduce_model = std::make_shared<std::string>("arch:t5-base");
+  auto reduce_methods = std::make_shared<std::string>("lst,lora,full");
+  auto reduce_settings = std::make_shared<std::string>("{}");
+  auto reduce_ranks = std::make_shared<int>(2);
+  auto reduce_steps = std::make_shared<int>(5);
+  auto reduce_json = std::make_shared<std::string>();
+  auto reduce_runtime = std::make_shared<RuntimeOptions>();
+  CLI::App* allreduce = bench->add_subcommand(
+      "allreduce", "bytes each method all-reduces per update in data-parallel training, and the time on local ranks");
+  allreduce->add_option("--model", *reduce_model, "model directory or arch:NAME")->capture_default_str();
+  allreduce->add_option("--methods", *reduce_methods, "comma-separated methods")->capture_default_str();
+  allreduce->add_option("--settings", *reduce_settings, "method settings as JSON (the same for every method)");
+  allreduce->add_option("--ranks", *reduce_ranks, "local ranks (threads of this process, Gloo over loopback)")
+      ->capture_default_str()
+      ->check(whole_number(2, 64));
+  allreduce->add_option("--steps", *reduce_steps, "timed reductions (after one untimed)")->capture_default_str()->check(whole_number(1, 1000));
+  allreduce->add_option("--json", *reduce_json, "also write the records as JSON to this file");
+  add_runtime_options(allreduce, *reduce_runtime);
+  allreduce->callback([=] {
+    ModelOptions model_options = apply_runtime_for_model(*reduce_runtime);
+    model_options.device = torch::kCPU;
+    std::vector<dist::AllReduceRecord> records;
+    for (const std::string& name : split_list(*reduce_methods)) {
+      std::vector<std::vector<int64_t>> shapes;
+      {
+        MethodOptions options;
+        options.name = name;
+        options.settings = nlohmann::json::parse(*reduce_settings);
+        options.seed = reduce_runtime->seed;
+        auto method = make_method(load_model(*reduce_model, model_options).model, options);
+        for (const auto& [parameter, tensor] : method->named_trainable()) shapes.push_back(tensor.sizes().vec());
+      }
+      std::cerr << "bench allreduce: " << name << " on " << *reduce_model << ", " << *reduce_ranks << " ranks\n";
+      records.push_back(dist::time_gradient_allreduce(name, shapes, *reduce_ranks, *reduce_steps));
+    }
+    std::cout << dist::format_allreduce_table(records);
+    if (!reduce_json->empty()) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& r : records)
+        out.push_back({{"method", r.method}, {"trainable_parameters", r.trainable_parameters},
+                       {"bytes_per_update", r.bytes_per_update}, {"buckets", r.buckets}, {"ranks", r.ranks},
+                       {"median_seconds", r.median_seconds}});
+      write_file_atomically(*reduce_json, nlohmann::json{{"model", *reduce_model}, {"records", out}}.dump(2) + "\n");
+    }
   });
 
   // The child side: one method, one JSON line on stdout.
