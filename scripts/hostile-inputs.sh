@@ -699,6 +699,28 @@ vl vl-no-features           "features"           --features ""
 t vl-features-with-glue     "features&vision-language|rte" "${TRB[@]}" --method lora --features "$VW/features.safetensors" --out "$W/r/vl-features-with-glue"
 vl vl-data-missing          "no-such-vl-data"    --data "$W/no-such-vl-data"
 
+# --- data parallel (torchrun's environment, --nproc, --dist-*) -------------------------------------
+# dtr NAME EXPECT "VAR=VALUE ..." FLAGS...: a short lora run with those environment variables
+dtr() { local n=$1 e=$2 vars=$3 method=(--method lora); shift 3
+  [[ " $* " == *" --method "* ]] && method=()
+  # shellcheck disable=SC2086  # the variables are words on purpose
+  t "$n" "$e" env $vars "$L" train --model "$M0" --tokenizer "$TOK" --task rte --data "$G/RTE" "${method[@]}" \
+    --max-steps 1 --batch-size 2 --threads 1 --out "$W/r/$n" "$@"; }
+DE="MASTER_ADDR=127.0.0.1 MASTER_PORT=29871"
+dtr dist-rank-out-of-range    "RANK&0\.\.1"        "RANK=2 WORLD_SIZE=2 $DE"
+dtr dist-world-size-words     "WORLD_SIZE&two"      "RANK=0 WORLD_SIZE=two $DE"
+dtr dist-no-master-addr       "MASTER_ADDR"         "RANK=0 WORLD_SIZE=2 MASTER_PORT=29871"
+dtr dist-port-70000           "MASTER_PORT&70000"   "RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=70000"
+dtr dist-rank-without-world   "RANK&WORLD_SIZE"     "RANK=0"
+dtr dist-nproc-under-torchrun "nproc&RANK"          "RANK=0 WORLD_SIZE=2 $DE" --nproc 2
+dtr dist-peer-never-joins     "rendezvous&joined"   "RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=29872" --dist-timeout 3
+dtr dist-store-unreachable    "rendezvous&store"    "RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=29873" --dist-timeout 3
+dtr dist-nproc-0              "nproc"               "" --nproc 0
+dtr dist-backend-one-process  "dist-backend"        "" --dist-backend gloo
+dtr dist-nccl-on-cpu          "nccl"                "" --nproc 2 --dist-backend nccl
+dtr dist-timeout-0            "dist-timeout"        "" --nproc 2 --dist-timeout 0
+dtr dist-cache-backbone       "cache-backbone&ranks" "" --nproc 2 --method lst --settings '{"backbone_dropout": false, "side_init": "magnitude"}' --cache-backbone
+
 # --- summary ----------------------------------------------------------------------------------
 if ((${#BAD[@]})); then printf 'not clean: %s\n' "${BAD[@]}" >&2; fi
 echo "time: $((SECONDS - T0)) s" >&2

@@ -7,6 +7,7 @@
 #include <thread>
 
 #ifdef LADDER_HAS_GLOO
+#include <torch/version.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -66,6 +67,13 @@ constexpr auto kHeartbeatInterval = 500ms;
 // A rank whose heartbeat has not moved for this long is taken for lost (dead or stopped).
 constexpr auto kLostAfter = 3s;
 
+// What a Gloo or NCCL group is: a ProcessGroup in 1.13, a Backend of one since 2.0.
+#if TORCH_VERSION_MAJOR >= 2
+using GroupBackend = c10d::Backend;
+#else
+using GroupBackend = c10d::ProcessGroup;
+#endif
+
 // libtorch 2.x's TCPStore may use libuv, which Debian's builds do not all carry; the classic
 // server is what 1.13 has and what every rank of a job must agree on.
 template <typename Options>
@@ -112,7 +120,7 @@ struct ProcessGroup::Impl {
   torch::Device device = torch::kCPU;
   std::string backend;
   c10::intrusive_ptr<c10d::Store> store;  // "ladder/" keys: heartbeats, failures, gathers
-  c10::intrusive_ptr<c10d::ProcessGroup> group;
+  c10::intrusive_ptr<GroupBackend> group;
   std::thread heartbeat;
   std::atomic<bool> stopping{false};
   std::string last_gather_key;  // deleted at the next gather, once every rank has read it
