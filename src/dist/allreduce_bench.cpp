@@ -25,13 +25,7 @@ AllReduceRecord time_gradient_allreduce(const std::string& method, const std::ve
   std::vector<std::future<RankResult>> futures;
   for (int rank = 0; rank < ranks; ++rank) {
     futures.push_back(std::async(std::launch::async, [&, rank] {
-      Environment env;
-      env.rank = rank;
-      env.world_size = ranks;
-      env.local_rank = rank;
-      env.master_port = store.port();
-      env.agent_store = true;
-      ProcessGroup group(env, GroupOptions{"gloo", timeout}, torch::kCPU);
+      ProcessGroup group(local_environment(rank, ranks, store.port()), GroupOptions{"gloo", timeout}, torch::kCPU);
       std::vector<torch::Tensor> parameters;
       for (const auto& shape : shapes) {
         torch::Tensor p = torch::zeros(shape);

@@ -29,6 +29,16 @@ std::string Environment::describe() const {
          std::to_string(local_rank) + "), store " + master_addr + ":" + std::to_string(master_port);
 }
 
+Environment local_environment(int rank, int world_size, int store_port) {
+  Environment env;
+  env.rank = rank;
+  env.world_size = world_size;
+  env.local_rank = rank;
+  env.master_port = store_port;
+  env.agent_store = true;
+  return env;
+}
+
 Environment read_environment(const EnvLookup& lookup) {
   Environment env;
   const bool has_rank = lookup("RANK") != nullptr, has_world = lookup("WORLD_SIZE") != nullptr;

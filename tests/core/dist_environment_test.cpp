@@ -48,6 +48,9 @@ TEST(DistEnvironment, ReadsTorchrunsVariables) {
   const Environment loop = read_environment(lookup_in(plain));
   EXPECT_FALSE(loop.agent_store);
   EXPECT_EQ(loop.local_rank, 1);  // defaults to RANK
+  const Environment worker = local_environment(1, 3, 4242);  // what --nproc's launcher sets
+  EXPECT_EQ(worker.describe(), "rank 1 of 3 (local rank 1), store 127.0.0.1:4242");
+  EXPECT_TRUE(worker.agent_store);
   // torchrun --nproc-per-node 1 sets WORLD_SIZE=1: one process.
   EXPECT_FALSE(read_environment(lookup_in({{"RANK", "0"}, {"WORLD_SIZE", "1"}})).distributed());
 }

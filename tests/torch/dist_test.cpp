@@ -37,13 +37,7 @@ auto on_ranks(int world, F fn) {
   std::vector<std::future<Result>> futures;
   for (int rank = 0; rank < world; ++rank) {
     futures.push_back(std::async(std::launch::async, [&, rank] {
-      Environment env;
-      env.rank = rank;
-      env.world_size = world;
-      env.local_rank = rank;
-      env.master_port = store.port();
-      env.agent_store = true;
-      ProcessGroup group(env, GroupOptions{"gloo", 20s}, torch::kCPU);
+      ProcessGroup group(local_environment(rank, world, store.port()), GroupOptions{"gloo", 20s}, torch::kCPU);
       return fn(group);
     }));
   }

@@ -24,6 +24,10 @@ struct Environment {
   std::string describe() const;  // "rank 1 of 2 (local rank 1), store 127.0.0.1:29500"
 };
 
+// Rank `rank` of `world_size` on this machine, around a store a launcher hosts on 127.0.0.1
+// at `store_port` (what `ladder train --nproc` gives each worker through the environment).
+Environment local_environment(int rank, int world_size, int store_port);
+
 // Lookup of one variable: nullptr when unset (std::getenv in production).
 using EnvLookup = std::function<const char*(const char*)>;
 
