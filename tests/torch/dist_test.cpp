@@ -251,19 +251,42 @@ int free_port() {
   return ntohs(address.sin_port);
 }
 
+std::vector<std::string> rank_env(int rank, int port) {
+  return {"RANK=" + std::to_string(rank), "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)};
+}
+
+TEST(DataParallel, ASignalToOneRankStopsEveryRankAtTheSameUpdate) {
+  SKIP_WITHOUT_GLOO();
+  TempDir dir;
+  auto args = train_args("lora", dir / "run", 100000);
+  args.insert(args.end(), {"--threads", "1", "--dist-timeout", "30"});
+  const int port = free_port();
+  const pid_t rank0 = start_cli(args, rank_env(0, port), dir / "rank0.err");
+  const pid_t rank1 = start_cli(args, rank_env(1, port), dir / "rank1.err");
+  const bool training = wait_for_update(dir / "run", 3, 120s);
+  kill(rank1, SIGTERM);  // only rank 1 hears it; rank 0 learns it in the next all-reduce
+  const int status1 = wait_exit(rank1, 60s), status0 = wait_exit(rank0, 60s);
+  for (pid_t pid : {rank0, rank1}) kill(pid, SIGKILL);
+  ASSERT_TRUE(training) << test::read_text(dir / "rank0.err");
+  EXPECT_EQ(status0, 143) << test::read_text(dir / "rank0.err");
+  EXPECT_EQ(status1, 143) << test::read_text(dir / "rank1.err");
+  const std::string err0 = test::read_text(dir / "rank0.err"), err1 = test::read_text(dir / "rank1.err");
+  const int64_t saved = read_json_file(dir / "run/last/training_state.json")["global_step"];
+  // Both stopped before the same update: the one rank 0 saved.
+  const std::string at = "at update " + std::to_string(saved);
+  EXPECT_NE(err0.find(at), std::string::npos) << err0;
+  EXPECT_NE(err1.find(at), std::string::npos) << err1;
+}
+
 TEST(DataParallel, AKilledRankEndsTheOtherNamingIt) {
   SKIP_WITHOUT_GLOO();
   TempDir dir;
   // Launched as torchrun's plain mode would be (rank 0 hosts the store), not through --nproc.
   auto args = train_args("lora", dir / "run", 100000);
   args.insert(args.end(), {"--threads", "1", "--dist-timeout", "30"});
-  const std::vector<std::string> common = {"WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1",
-                                           "MASTER_PORT=" + std::to_string(free_port())};
-  auto env0 = common, env1 = common;
-  env0.push_back("RANK=0");
-  env1.push_back("RANK=1");
-  const pid_t rank0 = start_cli(args, env0, dir / "rank0.err");
-  const pid_t rank1 = start_cli(args, env1, dir / "rank1.err");
+  const int port = free_port();
+  const pid_t rank0 = start_cli(args, rank_env(0, port), dir / "rank0.err");
+  const pid_t rank1 = start_cli(args, rank_env(1, port), dir / "rank1.err");
   const bool training = wait_for_update(dir / "run", 5, 120s);
   kill(rank1, SIGKILL);
   waitpid(rank1, nullptr, 0);
