@@ -150,7 +150,11 @@ void run_train(const TrainCommand& c, const CLI::App& app, const std::vector<std
     return;
   }
   torch::Device device = apply_runtime(c.runtime);
-  if (env.distributed() && device.is_cuda()) device = torch::Device(torch::kCUDA, static_cast<int8_t>(env.local_rank));
+  if (env.distributed() && device.is_cuda()) {
+    // One GPU per local rank; more ranks than GPUs share them round-robin.
+    const int gpus = std::max(1, static_cast<int>(torch::cuda::device_count()));
+    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank % gpus));
+  }
   std::unique_ptr<dist::ProcessGroup> group;
   if (env.distributed())
     group = std::make_unique<dist::ProcessGroup>(env, dist::GroupOptions{c.dist_backend, std::chrono::seconds(c.dist_timeout)},

@@ -171,6 +171,25 @@ TEST_P(TwoRanks, EqualOneProcessWithTheSameGlobalBatch) {
 
 INSTANTIATE_TEST_SUITE_P(Methods, TwoRanks, ::testing::Values("lst", "lora"));
 
+// On a CUDA machine (scripts/gpu-check.sh runs Cuda*): 2 ranks share the GPU(s), Gloo staging
+// each bucket through host memory (or NCCL where built), against one process on the GPU.
+TEST(CudaDataParallel, TwoRanksEqualOneProcessOnTheGpu) {
+  SKIP_WITHOUT_GLOO();
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  TempDir dir;
+  auto one = train_args("lora", dir / "one", 8);
+  one.insert(one.end(), {"--device", "cuda", "--threads", "1"});
+  CliResult r1 = test::run_cli(one, dir);
+  ASSERT_EQ(r1.status, 0) << r1.err;
+  auto two = train_args("lora", dir / "two", 8);
+  two.insert(two.end(), {"--device", "cuda", "--nproc", "2"});
+  CliResult r2 = test::run_cli(two, dir);
+  ASSERT_EQ(r2.status, 0) << r2.err;
+  const auto a = losses(dir / "one"), b = losses(dir / "two");
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4) << "update " << i + 1;
+}
+
 // Starts `ladder args...` in the background with extra environment variables.
 pid_t start_cli(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& err) {
   std::string command = "exec env";
