@@ -270,22 +270,33 @@ int free_port() {
   return ntohs(address.sin_port);
 }
 
-std::vector<std::string> rank_env(int rank, int port) {
-  return {"RANK=" + std::to_string(rank), "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)};
-}
+// A long LoRA run on 2 ranks launched as torchrun's plain mode would (rank 0 hosts the
+// store), not through --nproc; stderr in DIR/rank<r>.err.
+struct PlainLaunch {
+  pid_t rank0 = -1, rank1 = -1;
+  explicit PlainLaunch(const TempDir& dir) {
+    auto args = train_args("lora", dir / "run", 100000);
+    args.insert(args.end(), {"--threads", "1", "--dist-timeout", "30"});
+    const std::string port = "MASTER_PORT=" + std::to_string(free_port());
+    rank0 = start_cli(args, {"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", port}, dir / "rank0.err");
+    rank1 = start_cli(args, {"RANK=1", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", port}, dir / "rank1.err");
+  }
+  ~PlainLaunch() {  // whichever still runs (a reaped pid answers -1 and is left alone)
+    for (pid_t pid : {rank0, rank1})
+      if (waitpid(pid, nullptr, WNOHANG) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+      }
+  }
+};
 
 TEST(DataParallel, ASignalToOneRankStopsEveryRankAtTheSameUpdate) {
   SKIP_WITHOUT_GLOO();
   TempDir dir;
-  auto args = train_args("lora", dir / "run", 100000);
-  args.insert(args.end(), {"--threads", "1", "--dist-timeout", "30"});
-  const int port = free_port();
-  const pid_t rank0 = start_cli(args, rank_env(0, port), dir / "rank0.err");
-  const pid_t rank1 = start_cli(args, rank_env(1, port), dir / "rank1.err");
+  PlainLaunch ranks(dir);
   const bool training = wait_for_update(dir / "run", 3, 120s);
-  kill(rank1, SIGTERM);  // only rank 1 hears it; rank 0 learns it in the next all-reduce
-  const int status1 = wait_exit(rank1, 60s), status0 = wait_exit(rank0, 60s);
-  for (pid_t pid : {rank0, rank1}) kill(pid, SIGKILL);
+  kill(ranks.rank1, SIGTERM);  // only rank 1 hears it; rank 0 learns it in the next all-reduce
+  const int status1 = wait_exit(ranks.rank1, 60s), status0 = wait_exit(ranks.rank0, 60s);
   ASSERT_TRUE(training) << test::read_text(dir / "rank0.err");
   EXPECT_EQ(status0, 143) << test::read_text(dir / "rank0.err");
   EXPECT_EQ(status1, 143) << test::read_text(dir / "rank1.err");
@@ -300,19 +311,13 @@ TEST(DataParallel, ASignalToOneRankStopsEveryRankAtTheSameUpdate) {
 TEST(DataParallel, AKilledRankEndsTheOtherNamingIt) {
   SKIP_WITHOUT_GLOO();
   TempDir dir;
-  // Launched as torchrun's plain mode would be (rank 0 hosts the store), not through --nproc.
-  auto args = train_args("lora", dir / "run", 100000);
-  args.insert(args.end(), {"--threads", "1", "--dist-timeout", "30"});
-  const int port = free_port();
-  const pid_t rank0 = start_cli(args, rank_env(0, port), dir / "rank0.err");
-  const pid_t rank1 = start_cli(args, rank_env(1, port), dir / "rank1.err");
+  PlainLaunch ranks(dir);
   const bool training = wait_for_update(dir / "run", 5, 120s);
-  kill(rank1, SIGKILL);
-  waitpid(rank1, nullptr, 0);
+  kill(ranks.rank1, SIGKILL);
+  waitpid(ranks.rank1, nullptr, 0);
   ASSERT_TRUE(training) << test::read_text(dir / "rank0.err");
   const auto start = std::chrono::steady_clock::now();
-  const int status = wait_exit(rank0, 60s);
-  if (status == -1) kill(rank0, SIGKILL);
+  const int status = wait_exit(ranks.rank0, 60s);
   ASSERT_NE(status, -1) << "rank 0 still runs 60 s after rank 1 was killed";
   EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
   EXPECT_NE(status, 0);
