@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "ladder/error.h"
 #include "ladder/methods/method.h"
+#include "ladder/models/llama/load.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/models/tensor_io.h"
 #include "runtime_options.h"
@@ -122,7 +123,47 @@ std::map<std::string, torch::Tensor> method_forward(const ForwardOptions& o, T5F
   return result;
 }
 
+// A decoder-only model: input_ids (+ attention_mask, labels) in; hidden_states.i, logits and,
+// with labels, the causal-LM loss out.
+void run_causal_forward(const ForwardOptions& o) {
+  if (!o.adapter.empty())
+    throw UsageError(o.model + ": --adapter is not yet supported for decoder-only models (their methods are not built yet)");
+  const ModelOptions model_options = apply_runtime_for_model(o.runtime);
+  LoadedCausalLM loaded = load_causal_lm(o.model, model_options);
+  loaded.model->eval();
+  std::map<std::string, torch::Tensor> tensors = read_safetensors(o.inputs);
+  CausalLMBatch batch;
+  batch.input_ids = id_tensor(tensors, "input_ids", o.inputs, true);
+  batch.attention_mask = id_tensor(tensors, "attention_mask", o.inputs, false);
+  batch.labels = id_tensor(tensors, "labels", o.inputs, false);
+  const int64_t vocab = loaded.model->config.vocab_size;
+  check_ids_in_range(batch.input_ids, "input_ids", o.inputs, vocab, false);
+  for (const auto& [key, t] : {std::pair<const char*, torch::Tensor&>{"attention_mask", batch.attention_mask},
+                               {"labels", batch.labels}}) {
+    if (t.defined() && !t.sizes().equals(batch.input_ids.sizes()))
+      throw FormatError(expected_found(o.inputs + ": " + key + " shape", "the shape of input_ids " + shape_of(batch.input_ids),
+                                       shape_of(t)));
+  }
+  if (batch.attention_mask.defined() && ((batch.attention_mask != 0) & (batch.attention_mask != 1)).any().item<bool>())
+    throw FormatError(o.inputs + ": attention_mask must hold only 0 and 1");
+  if (batch.labels.defined()) {
+    check_ids_in_range(batch.labels, "labels", o.inputs, vocab, true);
+    if (batch.input_ids.size(1) < 2) throw FormatError(o.inputs + ": a loss needs sequences of at least 2 tokens");
+  }
+  for (torch::Tensor* t : {&batch.input_ids, &batch.attention_mask, &batch.labels})
+    if (t->defined()) *t = t->to(model_options.device);
+  torch::NoGradGuard no_grad;
+  CausalLMOutput out = loaded.model->forward(batch, /*collect_hidden=*/true);
+  std::map<std::string, torch::Tensor> result;
+  for (size_t i = 0; i < out.hidden_states.size(); ++i)
+    result["hidden_states." + std::to_string(i)] = cpu_float(out.hidden_states[i]);
+  result["logits"] = cpu_float(out.logits);
+  if (out.loss.defined()) result["loss"] = cpu_float(out.loss).reshape({1});
+  write_safetensors(o.output, result, {{"format", "pt"}, {"model", o.model}, {"precision", o.runtime.precision}});
+}
+
 void run_forward(const ForwardOptions& o) {
+  if (model_family(o.model) == ModelFamily::causal_lm) return run_causal_forward(o);
   if (o.gradients && o.adapter.empty())
     throw UsageError("--gradients needs --adapter (the trainable tensors are the method's)");
   const ModelOptions model_options = apply_runtime_for_model(o.runtime);
@@ -161,10 +202,12 @@ void add_forward_command(CLI::App& root) {
   app->add_option("--model", options->model, "Hugging Face model directory or arch:NAME")->required();
   app->add_option("--inputs", options->inputs,
                   "safetensors with input_ids [B,S] and attention_mask, plus labels and/or decoder_input_ids "
-                  "[B,T] (int64; other tensors are ignored)")
+                  "[B,T] (int64; other tensors are ignored). A decoder-only model reads input_ids, attention_mask "
+                  "and labels [B,S]")
       ->required();
   app->add_option("--output", options->output,
-                  "safetensors to write: encoder_hidden_states.i, decoder_hidden_states.i, logits, loss (float32)")
+                  "safetensors to write: encoder_hidden_states.i, decoder_hidden_states.i, logits, loss (float32); "
+                  "a decoder-only model: hidden_states.i, logits, loss")
       ->required();
   app->add_option("--adapter", options->adapter,
                   "a method's adapter folder (adapter_config.json + adapter_model.safetensors, e.g. a run's best/): "

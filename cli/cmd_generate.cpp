@@ -1,4 +1,5 @@
-// `ladder generate --model DIR TEXT...`: greedy decoding with the plain backbone, one line per text.
+// `ladder generate --model DIR TEXT...` or `--ids 1,2,3`: greedy decoding with the plain model
+// (T5 or decoder-only), one line per text or id list.
 #include <iostream>
 #include <memory>
 #include <string>
@@ -7,6 +8,8 @@
 #include "commands.h"
 #include "ladder/error.h"
 #include "ladder/models/generate.h"
+#include "ladder/models/llama/generate.h"
+#include "ladder/models/llama/load.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/tokenizer/t5_tokenizer.h"
 #include "runtime_options.h"
@@ -21,13 +24,100 @@ struct GenerateOptions {
   int64_t max_new_tokens = 20;
   int64_t max_source_length = 512;
   std::vector<std::string> texts;
+  std::vector<std::string> ids;  // comma-separated token ids, one prompt each
+  bool no_cache = false;
   RuntimeOptions runtime;
 };
 
+std::vector<std::vector<int64_t>> parse_id_lists(const std::vector<std::string>& lists, int64_t vocab) {
+  std::vector<std::vector<int64_t>> prompts;
+  for (const auto& list : lists) {
+    std::vector<int64_t> ids;
+    size_t start = 0;
+    while (start <= list.size()) {
+      const size_t comma = std::min(list.find(',', start), list.size());
+      const std::string item = list.substr(start, comma - start);
+      size_t used = 0;
+      long long id = -1;
+      try {
+        id = std::stoll(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (item.empty() || used != item.size())
+        throw UsageError(expected_found("--ids " + list, "comma-separated token ids", "\"" + item + "\""));
+      if (id < 0 || id >= vocab)
+        throw UsageError(expected_found("--ids " + list, "ids in [0, " + std::to_string(vocab) + ")", std::to_string(id)));
+      ids.push_back(id);
+      start = comma + 1;
+    }
+    prompts.push_back(ids);
+  }
+  return prompts;
+}
+
+void print_ids(const torch::Tensor& row) {
+  std::string line;
+  for (int64_t t = 0; t < row.size(0); ++t) line += (t ? "," : "") + std::to_string(row[t].item<int64_t>());
+  std::cout << line << "\n";
+}
+
+// Decoder-only: each prompt continued greedily; printed are the new ids up to and including an
+// eos id.
+void run_causal_generate(const GenerateOptions& o) {
+  if (o.ids.empty())
+    throw UsageError(o.model + ": a decoder-only model takes --ids (its tokenizers are not read yet)");
+  const ModelOptions model_options = apply_runtime_for_model(o.runtime);
+  LoadedCausalLM loaded = load_causal_lm(o.model, model_options);
+  const LlamaConfig& config = loaded.model->config;
+  std::vector<std::vector<int64_t>> prompts = parse_id_lists(o.ids, config.vocab_size);
+  auto [ids, mask] = left_padded_batch(prompts, config.fill_token_id());
+  loaded.model->eval();
+  torch::NoGradGuard no_grad;
+  GenerationOptions options;
+  options.max_new_tokens = o.max_new_tokens;
+  std::unique_ptr<CausalDecodingSession> session = start_causal_decoding(*loaded.model, !o.no_cache);
+  torch::Tensor generated =
+      greedy_generate(*session, ids.to(model_options.device), mask.to(model_options.device), config, options).to(torch::kCPU);
+  for (int64_t b = 0; b < generated.size(0); ++b) {
+    int64_t n = 0;
+    while (n < generated.size(1) && !(n > 0 && config.is_eos(generated[b][n - 1].item<int64_t>()))) ++n;
+    print_ids(generated[b].narrow(0, 0, n));
+  }
+}
+
 void run_generate(const GenerateOptions& o) {
+  if (o.texts.empty() == o.ids.empty()) throw UsageError("give either texts or --ids (one of them)");
+  if (model_family(o.model) == ModelFamily::causal_lm) return run_causal_generate(o);
   const ModelOptions model_options = apply_runtime_for_model(o.runtime);
   const torch::Device device = model_options.device;
   LoadedModel loaded = load_model(o.model, model_options);
+  if (!o.ids.empty()) {
+    const T5Config& config = loaded.model->config;
+    std::vector<std::vector<int64_t>> prompts = parse_id_lists(o.ids, config.vocab_size);
+    int64_t longest = 1;
+    for (const auto& p : prompts) longest = std::max<int64_t>(longest, static_cast<int64_t>(p.size()));
+    torch::Tensor ids = torch::full({static_cast<int64_t>(prompts.size()), longest}, config.pad_token_id, torch::kLong);
+    torch::Tensor mask = torch::zeros_like(ids);
+    for (size_t b = 0; b < prompts.size(); ++b) {
+      const int64_t n = static_cast<int64_t>(prompts[b].size());
+      ids[b].narrow(0, 0, n).copy_(torch::tensor(prompts[b], torch::kLong));
+      mask[b].narrow(0, 0, n).fill_(1);
+    }
+    loaded.model->eval();
+    torch::NoGradGuard no_grad;
+    GenerationOptions options;
+    options.max_new_tokens = o.max_new_tokens;
+    options.use_cache = !o.no_cache;
+    torch::Tensor generated = greedy_generate(*loaded.model, ids.to(device), mask.to(device), options).to(torch::kCPU);
+    for (int64_t b = 0; b < generated.size(0); ++b) {
+      int64_t n = 1;  // after the start token, up to and including </s>
+      while (n < generated.size(1) && generated[b][n - 1].item<int64_t>() != config.eos_token_id) ++n;
+      if (n > 1 && generated[b][n - 1].item<int64_t>() != config.eos_token_id && n < generated.size(1)) ++n;
+      print_ids(generated[b].narrow(0, 1, n - 1));
+    }
+    return;
+  }
   std::string tokenizer_path = o.tokenizer.empty() ? loaded.tokenizer_path : o.tokenizer;
   if (tokenizer_path.empty())
     throw UsageError(o.model + ": no spiece.model in the model directory (pass --tokenizer FILE)");
@@ -76,7 +166,8 @@ void run_generate(const GenerateOptions& o) {
 
 void add_generate_command(CLI::App& root) {
   auto options = std::make_shared<GenerateOptions>();
-  CLI::App* app = root.add_subcommand("generate", "Greedy generation with a model, one output line per input text");
+  CLI::App* app = root.add_subcommand(
+      "generate", "Greedy generation with a model (T5 or decoder-only), one output line per input text or --ids");
   app->add_option("--model", options->model, "Hugging Face model directory or arch:NAME")->required();
   app->add_option("--tokenizer", options->tokenizer, "sentencepiece model (default: MODEL/spiece.model)");
   app->add_option("--max-new-tokens", options->max_new_tokens, "tokens to generate at most")
@@ -85,7 +176,11 @@ void add_generate_command(CLI::App& root) {
   app->add_option("--max-source-length", options->max_source_length, "input ids kept per text, </s> included")
       ->capture_default_str()
       ->check(whole_number(1, kMaxCount));
-  app->add_option("text", options->texts, "input texts")->required();
+  app->add_option("text", options->texts, "input texts");
+  app->add_option("--ids", options->ids,
+                  "a prompt as comma-separated token ids (repeatable; instead of texts, for models without a "
+                  "tokenizer): prints the generated ids, comma-separated, one line per prompt");
+  app->add_flag("--no-cache", options->no_cache, "recompute every position at each step instead of keeping keys/values");
   add_runtime_options(app, options->runtime);
   add_backbone_dtype_option(app, options->runtime);
   app->callback([options] { run_generate(*options); });

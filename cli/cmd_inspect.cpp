@@ -14,6 +14,7 @@
 #include "ladder/error.h"
 #include "ladder/io/safetensors.h"
 #include "ladder/methods/method.h"
+#include "ladder/models/llama/load.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/train/schedule.h"
 #include "ladder/train/task_data.h"
@@ -63,25 +64,29 @@ std::string dtype_name(torch::ScalarType type) {
 }
 
 
-void print_parameters(const T5ForConditionalGenerationImpl& model) {
-  // Group by the first component of the parameter name: shared, encoder, decoder, lm_head.
+// Grouped by the first component of the parameter name (T5: shared, encoder, decoder, lm_head)
+// or, under a "model." prefix, by the first two (Llama: model.embed_tokens, model.layers, ...).
+void print_parameters(const torch::nn::Module& model, const std::vector<std::string>& order,
+                      const std::string& tied_to) {
   std::map<std::string, int64_t> groups;
   std::map<std::string, std::pair<int64_t, int64_t>> dtypes;  // name -> tensors, elements
   int64_t total = 0;
   for (const auto& item : model.named_parameters(/*recurse=*/true)) {
     const std::string& name = item.key();
     const int64_t n = item.value().numel();
-    groups[name.substr(0, name.find('.'))] += n;
+    const size_t first = name.find('.');
+    const bool nested = name.rfind("model.", 0) == 0;
+    groups[name.substr(0, nested ? name.find('.', first + 1) : first)] += n;
     auto& d = dtypes[dtype_name(item.value().scalar_type())];
     d.first += 1;
     d.second += n;
     total += n;
   }
   std::cout << "parameters: " << with_commas(total) << "\n";
-  for (const char* group : {"shared", "encoder", "decoder", "lm_head"}) {
+  for (const std::string& group : order) {
     auto it = groups.find(group);
     std::cout << "  " << group << ": " << with_commas(it == groups.end() ? 0 : it->second);
-    if (it == groups.end() && std::string(group) == "lm_head") std::cout << " (tied to shared)";
+    if (it == groups.end() && group == "lm_head") std::cout << " (tied to " << tied_to << ")";
     std::cout << "\n";
     if (it != groups.end()) groups.erase(it);
   }
@@ -93,13 +98,34 @@ void print_parameters(const T5ForConditionalGenerationImpl& model) {
 }
 
 // What the files on disk hold, which may differ from the in-memory dtype (bf16 checkpoints).
-void print_checkpoint_dtypes(const std::string& dir, const T5Config& config) {
+void print_checkpoint_dtypes(const std::string& dir, const std::string& config_dtype) {
   safetensors::Checkpoint checkpoint = safetensors::Checkpoint::open(dir);
   std::map<std::string, int> counts;
   for (const auto& name : checkpoint.names()) counts[safetensors::dtype_name(checkpoint.info(name).dtype)] += 1;
   std::cout << "checkpoint dtypes:";
   for (const auto& [dtype, n] : counts) std::cout << " " << dtype << " x " << n;
-  std::cout << " (config.json: " << config.dtype << ")\n";
+  std::cout << " (config.json: " << config_dtype << ")\n";
+}
+
+void inspect_causal_lm(const InspectOptions& o) {
+  if (!o.method.empty())
+    throw UsageError(o.model + ": --method is not yet supported for decoder-only models (their methods are not built yet)");
+  LoadedCausalLM loaded = load_causal_lm(o.model, apply_runtime_for_model(o.runtime));
+  const LlamaConfig& c = loaded.model->config;
+  std::cout << "model: " << o.model << " (" << c.model_type << ", decoder-only)\n"
+            << "config: hidden " << c.hidden_size << ", heads " << c.num_attention_heads << " (key/value heads "
+            << c.num_key_value_heads << ") x head_dim " << c.head_dim << ", intermediate " << c.intermediate_size
+            << " (SwiGLU), layers " << c.num_hidden_layers << ", vocab " << c.vocab_size << "\n"
+            << "attention biases: " << (c.attention_bias ? (c.o_proj_bias ? "q, k, v, o" : "q, k, v") : "none") << "\n"
+            << "RoPE: theta " << c.rope_theta;
+  if (c.rope_scaling.enabled())
+    std::cout << ", llama3 scaling x" << c.rope_scaling.factor << " (original context "
+              << c.rope_scaling.original_max_position_embeddings << ")";
+  std::cout << "; max positions " << c.max_position_embeddings << "\n"
+            << "head: " << (c.tie_word_embeddings ? "tied (model.embed_tokens.weight)" : "untied (lm_head.weight)") << "\n";
+  if (!loaded.tokenizer_path.empty()) std::cout << "tokenizer: " << loaded.tokenizer_path << "\n";
+  print_parameters(*loaded.model, {"model.embed_tokens", "model.layers", "model.norm", "lm_head"}, "model.embed_tokens");
+  if (o.model.rfind("arch:", 0) != 0) print_checkpoint_dtypes(o.model, c.dtype);
 }
 
 void run_inspect(const InspectOptions& o, const CLI::App& app) {
@@ -108,6 +134,7 @@ void run_inspect(const InspectOptions& o, const CLI::App& app) {
   // Parse the method settings before the (possibly slow) model load, so typos fail fast.
   nlohmann::json settings = o.method.empty() ? nlohmann::json::object() : method_settings(o.method_flags, o.method, app);
 
+  if (model_family(o.model) == ModelFamily::causal_lm) return inspect_causal_lm(o);
   LoadedModel loaded = load_model(o.model, model_options);
   const T5Config& c = loaded.model->config;
   std::cout << "model: " << o.model << "\n"
@@ -119,8 +146,8 @@ void run_inspect(const InspectOptions& o, const CLI::App& app) {
             << "relative attention: " << c.relative_attention_num_buckets << " buckets, max distance "
             << c.relative_attention_max_distance << "\n";
   if (!loaded.tokenizer_path.empty()) std::cout << "tokenizer: " << loaded.tokenizer_path << "\n";
-  print_parameters(*loaded.model);
-  if (o.model.rfind("arch:", 0) != 0) print_checkpoint_dtypes(o.model, c);
+  print_parameters(*loaded.model, {"shared", "encoder", "decoder", "lm_head"}, "shared");
+  if (o.model.rfind("arch:", 0) != 0) print_checkpoint_dtypes(o.model, c.dtype);
   if (o.method.empty()) return;
 
   MethodOptions method_options;

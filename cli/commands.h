@@ -20,5 +20,6 @@ void add_bench_command(CLI::App& root);
 void add_pretrain_command(CLI::App& root);
 void add_init_command(CLI::App& root);
 void add_data_command(CLI::App& root);
+void add_convert_command(CLI::App& root);
 
 }  // namespace ladder::cli

@@ -1,17 +1,30 @@
-// libFuzzer target: a model folder's config.json (T5Config::from_json, as from_file reads it).
-// src/models/t5/config.cpp is torch-free but belongs to the torch library, so CMake compiles
-// it into this target directly. An accepted config is written back with to_json(), which must
-// parse again to the same architecture.
+// libFuzzer target: a model folder's config.json (T5Config::from_json, or LlamaConfig::from_json
+// for a Llama-family model_type, as from_file reads them). The parsers are torch-free but belong
+// to the torch library, so CMake compiles them into this target directly. An accepted config is
+// written back with to_json(), which must parse again to the same architecture.
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "fuzz_common.h"
+#include "ladder/models/llama/config.h"
 #include "ladder/models/t5/config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   ladder_fuzz::guarded([&] {
     const nlohmann::json json = nlohmann::json::parse(data, data + size);
+    if (json.is_object() && json.contains("model_type") && json["model_type"].is_string() &&
+        ladder::is_causal_lm_type(json["model_type"].get<std::string>())) {
+      const ladder::LlamaConfig config = ladder::LlamaConfig::from_json(json, "fuzz/config.json");
+      ladder::LlamaConfig again;
+      try {
+        again = ladder::LlamaConfig::from_json(nlohmann::json::parse(config.to_json().dump()), "round-trip");
+      } catch (const std::exception& error) {
+        ladder_fuzz::fail(std::string("LlamaConfig refused its own to_json: ") + error.what());
+      }
+      if (again.to_json() != config.to_json()) ladder_fuzz::fail("LlamaConfig to_json/from_json changed the config");
+      return;
+    }
     const ladder::T5Config config = ladder::T5Config::from_json(json, "fuzz/config.json");
     const nlohmann::json written = config.to_json();
     ladder_fuzz::consume(written.dump().size() + config.activation().size() + config.is_gated());

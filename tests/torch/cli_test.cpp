@@ -299,5 +299,68 @@ TEST(CliGenerate, BatchedEqualsOneByOne) {
   expect_one_line_error(run_cli({"generate", "--model", model, "hello"}, dir), {"--tokenizer"});
 }
 
+
+// ---- decoder-only models: convert, generate --ids, forward, inspect ---------------------------
+
+std::string joined_ids(const torch::Tensor& ids, int64_t n) {
+  std::string line;
+  for (int64_t i = 0; i < n; ++i) line += (i ? "," : "") + std::to_string(ids[i].item<int64_t>());
+  return line;
+}
+
+TEST(CliCausalLM, ConvertedStoriesGenerateWhatRunCGenerates) {
+  TempDir dir;
+  const std::string data = std::string(LADDER_TEST_DATA) + "/llama2c";
+  CliResult converted = run_cli({"convert", "llama2c", data + "/stories260K.bin", "--out", dir / "stories"}, dir);
+  ASSERT_EQ(converted.status, 0) << converted.err;
+  EXPECT_NE(converted.out.find("5 layers, hidden 64, 8 heads (4 key/value)"), std::string::npos) << converted.out;
+  const torch::Tensor greedy = read_safetensors(data + "/golden.safetensors").at("greedy.ids");
+  for (const char* cache : {"", "--no-cache"}) {
+    std::vector<std::string> args = {"generate", "--model", dir / "stories", "--ids", "1", "--ids", "1,461,461",
+                                     "--max-new-tokens", "12"};
+    if (*cache) args.push_back(cache);
+    CliResult r = run_cli(args, dir);
+    ASSERT_EQ(r.status, 0) << r.err;
+    // The second prompt is the first one's start: its continuation is the same sequence, later.
+    EXPECT_EQ(lines_of(r.out), (std::vector<std::string>{joined_ids(greedy, 12), joined_ids(greedy.narrow(0, 2, 12), 12)}))
+        << cache;
+  }
+  CliResult inspected = run_cli({"inspect", dir / "stories"}, dir);
+  ASSERT_EQ(inspected.status, 0) << inspected.err;
+  EXPECT_NE(inspected.out.find("parameters: 260,032"), std::string::npos) << inspected.out;
+
+  expect_one_line_error(run_cli({"generate", "--model", dir / "stories", "hello"}, dir), {"--ids"});
+  expect_one_line_error(run_cli({"generate", "--model", dir / "stories", "--ids", "1,512"}, dir), {"[0, 512)", "512"});
+  expect_one_line_error(run_cli({"generate", "--model", dir / "stories", "--ids", "1,,2"}, dir), {"comma-separated"});
+  expect_one_line_error(run_cli({"convert", "llama2c", data + "/stories260K.bin", "--out", dir / "stories"}, dir),
+                        {"config.json exists"});
+  expect_one_line_error(run_cli({"convert", "llama2c", data + "/LICENSE-llama2.c", "--out", dir / "other"}, dir),
+                        {"LICENSE-llama2.c"});
+  EXPECT_FALSE(fs::exists(dir / "other/config.json"));
+  expect_one_line_error(run_cli({"train", "--model", dir / "stories", "--task", "sst2", "--data",
+                                 std::string(LADDER_TEST_DATA) + "/glue_samples", "--out", dir / "run"}, dir),
+                        {"model_type is \"llama\"", "not built yet"});
+}
+
+TEST(CliCausalLM, ForwardMatchesTheReference) {
+  TempDir dir;
+  const std::string fixture = std::string(LADDER_TEST_DATA) + "/llama/qwen2-bias";
+  auto golden = read_safetensors(fixture + "/golden.safetensors");
+  write_safetensors(dir / "in.safetensors", {{"input_ids", golden.at("input_ids")},
+                                             {"attention_mask", golden.at("attention_mask")},
+                                             {"labels", golden.at("labels")}});
+  CliResult r = run_cli({"forward", "--model", fixture, "--inputs", dir / "in.safetensors", "--output", dir / "out.safetensors"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto out = read_safetensors(dir / "out.safetensors");
+  EXPECT_LE(test::max_abs_diff(out.at("logits"), golden.at("logits")), 2e-5);
+  EXPECT_LE(test::max_abs_diff(out.at("loss"), golden.at("loss")), 1e-5);
+  EXPECT_LE(test::max_abs_diff(out.at("hidden_states.2"), golden.at("hidden_states.2")), 2e-5);
+
+  write_safetensors(dir / "bad.safetensors", {{"input_ids", golden.at("input_ids") + 90}});
+  expect_one_line_error(run_cli({"forward", "--model", fixture, "--inputs", dir / "bad.safetensors", "--output", dir / "o2"}, dir),
+                        {"bad.safetensors", "ids in [0, 96)"});
+  EXPECT_FALSE(fs::exists(dir / "o2"));
+}
+
 }  // namespace
 }  // namespace ladder

@@ -7,6 +7,7 @@
 
 #include "ladder/error.h"
 #include "ladder/io/json_file.h"
+#include "ladder/models/llama/config.h"
 
 namespace ladder {
 namespace {
@@ -94,8 +95,11 @@ T5Config T5Config::from_json(const nlohmann::json& json, const std::string& sour
   if (!json.is_object()) throw FormatError(source + ": config is not a JSON object");
   if (json.contains("model_type") && json["model_type"].is_string() &&
       json["model_type"] != "t5")
-    throw FormatError(source + ": model_type is \"" + json["model_type"].get<std::string>() +
-                      "\", ladder supports \"t5\"");
+    throw FormatError(source + ": model_type is \"" + json["model_type"].get<std::string>() + "\", ladder supports \"t5\"" +
+                      (is_causal_lm_type(json["model_type"].get<std::string>())
+                           ? " here (decoder-only models work with `ladder inspect`, `forward`, `generate` and "
+                             "`convert`; fine-tuning them is not built yet)"
+                           : ""));
   T5Config c;
   c.vocab_size = json_field<int64_t>(json, "vocab_size", source);
   c.d_model = json_field<int64_t>(json, "d_model", source);

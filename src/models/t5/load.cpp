@@ -172,26 +172,29 @@ int64_t available_memory_bytes() {
   return 0;  // unknown
 }
 
-// A model is built on the CPU before it moves (in fp32, or quantised tensor by tensor): refuse
-// one that cannot fit, before allocating anything.
-void check_model_fits(const T5Config& config, const std::string& spec, QuantFormat quantization) {
+}  // namespace
+
+void check_model_fits(double parameters, double embedding_elements, const std::string& spec, QuantFormat quantization) {
   // Quantised: about 1 (int8) or 0.56 (NF4) bytes a weight, plus the fp32 embedding table that
   // exists until it is quantised.
   const double per_parameter = quantization == QuantFormat::none ? 4.0 : quantization == QuantFormat::int8 ? 1.05 : 0.6;
-  const double bytes = estimated_parameters(config) * per_parameter +
-                       (quantization == QuantFormat::none ? 0.0 : 4.0 * config.vocab_size * config.d_model);
+  const double bytes = parameters * per_parameter + (quantization == QuantFormat::none ? 0.0 : 4.0 * embedding_elements);
   const int64_t available = available_memory_bytes();
   if (available > 0 && bytes > static_cast<double>(available)) {
     char message[256];
     std::snprintf(message, sizeof message,
                   ": this architecture has about %.3g parameters and needs %.1f GiB to build; %.1f GiB of "
                   "memory is available",
-                  estimated_parameters(config), bytes / 1073741824.0, static_cast<double>(available) / 1073741824.0);
+                  parameters, bytes / 1073741824.0, static_cast<double>(available) / 1073741824.0);
     throw UsageError(spec + message);
   }
 }
 
-}  // namespace
+void release_freed_memory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
 
 namespace {
 
@@ -199,14 +202,6 @@ namespace {
 // relative attention biases and norms are small and stay in the compute dtype.
 bool quantizable(const T5ForConditionalGenerationImpl& model, const torch::nn::Module& module) {
   return dynamic_cast<const LinearImpl*>(&module) != nullptr || &module == model.shared.get();
-}
-
-// glibc keeps freed heap pages resident; the fp32 values and temporaries of each quantised
-// weight would add up to a full-precision model's worth of RSS unless handed back.
-void release_freed_memory() {
-#ifdef __GLIBC__
-  malloc_trim(0);
-#endif
 }
 
 // torch::nn::Embedding fills its table with random values when it is built; a quantised model
@@ -224,7 +219,7 @@ LoadedModel load_model(const std::string& spec, const ModelOptions& options) {
   loaded.source = spec;
   if (spec.rfind("arch:", 0) == 0) {
     T5Config config = architecture_config(spec.substr(5), loaded.tokenizer_path);
-    check_model_fits(config, spec, options.quantization);
+    check_model_fits(estimated_parameters(config), static_cast<double>(config.vocab_size * config.d_model), spec, options.quantization);
     loaded.model = T5ForConditionalGeneration(config);
     T5ForConditionalGenerationImpl& model = *loaded.model;
     WeightReady ready;
@@ -247,7 +242,7 @@ LoadedModel load_model(const std::string& spec, const ModelOptions& options) {
     if (checkpoint.contains("lm_head.weight")) config.has_lm_head = true;
     else if (config.has_lm_head)
       throw LoadError(spec + ": config.json says tie_word_embeddings=false but the checkpoint has no lm_head.weight");
-    check_model_fits(config, spec, options.quantization);
+    check_model_fits(estimated_parameters(config), static_cast<double>(config.vocab_size * config.d_model), spec, options.quantization);
     loaded.model = T5ForConditionalGeneration(config);
     // Each weight is quantised as soon as it is read, without being copied into the module, so
     // at most one is ever held in fp32.

@@ -48,6 +48,13 @@ using TakeWeight = std::function<bool(const std::string& name, const torch::Tens
 void load_weights(torch::nn::Module& module, const safetensors::Checkpoint& checkpoint,
                   const std::vector<std::string>& ignorable = {}, const TakeWeight& take = nullptr);
 
+// A model is built on the CPU before it moves (in fp32, or quantised tensor by tensor): refuses
+// (UsageError naming `spec`) one of `parameters` that cannot fit in the memory available.
+void check_model_fits(double parameters, double embedding_elements, const std::string& spec, QuantFormat quantization);
+// glibc keeps freed heap pages resident; the fp32 values and temporaries of each quantised
+// weight would add up to a full-precision model's worth of RSS unless handed back.
+void release_freed_memory();
+
 // A stable fingerprint of a model's parameter names and shapes (for adapter compatibility);
 // a quantised weight counts under its logical name and shape, so the fingerprint does not
 // depend on --backbone-dtype.
