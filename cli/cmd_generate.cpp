@@ -1,6 +1,8 @@
 // `ladder generate --model DIR TEXT...` or `--ids 1,2,3`: greedy decoding with the plain model
 // (T5 or decoder-only), one line per text or id list.
+#include <filesystem>
 #include <iostream>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "ladder/models/llama/generate.h"
 #include "ladder/models/llama/load.h"
 #include "ladder/models/t5/load.h"
+#include "ladder/tokenizer/llama_tokenizer.h"
 #include "ladder/tokenizer/t5_tokenizer.h"
 #include "runtime_options.h"
 #include "validators.h"
@@ -65,24 +68,46 @@ void print_ids(const torch::Tensor& row) {
 // Decoder-only: each prompt continued greedily; printed are the new ids up to and including an
 // eos id.
 void run_causal_generate(const GenerateOptions& o) {
-  if (o.ids.empty())
-    throw UsageError(o.model + ": a decoder-only model takes --ids (its tokenizers are not read yet)");
   const ModelOptions model_options = apply_runtime_for_model(o.runtime);
   LoadedCausalLM loaded = load_causal_lm(o.model, model_options);
   const LlamaConfig& config = loaded.model->config;
-  std::vector<std::vector<int64_t>> prompts = parse_id_lists(o.ids, config.vocab_size);
+  std::optional<LlamaTokenizer> tokenizer;
+  std::vector<std::vector<int64_t>> prompts;
+  if (!o.ids.empty()) {
+    prompts = parse_id_lists(o.ids, config.vocab_size);
+  } else {
+    const std::string path = o.tokenizer.empty() ? loaded.tokenizer_path : o.tokenizer;
+    if (path.empty())
+      throw UsageError(o.model + ": no tokenizer.model in the model directory (pass --tokenizer FILE, or --ids)");
+    if (std::filesystem::path(path).extension() == ".json")
+      throw UsageError(path + ": byte-level BPE (tokenizer.json) is not read yet; pass --ids, or a sentencepiece "
+                              "tokenizer.model with --tokenizer");
+    tokenizer = LlamaTokenizer::load(path);
+    if (tokenizer->vocab_size() > config.vocab_size)
+      throw UsageError(expected_found(path + ": tokenizer vocabulary", "at most the model's " + std::to_string(config.vocab_size),
+                                      std::to_string(tokenizer->vocab_size()), "tokenizer of another model?"));
+    // Hugging Face's LlamaTokenizer starts every text with <s>.
+    for (const auto& text : o.texts) prompts.push_back(tokenizer->encode(text, /*add_bos=*/true));
+  }
   auto [ids, mask] = left_padded_batch(prompts, config.fill_token_id());
   loaded.model->eval();
   torch::NoGradGuard no_grad;
   GenerationOptions options;
   options.max_new_tokens = o.max_new_tokens;
+  if (tokenizer) options.vocab_limit = tokenizer->vocab_size();  // a model may pad its vocabulary past the tokenizer's
   std::unique_ptr<CausalDecodingSession> session = start_causal_decoding(*loaded.model, !o.no_cache);
   torch::Tensor generated =
       greedy_generate(*session, ids.to(model_options.device), mask.to(model_options.device), config, options).to(torch::kCPU);
   for (int64_t b = 0; b < generated.size(0); ++b) {
     int64_t n = 0;
     while (n < generated.size(1) && !(n > 0 && config.is_eos(generated[b][n - 1].item<int64_t>()))) ++n;
-    print_ids(generated[b].narrow(0, 0, n));
+    if (!tokenizer) {
+      print_ids(generated[b].narrow(0, 0, n));
+      continue;
+    }
+    std::vector<int64_t> out;
+    for (int64_t t = 0; t < n; ++t) out.push_back(generated[b][t].item<int64_t>());
+    std::cout << tokenizer->decode(out) << "\n";
   }
 }
 
@@ -169,7 +194,8 @@ void add_generate_command(CLI::App& root) {
   CLI::App* app = root.add_subcommand(
       "generate", "Greedy generation with a model (T5 or decoder-only), one output line per input text or --ids");
   app->add_option("--model", options->model, "Hugging Face model directory or arch:NAME")->required();
-  app->add_option("--tokenizer", options->tokenizer, "sentencepiece model (default: MODEL/spiece.model)");
+  app->add_option("--tokenizer", options->tokenizer,
+                  "sentencepiece model (default: MODEL/spiece.model for T5, MODEL/tokenizer.model for Llama-family)");
   app->add_option("--max-new-tokens", options->max_new_tokens, "tokens to generate at most")
       ->capture_default_str()
       ->check(whole_number(1, kMaxCount));

@@ -30,7 +30,7 @@ cmake --build "$build" -j"${LADDER_FUZZ_JOBS:-2}"
 declare -A seeds=(
   [safetensors]="tests/fuzz/corpus/safetensors"
   [index]="tests/fuzz/corpus/index"
-  [spiece]="tests/fuzz/corpus/spiece tests/data/tokenizer/tiny-spiece.model"
+  [spiece]="tests/fuzz/corpus/spiece tests/data/tokenizer/tiny-spiece.model tests/data/tokenizer/tiny-bpe.model"
   [tsv]="tests/data/glue_samples/*/*.tsv tests/data/glue_samples/*/*.txt tests/data/glue_samples/malformed/*/*.tsv tests/data/custom_samples/*.tsv"
   [csv]="tests/data/custom_samples/*.csv"
   [jsonl]="tests/fuzz/corpus/jsonl tests/data/custom_samples/*.jsonl tests/data/trainer/sentiment.jsonl"

@@ -16,7 +16,7 @@ constexpr uint32_t kPiece = 1, kScore = 2, kType = 3;
 }
 namespace trainer_field {
 constexpr uint32_t kModelType = 3, kTreatWhitespaceAsSuffix = 24, kByteFallback = 35,
-                   kUnkSurface = 44, kUnkPiece = 45, kEosPiece = 47, kPadPiece = 48;
+                   kUnkSurface = 44, kUnkPiece = 45, kBosPiece = 46, kEosPiece = 47, kPadPiece = 48;
 }
 namespace normalizer_field {
 constexpr uint32_t kName = 1, kPrecompiledCharsmap = 2, kAddDummyPrefix = 3,
@@ -71,6 +71,9 @@ TrainerSpecFields parse_trainer_spec(const ProtoReader& parent, std::string_view
         break;
       case trainer_field::kUnkPiece:
         spec.unk_piece = std::string(reader.as_bytes(field, "unk_piece"));
+        break;
+      case trainer_field::kBosPiece:
+        spec.bos_piece = std::string(reader.as_bytes(field, "bos_piece"));
         break;
       case trainer_field::kEosPiece:
         spec.eos_piece = std::string(reader.as_bytes(field, "eos_piece"));

@@ -30,6 +30,7 @@ struct TrainerSpecFields {
   bool treat_whitespace_as_suffix = false;
   std::string unk_surface = " \xE2\x81\x87 ";  // " ⁇ ", what <unk> decodes to
   std::string unk_piece = "<unk>";
+  std::string bos_piece = "<s>";
   std::string eos_piece = "</s>";
   std::string pad_piece = "<pad>";
 };

@@ -1,5 +1,6 @@
 #include "ladder/tokenizer/t5_tokenizer.h"
 
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -10,6 +11,7 @@
 
 #include "ladder/error.h"
 #include "normalizer.h"
+#include "piece_decoder.h"
 #include "sentencepiece_model.h"
 #include "unigram_model.h"
 #include "utf8.h"
@@ -56,13 +58,6 @@ int32_t find_control(const std::vector<ModelPiece>& pieces, const std::string& n
   }
   throw FormatError(path + ": no CONTROL piece \"" + name +
                     "\" (a T5 tokenizer needs <pad> and </s>; wrong file?)");
-}
-
-// Byte pieces are named "<0xHH>" with two upper-case hex digits, e.g. "<0xC3>".
-bool is_byte_name(const std::string& piece) {
-  const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); };
-  return piece.size() == 6 && piece.compare(0, 3, "<0x") == 0 && hex(piece[3]) && hex(piece[4]) &&
-         piece[5] == '>';
 }
 
 // Length of the sentinel "<extra_id_N>" (N in 0..99, written without leading zeros) at the
@@ -118,7 +113,7 @@ T5Tokenizer T5Tokenizer::load(const std::string& spiece_model_path) {
     }
     if (piece.type == PieceType::kUserDefined) user_defined.push_back(piece.piece);
     if (piece.type == PieceType::kByte &&
-        (!model.trainer.byte_fallback || !is_byte_name(piece.piece))) {
+        (!model.trainer.byte_fallback || !tokenizer::is_byte_piece_name(piece.piece))) {
       throw FormatError(path + ": BYTE piece \"" + piece.piece +
                         "\" is not <0xHH> in a model with trainer_spec.byte_fallback "
                         "(corrupt model file?)");
@@ -228,21 +223,9 @@ std::vector<int64_t> T5Tokenizer::encode_plain(const std::string& text) const {
 
 std::string T5Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special_tokens) const {
   const Impl& impl = *impl_;
-  std::string text;
-  std::string bytes;  // a run of byte pieces, decoded together as UTF-8
-  auto flush_bytes = [&]() {
-    for (size_t offset = 0; offset < bytes.size();) {
-      size_t length = 0;
-      const std::string_view rest = std::string_view(bytes).substr(offset);
-      text.append(tokenizer::utf8::valid_prefix(rest, length) ? rest.substr(0, length)
-                                                              : tokenizer::utf8::kReplacementChar);
-      offset += length;
-    }
-    bytes.clear();
-  };
-  // sentencepiece strips the '▁' of the first piece only while nothing has been written
-  // (and, without whitespace removal, only once).
-  bool leading_space_seen = false;
+  std::deque<std::string> names;  // control and sentinel names; a deque never moves them
+  std::vector<tokenizer::DecodedToken> tokens;
+  using Kind = tokenizer::DecodedToken::Kind;
   for (const int64_t id : ids) {
     if (id < 0 || id >= vocab_size()) {
       if (skip_special_tokens) continue;
@@ -253,37 +236,18 @@ std::string T5Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_speci
     const bool sentinel = id >= piece_count();
     const PieceType type = sentinel ? PieceType::kControl : impl.pieces[id].type;
     if (type == PieceType::kByte) {
-      // Piece names are "<0xXX>"; the two hex digits are the byte.
-      bytes.push_back(
-          static_cast<char>(std::stoi(impl.pieces[id].piece.substr(3, 2), nullptr, 16)));
-      continue;
-    }
-    flush_bytes();
-    if (type == PieceType::kControl) {
-      if (!skip_special_tokens) text += id_to_piece(id);
-      continue;
-    }
-    if (type == PieceType::kUnknown) {
-      text += impl.unk_surface;
-      continue;
-    }
-    std::string_view piece = impl.pieces[id].piece;
-    if (impl.strip_leading_space && text.empty() && !leading_space_seen &&
-        piece.substr(0, tokenizer::utf8::kSpaceSymbol.size()) == tokenizer::utf8::kSpaceSymbol) {
-      piece.remove_prefix(tokenizer::utf8::kSpaceSymbol.size());
-      leading_space_seen = !impl.remove_extra_whitespaces;
-    }
-    for (size_t pos = 0; pos < piece.size();) {
-      if (piece.substr(pos, 3) == tokenizer::utf8::kSpaceSymbol) {
-        text.push_back(' ');
-        pos += 3;
-      } else {
-        text.push_back(piece[pos++]);
-      }
+      tokens.push_back({Kind::kByte, {}, tokenizer::byte_of_piece(impl.pieces[id].piece)});
+    } else if (type == PieceType::kControl) {
+      if (skip_special_tokens) continue;
+      names.push_back(id_to_piece(id));
+      tokens.push_back({Kind::kLiteral, names.back()});
+    } else if (type == PieceType::kUnknown) {
+      tokens.push_back({Kind::kLiteral, impl.unk_surface});
+    } else {
+      tokens.push_back({Kind::kPiece, impl.pieces[id].piece});
     }
   }
-  flush_bytes();
-  return text;
+  return tokenizer::decode_tokens(tokens, {impl.strip_leading_space, impl.remove_extra_whitespaces});
 }
 
 std::string T5Tokenizer::id_to_piece(int64_t id) const {

@@ -2,11 +2,13 @@
 // (spiece.model): parse_sentencepiece_model() reads it from memory; a model it accepts is then
 // loaded as a T5Tokenizer (from a scratch file: load() takes a path), which builds the
 // normaliser's charsmap trie and the unigram model, and the tokenizer encodes and decodes a
-// fixed text plus the input's last bytes as text.
+// fixed text plus the input's last bytes as text. A BPE model goes through LlamaTokenizer the
+// same way.
 #include <string>
 #include <vector>
 
 #include "fuzz_common.h"
+#include "ladder/tokenizer/llama_tokenizer.h"
 #include "ladder/tokenizer/t5_tokenizer.h"
 #include "sentencepiece_model.h"
 
@@ -29,6 +31,13 @@ void exercise(const ladder::T5Tokenizer& tokenizer, const std::string& text) {
   ladder_fuzz::consume(checksum);
 }
 
+void exercise_bpe(const ladder::LlamaTokenizer& tokenizer, const std::string& text) {
+  const std::vector<int64_t> ids = tokenizer.encode(text, /*add_bos=*/true);
+  std::size_t checksum = ids.size() + tokenizer.encode_pieces(text).size() + tokenizer.decode(ids).size();
+  checksum += tokenizer.decode({0, tokenizer.vocab_size() - 1}).size();
+  ladder_fuzz::consume(checksum);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
@@ -41,9 +50,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   });
   if (!parsed) return 0;
   const std::string path = ladder_fuzz::write_scratch("spiece.model", data, size);
+  const std::string tail = bytes.substr(size > 48 ? size - 48 : 0);
+  ladder_fuzz::guarded([&] {
+    const ladder::LlamaTokenizer tokenizer = ladder::LlamaTokenizer::load(path);
+    ladder_fuzz::guarded([&] { exercise_bpe(tokenizer, kText); });
+    ladder_fuzz::guarded([&] { exercise_bpe(tokenizer, tail); });
+  });
   ladder_fuzz::guarded([&] {
     const ladder::T5Tokenizer tokenizer = ladder::T5Tokenizer::load(path);
-    const std::string tail = bytes.substr(size > 48 ? size - 48 : 0);
     ladder_fuzz::guarded([&] { exercise(tokenizer, kText); });
     ladder_fuzz::guarded([&] { exercise(tokenizer, tail); });
     ladder_fuzz::consume(static_cast<std::size_t>(tokenizer.sentinel_id(0) + tokenizer.pad_id() +

@@ -329,7 +329,16 @@ TEST(CliCausalLM, ConvertedStoriesGenerateWhatRunCGenerates) {
   ASSERT_EQ(inspected.status, 0) << inspected.err;
   EXPECT_NE(inspected.out.find("parameters: 260,032"), std::string::npos) << inspected.out;
 
-  expect_one_line_error(run_cli({"generate", "--model", dir / "stories", "hello"}, dir), {"--ids"});
+  expect_one_line_error(run_cli({"generate", "--model", dir / "stories", "hello"}, dir), {"no tokenizer.model", "--ids"});
+  // Texts through a sentencepiece BPE tokenizer: <s> first, then the text's ids; the output is
+  // the decoded continuation, here of the tiny test tokenizer (whose ids the model shares).
+  const std::string tiny_bpe = std::string(LADDER_TEST_DATA) + "/tokenizer/tiny-bpe.model";
+  CliResult texts = run_cli({"generate", "--model", dir / "stories", "--tokenizer", tiny_bpe, "Once", "the layers",
+                             "--max-new-tokens", "4"}, dir);
+  ASSERT_EQ(texts.status, 0) << texts.err;
+  EXPECT_EQ(lines_of(texts.out).size(), 2u) << texts.out;
+  expect_one_line_error(run_cli({"generate", "--model", dir / "stories", "--tokenizer", dir / "tokenizer.json", "x"}, dir),
+                        {"tokenizer.json", "not read yet"});
   expect_one_line_error(run_cli({"generate", "--model", dir / "stories", "--ids", "1,512"}, dir), {"[0, 512)", "512"});
   expect_one_line_error(run_cli({"generate", "--model", dir / "stories", "--ids", "1,,2"}, dir), {"comma-separated"});
   expect_one_line_error(run_cli({"convert", "llama2c", data + "/stories260K.bin", "--out", dir / "stories"}, dir),
