@@ -1,8 +1,8 @@
 // `ladder generate --model DIR TEXT...` or `--ids 1,2,3`: greedy decoding with the plain model
 // (T5 or decoder-only), one line per text or id list.
 #include <filesystem>
+#include <functional>
 #include <iostream>
-#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +13,7 @@
 #include "ladder/models/llama/generate.h"
 #include "ladder/models/llama/load.h"
 #include "ladder/models/t5/load.h"
+#include "ladder/tokenizer/byte_bpe_tokenizer.h"
 #include "ladder/tokenizer/llama_tokenizer.h"
 #include "ladder/tokenizer/t5_tokenizer.h"
 #include "runtime_options.h"
@@ -71,43 +72,51 @@ void run_causal_generate(const GenerateOptions& o) {
   const ModelOptions model_options = apply_runtime_for_model(o.runtime);
   LoadedCausalLM loaded = load_causal_lm(o.model, model_options);
   const LlamaConfig& config = loaded.model->config;
-  std::optional<LlamaTokenizer> tokenizer;
+  // The tokenizer the model folder ships: sentencepiece BPE (Llama 2, TinyLlama) or byte-level
+  // BPE (Llama 3, SmolLM). Each adds its model's start token, as Hugging Face's tokenizers do.
+  std::function<std::string(const std::vector<int64_t>&)> decode;
+  int64_t tokenizer_vocab = 0;
   std::vector<std::vector<int64_t>> prompts;
   if (!o.ids.empty()) {
     prompts = parse_id_lists(o.ids, config.vocab_size);
   } else {
     const std::string path = o.tokenizer.empty() ? loaded.tokenizer_path : o.tokenizer;
     if (path.empty())
-      throw UsageError(o.model + ": no tokenizer.model in the model directory (pass --tokenizer FILE, or --ids)");
-    if (std::filesystem::path(path).extension() == ".json")
-      throw UsageError(path + ": byte-level BPE (tokenizer.json) is not read yet; pass --ids, or a sentencepiece "
-                              "tokenizer.model with --tokenizer");
-    tokenizer = LlamaTokenizer::load(path);
-    if (tokenizer->vocab_size() > config.vocab_size)
+      throw UsageError(o.model + ": no tokenizer.model or tokenizer.json in the model directory (pass --tokenizer FILE, or --ids)");
+    if (std::filesystem::path(path).extension() == ".json") {
+      auto tokenizer = std::make_shared<ByteLevelBpeTokenizer>(ByteLevelBpeTokenizer::load(path));
+      for (const auto& text : o.texts) prompts.push_back(tokenizer->encode(text));
+      decode = [tokenizer](const std::vector<int64_t>& ids) { return tokenizer->decode(ids); };
+      tokenizer_vocab = tokenizer->vocab_size();
+    } else {
+      auto tokenizer = std::make_shared<LlamaTokenizer>(LlamaTokenizer::load(path));
+      for (const auto& text : o.texts) prompts.push_back(tokenizer->encode(text, /*add_bos=*/true));
+      decode = [tokenizer](const std::vector<int64_t>& ids) { return tokenizer->decode(ids); };
+      tokenizer_vocab = tokenizer->vocab_size();
+    }
+    if (tokenizer_vocab > config.vocab_size)
       throw UsageError(expected_found(path + ": tokenizer vocabulary", "at most the model's " + std::to_string(config.vocab_size),
-                                      std::to_string(tokenizer->vocab_size()), "tokenizer of another model?"));
-    // Hugging Face's LlamaTokenizer starts every text with <s>.
-    for (const auto& text : o.texts) prompts.push_back(tokenizer->encode(text, /*add_bos=*/true));
+                                      std::to_string(tokenizer_vocab), "tokenizer of another model?"));
   }
   auto [ids, mask] = left_padded_batch(prompts, config.fill_token_id());
   loaded.model->eval();
   torch::NoGradGuard no_grad;
   GenerationOptions options;
   options.max_new_tokens = o.max_new_tokens;
-  if (tokenizer) options.vocab_limit = tokenizer->vocab_size();  // a model may pad its vocabulary past the tokenizer's
+  if (decode) options.vocab_limit = tokenizer_vocab;  // a model may pad its vocabulary past the tokenizer's
   std::unique_ptr<CausalDecodingSession> session = start_causal_decoding(*loaded.model, !o.no_cache);
   torch::Tensor generated =
       greedy_generate(*session, ids.to(model_options.device), mask.to(model_options.device), config, options).to(torch::kCPU);
   for (int64_t b = 0; b < generated.size(0); ++b) {
     int64_t n = 0;
     while (n < generated.size(1) && !(n > 0 && config.is_eos(generated[b][n - 1].item<int64_t>()))) ++n;
-    if (!tokenizer) {
+    if (!decode) {
       print_ids(generated[b].narrow(0, 0, n));
       continue;
     }
     std::vector<int64_t> out;
     for (int64_t t = 0; t < n; ++t) out.push_back(generated[b][t].item<int64_t>());
-    std::cout << tokenizer->decode(out) << "\n";
+    std::cout << decode(out) << "\n";
   }
 }
 
@@ -195,7 +204,7 @@ void add_generate_command(CLI::App& root) {
       "generate", "Greedy generation with a model (T5 or decoder-only), one output line per input text or --ids");
   app->add_option("--model", options->model, "Hugging Face model directory or arch:NAME")->required();
   app->add_option("--tokenizer", options->tokenizer,
-                  "sentencepiece model (default: MODEL/spiece.model for T5, MODEL/tokenizer.model for Llama-family)");
+                  "tokenizer (default: MODEL/spiece.model for T5; MODEL/tokenizer.model or tokenizer.json for Llama-family)");
   app->add_option("--max-new-tokens", options->max_new_tokens, "tokens to generate at most")
       ->capture_default_str()
       ->check(whole_number(1, kMaxCount));

@@ -2,12 +2,19 @@
 // </s> (the contract of the golden tokenization files). --parse-special also turns
 // `<extra_id_N>`, `</s>`, `<pad>` and `<unk>` written in the text into their single ids, as
 // Hugging Face's T5Tokenizer does (and as ladder's own span-corruption pretraining needs).
+// A Llama-family tokenizer (sentencepiece BPE tokenizer.model, or a byte-level BPE
+// tokenizer.json) prints what Hugging Face's tokenizer gives: <s> or the post-processor's tokens
+// first, no end token.
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "commands.h"
+#include "ladder/error.h"
+#include "ladder/tokenizer/byte_bpe_tokenizer.h"
+#include "ladder/tokenizer/llama_tokenizer.h"
 #include "ladder/tokenizer/t5_tokenizer.h"
 #include "validators.h"
 
@@ -21,7 +28,35 @@ struct TokenizeOptions {
   std::vector<std::string> texts;
 };
 
+void print_ids(const std::vector<int64_t>& ids) {
+  std::string line;
+  for (size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
+  std::cout << line << "\n";
+}
+
+// Llama-family tokenizers; false when `o.tokenizer` is T5's (a unigram model).
+bool run_decoder_only_tokenize(const TokenizeOptions& o) {
+  const bool json = o.tokenizer.size() >= 5 && o.tokenizer.compare(o.tokenizer.size() - 5, 5, ".json") == 0;
+  if (!json && !LlamaTokenizer::is_bpe_model(o.tokenizer)) return false;
+  if (o.parse_special) throw UsageError("--parse-special is T5's; " + o.tokenizer + " is a Llama-family tokenizer");
+  std::function<std::vector<int64_t>(const std::string&)> encode;
+  if (json) {
+    auto tokenizer = std::make_shared<ByteLevelBpeTokenizer>(ByteLevelBpeTokenizer::load(o.tokenizer));
+    encode = [tokenizer](const std::string& text) { return tokenizer->encode(text); };
+  } else {
+    auto tokenizer = std::make_shared<LlamaTokenizer>(LlamaTokenizer::load(o.tokenizer));
+    encode = [tokenizer](const std::string& text) { return tokenizer->encode(text, /*add_bos=*/true); };
+  }
+  for (const auto& text : o.texts) {
+    std::vector<int64_t> ids = encode(text);
+    if (o.max_length > 0 && static_cast<int64_t>(ids.size()) > o.max_length) ids.resize(o.max_length);
+    print_ids(ids);
+  }
+  return true;
+}
+
 void run_tokenize(const TokenizeOptions& o) {
+  if (run_decoder_only_tokenize(o)) return;
   T5Tokenizer tokenizer = T5Tokenizer::load(o.tokenizer);
   for (const auto& text : o.texts) {
     std::vector<int64_t> ids;
@@ -32,9 +67,7 @@ void run_tokenize(const TokenizeOptions& o) {
       if (o.max_length > 0 && static_cast<int64_t>(ids.size()) >= o.max_length) ids.resize(o.max_length - 1);
       ids.push_back(tokenizer.eos_id());
     }
-    std::string line;
-    for (size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
-    std::cout << line << "\n";
+    print_ids(ids);
   }
 }
 
@@ -43,7 +76,10 @@ void run_tokenize(const TokenizeOptions& o) {
 void add_tokenize_command(CLI::App& root) {
   auto options = std::make_shared<TokenizeOptions>();
   CLI::App* app = root.add_subcommand("tokenize", "Print the token ids of each text (one line per text, </s> included)");
-  app->add_option("--tokenizer", options->tokenizer, "sentencepiece model (spiece.model)")->required();
+  app->add_option("--tokenizer", options->tokenizer,
+                  "spiece.model (T5), tokenizer.model (sentencepiece BPE: Llama 2) or tokenizer.json (byte-level "
+                  "BPE: Llama 3, SmolLM)")
+      ->required();
   app->add_option("--max-length", options->max_length, "cut to at most N ids, </s> included")->check(whole_number(1, kMaxCount));
   app->add_flag("--parse-special", options->parse_special,
                 "recognise <extra_id_N>, </s>, <pad>, <unk> in the text as single tokens (Hugging Face behaviour)");

@@ -52,6 +52,10 @@ int32_t find_piece(const std::vector<ModelPiece>& pieces, const std::string& nam
 
 LlamaTokenizer::LlamaTokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
+bool LlamaTokenizer::is_bpe_model(const std::string& path) {
+  return tokenizer::parse_sentencepiece_model(read_file(path), path).trainer.model_type == 2;
+}
+
 LlamaTokenizer LlamaTokenizer::load(const std::string& path) {
   auto model = tokenizer::parse_sentencepiece_model(read_file(path), path);
   if (model.trainer.model_type != 2)

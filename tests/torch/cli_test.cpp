@@ -210,6 +210,23 @@ TEST(CliTokenize, GivesTheGoldenIds) {
                         {dir / "missing.model"});
 }
 
+TEST(CliTokenize, LlamaFamilyTokenizersStartWithTheirBeginToken) {
+  TempDir dir;
+  const std::string data = std::string(LADDER_TEST_DATA) + "/tokenizer";
+  CliResult r = run_cli({"tokenize", "--tokenizer", data + "/llama2/tokenizer.model", "Once upon a time"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(lines_of(r.out), std::vector<std::string>{"1 9038 2501 263 931"});
+  const auto golden = nlohmann::json::parse(read_text(data + "/byte-bpe/llama3-style/golden.json"));
+  const auto& c = golden.at("cases").at(1);
+  std::string line;
+  for (const auto& id : c.at("ids")) line += (line.empty() ? "" : " ") + std::to_string(id.get<int64_t>());
+  r = run_cli({"tokenize", "--tokenizer", data + "/byte-bpe/llama3-style/tokenizer.json", c.at("text").get<std::string>()}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(lines_of(r.out), std::vector<std::string>{line});
+  expect_one_line_error(run_cli({"tokenize", "--tokenizer", data + "/llama2/tokenizer.model", "--parse-special", "x"}, dir),
+                        {"--parse-special is T5's"});
+}
+
 TEST(CliTokenize, SpecialTokensArePlainTextUnlessAskedFor) {
   // Line 1136 of golden_tokenization_large.jsonl: plain sentencepiece splits the sentinel;
   // --parse-special gives its single id as Hugging Face's T5Tokenizer does.
@@ -329,7 +346,7 @@ TEST(CliCausalLM, ConvertedStoriesGenerateWhatRunCGenerates) {
   ASSERT_EQ(inspected.status, 0) << inspected.err;
   EXPECT_NE(inspected.out.find("parameters: 260,032"), std::string::npos) << inspected.out;
 
-  expect_one_line_error(run_cli({"generate", "--model", dir / "stories", "hello"}, dir), {"no tokenizer.model", "--ids"});
+  expect_one_line_error(run_cli({"generate", "--model", dir / "stories", "hello"}, dir), {"no tokenizer.model or tokenizer.json", "--ids"});
   // Texts through a sentencepiece BPE tokenizer: <s> first, then the text's ids; the output is
   // the decoded continuation, here of the tiny test tokenizer (whose ids the model shares).
   const std::string tiny_bpe = std::string(LADDER_TEST_DATA) + "/tokenizer/tiny-bpe.model";
@@ -337,8 +354,21 @@ TEST(CliCausalLM, ConvertedStoriesGenerateWhatRunCGenerates) {
                              "--max-new-tokens", "4"}, dir);
   ASSERT_EQ(texts.status, 0) << texts.err;
   EXPECT_EQ(lines_of(texts.out).size(), 2u) << texts.out;
-  expect_one_line_error(run_cli({"generate", "--model", dir / "stories", "--tokenizer", dir / "tokenizer.json", "x"}, dir),
-                        {"tokenizer.json", "not read yet"});
+  // A byte-level BPE tokenizer.json of another vocabulary (the Llama 3-style fixture has 661 ids).
+  expect_one_line_error(run_cli({"generate", "--model", dir / "stories", "--tokenizer",
+                                 std::string(LADDER_TEST_DATA) + "/tokenizer/byte-bpe/llama3-style/tokenizer.json", "x"}, dir),
+                        {"tokenizer vocabulary: expected at most the model's 512, found 661"});
+  // ... and one that fits: a random model of 661 ids reads it and answers with text.
+  {
+    nlohmann::json config = nlohmann::json::parse(read_text(std::string(LADDER_TEST_DATA) + "/llama/llama-gqa/config.json"));
+    config["vocab_size"] = 661;
+    std::ofstream(dir / "config-661.json") << config.dump();
+  }
+  CliResult byte_level = run_cli({"generate", "--model", "arch:" + (dir / "config-661.json"), "--tokenizer",
+                                  std::string(LADDER_TEST_DATA) + "/tokenizer/byte-bpe/llama3-style/tokenizer.json",
+                                  "Once upon a time", "--max-new-tokens", "5"}, dir);
+  ASSERT_EQ(byte_level.status, 0) << byte_level.err;
+  EXPECT_EQ(lines_of(byte_level.out).size(), 1u) << byte_level.out;
   expect_one_line_error(run_cli({"generate", "--model", dir / "stories", "--ids", "1,512"}, dir), {"[0, 512)", "512"});
   expect_one_line_error(run_cli({"generate", "--model", dir / "stories", "--ids", "1,,2"}, dir), {"comma-separated"});
   expect_one_line_error(run_cli({"convert", "llama2c", data + "/stories260K.bin", "--out", dir / "stories"}, dir),

@@ -12,6 +12,9 @@ namespace ladder {
 
 class LlamaTokenizer {
  public:
+  // Whether `path` is a sentencepiece model of the BPE type (what load() reads); a FormatError
+  // when it is no sentencepiece model at all.
+  static bool is_bpe_model(const std::string& path);
   // Throws FormatError naming the file when it is missing, corrupt, or not a BPE model with
   // <unk>, <s> and </s>.
   static LlamaTokenizer load(const std::string& tokenizer_model_path);

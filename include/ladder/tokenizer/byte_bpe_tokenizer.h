@@ -1,0 +1,39 @@
+#pragma once
+// Byte-level BPE from a Hugging Face `tokenizer.json` (Llama 3, SmolLM, GPT-2 style), read
+// natively: added tokens matched in the raw text, the pre-tokenizers these models use (Split
+// by regex, Digits, ByteLevel), BPE by merge rank (with ignore_merges), the TemplateProcessing
+// post-processor's special tokens, and the ByteLevel decoder. The regex needs PCRE2 (built
+// with LADDER_HAS_PCRE2); components outside that set are refused by name.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ladder {
+
+class ByteLevelBpeTokenizer {
+ public:
+  // Throws FormatError naming the file and the unsupported or malformed part.
+  static ByteLevelBpeTokenizer load(const std::string& tokenizer_json_path);
+  // Whether this build can read tokenizer.json files (PCRE2 was found).
+  static bool available();
+
+  // Ids of `text`; with add_special_tokens the post-processor's tokens (e.g. Llama 3's
+  // <|begin_of_text|>) are added. Invalid UTF-8 in `text` reads as U+FFFD.
+  std::vector<int64_t> encode(const std::string& text, bool add_special_tokens = true) const;
+  std::vector<std::string> encode_tokens(const std::string& text, bool add_special_tokens = true) const;
+  // Text of `ids` (the ByteLevel decoder; malformed UTF-8 becomes U+FFFD per maximal invalid
+  // subsequence, as Rust's from_utf8_lossy). An id outside the vocabulary is a UsageError.
+  std::string decode(const std::vector<int64_t>& ids, bool skip_special_tokens = true) const;
+
+  int64_t vocab_size() const;  // the largest id + 1
+  // The id of a token by its string (vocabulary or added tokens), or -1.
+  int64_t token_to_id(const std::string& token) const;
+
+ private:
+  struct Impl;
+  explicit ByteLevelBpeTokenizer(std::shared_ptr<const Impl> impl);
+  std::shared_ptr<const Impl> impl_;
+};
+
+}  // namespace ladder
