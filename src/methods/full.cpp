@@ -8,10 +8,11 @@ namespace {
 
 class FullMethod : public FineTuningMethod {
  public:
-  FullMethod(T5ForConditionalGeneration backbone, const MethodOptions& options)
+  FullMethod(Backbone backbone, const MethodOptions& options)
       : FineTuningMethod(std::move(backbone)) {
     check_setting_keys(options.settings, {}, "full");
-    const QuantFormat quantization = quantization_of(*backbone_);
+    torch::nn::Module& model = handle_.module();
+    const QuantFormat quantization = quantization_of(model);
     if (quantization != QuantFormat::none)
       throw UsageError("full: --backbone-dtype " + quant_format_name(quantization) +
                        " stores the backbone quantised and frozen, but full fine-tuning trains every backbone "
@@ -21,9 +22,9 @@ class FullMethod : public FineTuningMethod {
     // of lr * 1 (~3e-4 relative) mostly vanish when added to bf16 weights (8-bit mantissa).
     // The parameter objects stay the same, so nothing that holds them is invalidated.
     bool all_fp32 = true;
-    for (const auto& p : backbone_->parameters()) all_fp32 = all_fp32 && p.scalar_type() == torch::kFloat;
-    if (!all_fp32) backbone_->to(torch::kFloat);
-    for (auto& p : backbone_->parameters()) p.set_requires_grad(true);
+    for (const auto& p : model.parameters()) all_fp32 = all_fp32 && p.scalar_type() == torch::kFloat;
+    if (!all_fp32) model.to(torch::kFloat);
+    for (auto& p : model.parameters()) p.set_requires_grad(true);
   }
 
   std::string name() const override { return "full"; }
@@ -32,14 +33,14 @@ class FullMethod : public FineTuningMethod {
   // The backbone's own names (Hugging Face's), so the saved file is a plain checkpoint.
   std::vector<std::pair<std::string, torch::Tensor>> method_trainable() override {
     std::vector<std::pair<std::string, torch::Tensor>> out;
-    for (auto& item : backbone_->named_parameters(/*recurse=*/true)) out.emplace_back(item.key(), item.value());
+    for (auto& item : handle_.module().named_parameters(/*recurse=*/true)) out.emplace_back(item.key(), item.value());
     return out;
   }
 };
 
 }  // namespace
 
-std::unique_ptr<FineTuningMethod> make_full(T5ForConditionalGeneration backbone, const MethodOptions& options) {
+std::unique_ptr<FineTuningMethod> make_full(Backbone backbone, const MethodOptions& options) {
   return std::make_unique<FullMethod>(std::move(backbone), options);
 }
 

@@ -8,23 +8,29 @@ namespace ladder {
 
 namespace {
 const char* const kMethod = "lora";
-const std::vector<std::string> kAllowedTargets = {"q", "k", "v", "o", "wi", "wo", "wi_0", "wi_1"};
+const std::vector<std::string> kT5Targets = {"q", "k", "v", "o", "wi", "wo", "wi_0", "wi_1"};
+// The Llama family's projections; PEFT's default targets for it are q_proj and v_proj.
+const std::vector<std::string> kDecoderOnlyTargets = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                                      "gate_proj", "up_proj", "down_proj"};
 }  // namespace
 
-LoraMethod::LoraMethod(T5ForConditionalGeneration backbone, const MethodOptions& options)
+LoraMethod::LoraMethod(Backbone backbone, const MethodOptions& options)
     : FineTuningMethod(std::move(backbone)) {
   const nlohmann::json& s = options.settings;
   check_setting_keys(s, {"r", "alpha", "dropout", "target_modules"}, kMethod);
   r_ = baseline::int_setting(s, "r", 32, 1, kMethod);
   alpha_ = baseline::number_setting(s, "alpha", 32.0, 0.0, 1e9, true, kMethod);
   dropout_ = baseline::number_setting(s, "dropout", 0.1, 0.0, 1.0, false, kMethod);
-  target_modules_ = baseline::names_setting(s, "target_modules", {"q", "v"}, kAllowedTargets, kMethod);
+  const bool t5 = handle_.is_t5();
+  target_modules_ = baseline::names_setting(s, "target_modules", t5 ? std::vector<std::string>{"q", "v"}
+                                                                    : std::vector<std::string>{"q_proj", "v_proj"},
+                                            t5 ? kT5Targets : kDecoderOnlyTargets, kMethod);
 
   freeze_backbone();
   // One generator for all modules, drawn in module order: the same seed gives the same A's.
   torch::Generator generator = at::detail::createCPUGenerator(options.seed);
   std::vector<std::string> unmatched = target_modules_;
-  for (const auto& item : backbone_->named_modules()) {
+  for (const auto& item : handle_.module().named_modules()) {
     auto linear = std::dynamic_pointer_cast<LinearImpl>(item.value());
     const std::string leaf = baseline::leaf_name(item.key());
     // Only the backbone's own projections: lm_head and Linears inside other methods' modules
@@ -37,12 +43,13 @@ LoraMethod::LoraMethod(T5ForConditionalGeneration backbone, const MethodOptions&
     unmatched.erase(std::remove(unmatched.begin(), unmatched.end(), leaf), unmatched.end());
   }
   if (!unmatched.empty()) {
-    const std::string hint = config().is_gated() ? "this model's feed-forward is gated: wi_0, wi_1, wo"
-                                                 : "this model's feed-forward is wi, wo";
+    const std::string hint = !t5 ? "this model's projections: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj"
+                             : config().is_gated() ? "this model's feed-forward is gated: wi_0, wi_1, wo"
+                                                   : "this model's feed-forward is wi, wo";
     throw UsageError(std::string(kMethod) + ": " + expected_found("target module \"" + unmatched.front() + "\"",
                                                                   "a Linear of this model", "none", hint));
   }
-  to(backbone_->device());
+  to(handle_.device());
 }
 
 nlohmann::json LoraMethod::settings() const {
@@ -76,7 +83,7 @@ std::vector<std::string> LoraMethod::adapted_modules() const {
   return out;
 }
 
-std::unique_ptr<FineTuningMethod> make_lora(T5ForConditionalGeneration backbone, const MethodOptions& options) {
+std::unique_ptr<FineTuningMethod> make_lora(Backbone backbone, const MethodOptions& options) {
   return std::make_unique<LoraMethod>(std::move(backbone), options);
 }
 

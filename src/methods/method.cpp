@@ -14,13 +14,23 @@
 namespace ladder {
 namespace fs = std::filesystem;
 
-Seq2SeqOutput FineTuningMethod::forward(const Seq2SeqBatch& batch) { return backbone_->forward(batch); }
+Seq2SeqOutput FineTuningMethod::forward(const Seq2SeqBatch& batch) { return handle_.forward(batch); }
 
 std::unique_ptr<DecodingSession> FineTuningMethod::start_decoding(const Seq2SeqBatch& inputs, bool use_cache) {
-  return ladder::start_decoding(*backbone_, inputs, use_cache);
+  return ladder::start_decoding(*backbone(), inputs, use_cache);
 }
 
-void FineTuningMethod::set_training(bool training) { backbone_->train(training); }
+void FineTuningMethod::set_training(bool training) { handle_.module().train(training); }
+
+T5ForConditionalGeneration& FineTuningMethod::backbone() {
+  if (!backbone_) throw Error("internal: method " + name() + " asked for the T5 of a " + handle_.family() + " backbone");
+  return backbone_;
+}
+
+const T5Config& FineTuningMethod::config() const {
+  if (!backbone_) throw Error("internal: the T5 config of a " + handle_.family() + " backbone");
+  return backbone_->config;
+}
 
 std::string FineTuningMethod::initialize_from_examples(const std::vector<Seq2SeqBatch>&, const SumAcrossRanks&) {
   throw Error("internal: method " + name() + " has no data-dependent initialisation");
@@ -54,7 +64,7 @@ void FineTuningMethod::to(const torch::Device& device) {
 
 std::vector<std::pair<std::string, torch::Tensor>> FineTuningMethod::named_trainable() {
   auto out = method_trainable();
-  if (!backbone_->visual_embedding) return out;
+  if (!backbone_ || !backbone_->visual_embedding) return out;
   // Full fine-tuning lists the whole backbone, the visual embedding included.
   std::set<std::string> listed;
   for (const auto& item : out) listed.insert(item.first);
@@ -67,6 +77,7 @@ std::vector<std::pair<std::string, torch::Tensor>> FineTuningMethod::named_train
 
 void FineTuningMethod::enable_visual(const VisualConfig& visual) {
   if (!visual.defined()) return;
+  handle_.t5("vision-language input");
   backbone_->enable_visual(visual);
   visual_ = visual;
 }
@@ -95,7 +106,7 @@ int64_t FineTuningMethod::count_parameters(const torch::nn::Module& module) {
 }
 
 void FineTuningMethod::freeze_backbone() {
-  for (auto& p : backbone_->parameters()) p.set_requires_grad(false);
+  for (auto& p : handle_.module().parameters()) p.set_requires_grad(false);
 }
 
 void check_setting_keys(const nlohmann::json& settings, const std::vector<std::string>& known,
@@ -118,15 +129,17 @@ double default_learning_rate(const std::string& method) {
   return 3e-4;
 }
 
-std::unique_ptr<FineTuningMethod> make_method(T5ForConditionalGeneration backbone, const MethodOptions& options) {
+std::unique_ptr<FineTuningMethod> make_method(Backbone backbone, const MethodOptions& options) {
   const std::string& n = options.name;
+  // These reshape a T5's stacks; refused before they touch a decoder-only model.
+  if (!backbone.is_t5() && (n == "lst" || n == "adapter" || n == "prompt")) backbone.t5(n);
   std::unique_ptr<FineTuningMethod> method;
-  if (n == "lst") method = make_lst(std::move(backbone), options);
+  if (n == "lst") method = make_lst(backbone.t5(n), options);
   else if (n == "full") method = make_full(std::move(backbone), options);
   else if (n == "lora") method = make_lora(std::move(backbone), options);
-  else if (n == "adapter") method = make_adapter(std::move(backbone), options);
+  else if (n == "adapter") method = make_adapter(backbone.t5(n), options);
   else if (n == "bitfit") method = make_bitfit(std::move(backbone), options);
-  else if (n == "prompt") method = make_prompt(std::move(backbone), options);
+  else if (n == "prompt") method = make_prompt(backbone.t5(n), options);
   else throw UsageError("unknown method \"" + n + "\" (known: lst, full, lora, adapter, bitfit, prompt)");
   // After the method froze what it does not train: the visual embedding always trains.
   method->enable_visual(options.visual);
@@ -136,7 +149,7 @@ std::unique_ptr<FineTuningMethod> make_method(T5ForConditionalGeneration backbon
 namespace {
 
 nlohmann::json backbone_identity(FineTuningMethod& method) {
-  return {{"config", method.config().to_json()},
+  return {{"config", method.backbone_handle().config_json()},
           {"parameter_checksum", method.backbone_checksum()}};
 }
 
@@ -160,7 +173,7 @@ void save_method(FineTuningMethod& method, const std::string& dir) {
     config["lora_alpha"] = s.value("alpha", 32.0);
     config["lora_dropout"] = s.value("dropout", 0.0);
     config["target_modules"] = s.value("target_modules", std::vector<std::string>{"q", "v"});
-    config["task_type"] = "SEQ_2_SEQ_LM";
+    config["task_type"] = method.backbone_handle().is_t5() ? "SEQ_2_SEQ_LM" : "CAUSAL_LM";
     config["bias"] = "none";
   }
   std::map<std::string, torch::Tensor> tensors;
@@ -169,7 +182,7 @@ void save_method(FineTuningMethod& method, const std::string& dir) {
   write_json_atomically((fs::path(dir) / "adapter_config.json").string(), config);
 }
 
-std::unique_ptr<FineTuningMethod> load_method(T5ForConditionalGeneration backbone, const std::string& dir,
+std::unique_ptr<FineTuningMethod> load_method(Backbone backbone, const std::string& dir,
                                               torch::ScalarType backbone_dtype) {
   const std::string config_path = (fs::path(dir) / "adapter_config.json").string();
   if (!fs::exists(config_path))
@@ -192,15 +205,18 @@ std::unique_ptr<FineTuningMethod> load_method(T5ForConditionalGeneration backbon
       throw FormatError(config_path + ": \"visual\" has a negative feature_dim or no images");
   }
   const std::string expected = config["base_model"].value("parameter_checksum", "");
-  const std::string found = architecture_checksum(*backbone);
+  const std::string found = architecture_checksum(backbone.module());
   if (expected != found)
     throw LoadError(config_path + ": " + expected_found("backbone", "parameter checksum " + expected,
                                                         found, "these weights were trained on a different base model"));
   const nlohmann::json saved_config = config["base_model"].value("config", nlohmann::json::object());
-  for (const char* key : {"d_model", "d_ff", "d_kv", "num_heads", "num_layers", "num_decoder_layers", "vocab_size"})
-    if (saved_config.contains(key) && saved_config[key] != backbone->config.to_json()[key])
+  const nlohmann::json current = backbone.config_json();
+  for (const char* key : {"model_type", "d_model", "d_ff", "d_kv", "num_heads", "num_layers", "num_decoder_layers",
+                          "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                          "num_key_value_heads"})
+    if (saved_config.contains(key) && saved_config[key] != current.value(key, nlohmann::json()))
       throw LoadError(config_path + ": " + expected_found(std::string("backbone ") + key, saved_config[key].dump(),
-                                                          backbone->config.to_json()[key].dump(), "wrong base model?"));
+                                                          current.value(key, nlohmann::json()).dump(), "wrong base model?"));
   std::unique_ptr<FineTuningMethod> method;
   try {
     method = make_method(std::move(backbone), options);

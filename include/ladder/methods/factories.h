@@ -5,10 +5,10 @@
 namespace ladder {
 
 std::unique_ptr<FineTuningMethod> make_lst(T5ForConditionalGeneration backbone, const MethodOptions& options);
-std::unique_ptr<FineTuningMethod> make_full(T5ForConditionalGeneration backbone, const MethodOptions& options);
-std::unique_ptr<FineTuningMethod> make_lora(T5ForConditionalGeneration backbone, const MethodOptions& options);
+std::unique_ptr<FineTuningMethod> make_full(Backbone backbone, const MethodOptions& options);
+std::unique_ptr<FineTuningMethod> make_lora(Backbone backbone, const MethodOptions& options);
 std::unique_ptr<FineTuningMethod> make_adapter(T5ForConditionalGeneration backbone, const MethodOptions& options);
-std::unique_ptr<FineTuningMethod> make_bitfit(T5ForConditionalGeneration backbone, const MethodOptions& options);
+std::unique_ptr<FineTuningMethod> make_bitfit(Backbone backbone, const MethodOptions& options);
 std::unique_ptr<FineTuningMethod> make_prompt(T5ForConditionalGeneration backbone, const MethodOptions& options);
 
 // Reads settings[key] or a default, and rejects keys the method does not know.

@@ -21,7 +21,7 @@ namespace ladder {
 // biases BitFit-style, which is where the paper's 1.71% comes from; that is not done here.)
 class LoraMethod : public FineTuningMethod {
  public:
-  LoraMethod(T5ForConditionalGeneration backbone, const MethodOptions& options);
+  LoraMethod(Backbone backbone, const MethodOptions& options);
 
   std::string name() const override { return "lora"; }
   nlohmann::json settings() const override;

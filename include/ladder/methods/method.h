@@ -1,7 +1,9 @@
 #pragma once
-// A fine-tuning method wraps the one T5 definition: it adds or selects the trainable part,
-// may change the forward pass (LST runs its side network), and saves only what it trains
-// as adapter_config.json + adapter_model.safetensors (PEFT's layout).
+// A fine-tuning method wraps one pretrained model (a Backbone: T5, or a decoder-only model of
+// the Llama family): it adds or selects the trainable part, may change the forward pass (LST
+// runs its side network), and saves only what it trains as adapter_config.json +
+// adapter_model.safetensors (PEFT's layout). full, lora and bitfit take either family; lst,
+// adapter and prompt are T5's so far.
 #include <map>
 #include <functional>
 #include <memory>
@@ -11,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "ladder/models/backbone.h"
 #include "ladder/models/generate.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/models/t5/model.h"
@@ -38,10 +41,11 @@ struct LadderStates {
 
 class FineTuningMethod {
  public:
-  explicit FineTuningMethod(T5ForConditionalGeneration backbone)
-      : backbone_(std::move(backbone)),
-        backbone_count_(count_parameters(*backbone_)),
-        backbone_checksum_(architecture_checksum(*backbone_)) {}
+  explicit FineTuningMethod(Backbone backbone)
+      : handle_(std::move(backbone)),
+        backbone_(handle_.t5_or_null()),
+        backbone_count_(count_parameters(handle_.module())),
+        backbone_checksum_(architecture_checksum(handle_.module())) {}
   virtual ~FineTuningMethod() = default;
 
   virtual std::string name() const = 0;
@@ -98,15 +102,18 @@ class FineTuningMethod {
   const std::string& backbone_checksum() const { return backbone_checksum_; }
   static int64_t count_parameters(const torch::nn::Module& module);
 
-  T5ForConditionalGeneration& backbone() { return backbone_; }
-  const T5Config& config() const { return backbone_->config; }
+  // The T5 inside (an internal error for a decoder-only backbone: callers check family first).
+  T5ForConditionalGeneration& backbone();
+  const T5Config& config() const;
+  const Backbone& backbone_handle() const { return handle_; }
 
  protected:
   virtual std::vector<std::pair<std::string, torch::Tensor>> method_trainable() = 0;
   // Freezes every backbone parameter (methods then unfreeze or add their own).
   void freeze_backbone();
   VisualConfig visual_;
-  T5ForConditionalGeneration backbone_;
+  Backbone handle_;
+  T5ForConditionalGeneration backbone_;  // null for a decoder-only backbone
   int64_t backbone_count_;
   std::string backbone_checksum_;
   bool blocks_released_ = false;
@@ -114,8 +121,7 @@ class FineTuningMethod {
 
 // Builds a method around a loaded backbone (the backbone is modified in place for the
 // methods that add modules to it).
-std::unique_ptr<FineTuningMethod> make_method(T5ForConditionalGeneration backbone,
-                                              const MethodOptions& options);
+std::unique_ptr<FineTuningMethod> make_method(Backbone backbone, const MethodOptions& options);
 std::vector<std::string> method_names();
 // Default learning rate of the paper's recipe for a method (LST 3e-3, prompt 0.3, else 3e-4).
 double default_learning_rate(const std::string& method);
@@ -126,7 +132,7 @@ double default_learning_rate(const std::string& method);
 void save_method(FineTuningMethod& method, const std::string& dir);
 // Rebuilds the method from `dir` around `backbone` and loads its weights; a different
 // backbone is a LoadError naming both identities.
-std::unique_ptr<FineTuningMethod> load_method(T5ForConditionalGeneration backbone, const std::string& dir,
+std::unique_ptr<FineTuningMethod> load_method(Backbone backbone, const std::string& dir,
                                               torch::ScalarType backbone_dtype = torch::kFloat);
 
 }  // namespace ladder
