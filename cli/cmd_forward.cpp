@@ -100,7 +100,7 @@ auto cpu_float(const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch
 
 // The method's logits and loss, and with `gradients` the loss's gradient of every trainable
 // tensor; eval mode (no dropout) either way.
-std::map<std::string, torch::Tensor> method_forward(const ForwardOptions& o, T5ForConditionalGeneration backbone,
+std::map<std::string, torch::Tensor> method_forward(const ForwardOptions& o, Backbone backbone,
                                                     const Seq2SeqBatch& batch, const torch::Device& device) {
   if (o.gradients && !batch.labels.defined())
     throw UsageError(o.inputs + ": --gradients needs \"labels\" (the loss to differentiate)");
@@ -126,8 +126,8 @@ std::map<std::string, torch::Tensor> method_forward(const ForwardOptions& o, T5F
 // A decoder-only model: input_ids (+ attention_mask, labels) in; hidden_states.i, logits and,
 // with labels, the causal-LM loss out.
 void run_causal_forward(const ForwardOptions& o) {
-  if (!o.adapter.empty())
-    throw UsageError(o.model + ": --adapter is not yet supported for decoder-only models (their methods are not built yet)");
+  if (o.gradients && o.adapter.empty())
+    throw UsageError("--gradients needs --adapter (the trainable tensors are the method's)");
   const ModelOptions model_options = apply_runtime_for_model(o.runtime);
   LoadedCausalLM loaded = load_causal_lm(o.model, model_options);
   loaded.model->eval();
@@ -152,6 +152,15 @@ void run_causal_forward(const ForwardOptions& o) {
   }
   for (torch::Tensor* t : {&batch.input_ids, &batch.attention_mask, &batch.labels})
     if (t->defined()) *t = t->to(model_options.device);
+  std::map<std::string, std::string> metadata = {{"format", "pt"}, {"model", o.model}, {"precision", o.runtime.precision}};
+  if (!o.adapter.empty()) {
+    Seq2SeqBatch shared;
+    shared.input_ids = batch.input_ids;
+    shared.attention_mask = batch.attention_mask;
+    shared.labels = batch.labels;
+    metadata["adapter"] = o.adapter;
+    return write_safetensors(o.output, method_forward(o, loaded.model, shared, model_options.device), metadata);
+  }
   torch::NoGradGuard no_grad;
   CausalLMOutput out = loaded.model->forward(batch, /*collect_hidden=*/true);
   std::map<std::string, torch::Tensor> result;
@@ -159,7 +168,7 @@ void run_causal_forward(const ForwardOptions& o) {
     result["hidden_states." + std::to_string(i)] = cpu_float(out.hidden_states[i]);
   result["logits"] = cpu_float(out.logits);
   if (out.loss.defined()) result["loss"] = cpu_float(out.loss).reshape({1});
-  write_safetensors(o.output, result, {{"format", "pt"}, {"model", o.model}, {"precision", o.runtime.precision}});
+  write_safetensors(o.output, result, metadata);
 }
 
 void run_forward(const ForwardOptions& o) {

@@ -107,10 +107,10 @@ void print_checkpoint_dtypes(const std::string& dir, const std::string& config_d
   std::cout << " (config.json: " << config_dtype << ")\n";
 }
 
-void inspect_causal_lm(const InspectOptions& o) {
-  if (!o.method.empty())
-    throw UsageError(o.model + ": --method is not yet supported for decoder-only models (their methods are not built yet)");
-  LoadedCausalLM loaded = load_causal_lm(o.model, apply_runtime_for_model(o.runtime));
+void inspect_causal_lm(const InspectOptions& o, const nlohmann::json& settings) {
+  if (!o.task.empty()) throw UsageError("inspect --task: vision-language tasks need a T5 (VL-T5), not a decoder-only model");
+  const ModelOptions model_options = apply_runtime_for_model(o.runtime);
+  LoadedCausalLM loaded = load_causal_lm(o.model, model_options);
   const LlamaConfig& c = loaded.model->config;
   std::cout << "model: " << o.model << " (" << c.model_type << ", decoder-only)\n"
             << "config: hidden " << c.hidden_size << ", heads " << c.num_attention_heads << " (key/value heads "
@@ -126,6 +126,19 @@ void inspect_causal_lm(const InspectOptions& o) {
   if (!loaded.tokenizer_path.empty()) std::cout << "tokenizer: " << loaded.tokenizer_path << "\n";
   print_parameters(*loaded.model, {"model.embed_tokens", "model.layers", "model.norm", "lm_head"}, "model.embed_tokens");
   if (o.model.rfind("arch:", 0) != 0) print_checkpoint_dtypes(o.model, c.dtype);
+  if (o.method.empty()) return;
+  MethodOptions method_options;
+  method_options.name = o.method;
+  method_options.settings = settings;
+  method_options.seed = o.runtime.seed;
+  method_options.backbone_dtype = model_options.dtype;
+  std::unique_ptr<FineTuningMethod> method = make_method(loaded.model, method_options);
+  char percent[32];
+  std::snprintf(percent, sizeof percent, "%.3f",
+                100.0 * static_cast<double>(method->trainable_count()) / static_cast<double>(method->backbone_count()));
+  std::cout << "method: " << method->name() << " " << method->settings().dump() << "\n"
+            << "trainable parameters: " << method->trainable_count() << " of " << method->backbone_count()
+            << " backbone (" << percent << "%)\n";
 }
 
 void run_inspect(const InspectOptions& o, const CLI::App& app) {
@@ -134,7 +147,7 @@ void run_inspect(const InspectOptions& o, const CLI::App& app) {
   // Parse the method settings before the (possibly slow) model load, so typos fail fast.
   nlohmann::json settings = o.method.empty() ? nlohmann::json::object() : method_settings(o.method_flags, o.method, app);
 
-  if (model_family(o.model) == ModelFamily::causal_lm) return inspect_causal_lm(o);
+  if (model_family(o.model) == ModelFamily::causal_lm) return inspect_causal_lm(o, settings);
   LoadedModel loaded = load_model(o.model, model_options);
   const T5Config& c = loaded.model->config;
   std::cout << "model: " << o.model << "\n"

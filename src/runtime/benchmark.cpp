@@ -12,6 +12,7 @@
 
 #include "ladder/error.h"
 #include "ladder/methods/method.h"
+#include "ladder/models/llama/load.h"
 #include "ladder/models/t5/attention_core.h"
 #include "ladder/models/quantize.h"
 #include "ladder/models/t5/load.h"
@@ -94,8 +95,21 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
   model_options.dtype = dtype;
   model_options.quantization = storage.quantization;
   model_options.seed = config.seed;
-  LoadedModel loaded = load_model(config.model, model_options);
-  const T5Config model_config = loaded.model->config;
+  // A decoder-only model trains on whole sequences of source_length tokens (--seq-len).
+  const bool causal = model_family(config.model) == ModelFamily::causal_lm;
+  std::optional<Backbone> backbone;
+  int64_t vocab_size = 0, d_model = 0;
+  if (causal) {
+    LoadedCausalLM loaded = load_causal_lm(config.model, model_options);
+    vocab_size = loaded.model->config.vocab_size;
+    d_model = loaded.model->config.hidden_size;
+    backbone.emplace(loaded.model);
+  } else {
+    LoadedModel loaded = load_model(config.model, model_options);
+    vocab_size = loaded.model->config.vocab_size;
+    d_model = loaded.model->config.d_model;
+    backbone.emplace(loaded.model);
+  }
   MethodOptions method_options;
   method_options.name = config.method;
   method_options.seed = config.seed;
@@ -106,6 +120,8 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
     throw UsageError("bench: --settings is not valid JSON (" + std::string(e.what()) + ")");
   }
   if (config.visual_tokens < 0) throw UsageError("bench: --visual-tokens must be 0 or more");
+  if (causal && (config.visual_tokens > 0 || config.cached_states))
+    throw UsageError("bench: --visual-tokens and --cached-states need a T5, not a decoder-only model");
   if (config.visual_tokens > 0) {
     if (config.feature_dim < 1) throw UsageError("bench: --feature-dim must be positive");
     method_options.visual.feature_dim = config.feature_dim;
@@ -117,8 +133,8 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
     if (method_options.settings.is_object() && !method_options.settings.contains("backbone_dropout"))
       method_options.settings["backbone_dropout"] = false;
   }
-  auto method = make_method(loaded.model, method_options);
-  loaded.model = nullptr;
+  auto method = make_method(std::move(*backbone), method_options);
+  backbone.reset();
   method->to(device);
   method->set_training(true);
 
@@ -139,18 +155,19 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
   record.backbone_parameters = method->backbone_count();
   std::vector<torch::Tensor> trainable = method->trainable_parameters();
   for (const auto& t : trainable) record.trainable_weight_bytes += tensor_bytes(t);
-  record.frozen_weight_bytes = held_bytes(*method->backbone(), /*frozen_only=*/true);
+  record.frozen_weight_bytes = held_bytes(method->backbone_handle().module(), /*frozen_only=*/true);
   record.gradient_bytes = record.trainable_weight_bytes;
   // AdamW keeps two moments per trainable element, in the parameter's dtype.
   record.optimizer_bytes = 2 * record.trainable_weight_bytes;
 
   torch::optim::AdamW optimizer(trainable, torch::optim::AdamWOptions(1e-4).weight_decay(0));
   torch::Generator gen = at::detail::createCPUGenerator(config.seed + 1);
-  const int64_t vocab = std::min<int64_t>(model_config.vocab_size, 32000);
+  const int64_t vocab = std::min<int64_t>(vocab_size, 32000);
   Seq2SeqBatch batch;
   batch.input_ids = torch::randint(3, vocab, {config.batch, config.source_length}, gen, torch::kLong).to(device);
   batch.attention_mask = torch::ones_like(batch.input_ids);
-  batch.labels = torch::randint(3, vocab, {config.batch, config.target_length}, gen, torch::kLong).to(device);
+  batch.labels = causal ? batch.input_ids.clone()
+                        : torch::randint(3, vocab, {config.batch, config.target_length}, gen, torch::kLong).to(device);
   if (config.visual_tokens > 0) {
     // One image per example: features ~ N(0, 1), boxes with x1 < x2 and y1 < y2 in [0, 1].
     const int64_t V = config.visual_tokens;
@@ -181,7 +198,7 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
     cache = std::make_unique<train::BackboneStateCache>(
         train::StateCacheOptions{cache_dir, "bf16", int64_t{1} << 40}, nlohmann::json{{"bench", config.model}},
         train::StateLayout{static_cast<int64_t>(id.at("encoder_layers").size()),
-                           static_cast<int64_t>(id.at("decoder_layers").size()), model_config.d_model},
+                           static_cast<int64_t>(id.at("decoder_layers").size()), d_model},
         examples);
   }
   auto forward = [&]() -> Seq2SeqOutput {
@@ -269,8 +286,10 @@ double time_forward(const BenchConfig& config) {
 std::string format_bench_table(const std::vector<BenchRecord>& records, const BenchConfig& shape) {
   std::ostringstream out;
   char line[512];
-  out << "model " << shape.model << ", batch " << shape.batch << ", source " << shape.source_length << ", target "
-      << shape.target_length << ", " << shape.device << ", " << shape.precision << ", backbone "
+  out << "model " << shape.model << ", batch " << shape.batch;
+  if (model_family(shape.model) == ModelFamily::causal_lm) out << ", sequence " << shape.source_length;
+  else out << ", source " << shape.source_length << ", target " << shape.target_length;
+  out << ", " << shape.device << ", " << shape.precision << ", backbone "
       << (shape.backbone_dtype.empty() ? shape.precision : shape.backbone_dtype);
   if (shape.visual_tokens > 0) out << ", " << shape.visual_tokens << " visual tokens x " << shape.feature_dim;
   out << ", AdamW\n";
