@@ -20,6 +20,11 @@ std::unique_ptr<DecodingSession> FineTuningMethod::start_decoding(const Seq2SeqB
   return ladder::start_decoding(*backbone(), inputs, use_cache);
 }
 
+std::unique_ptr<CausalDecodingSession> FineTuningMethod::start_causal_decoding(bool use_cache) {
+  Backbone handle = handle_;
+  return ladder::start_causal_decoding(*handle.causal_lm("decoder-only generation"), use_cache);
+}
+
 void FineTuningMethod::set_training(bool training) { handle_.module().train(training); }
 
 T5ForConditionalGeneration& FineTuningMethod::backbone() {
@@ -132,9 +137,10 @@ double default_learning_rate(const std::string& method) {
 std::unique_ptr<FineTuningMethod> make_method(Backbone backbone, const MethodOptions& options) {
   const std::string& n = options.name;
   // These reshape a T5's stacks; refused before they touch a decoder-only model.
-  if (!backbone.is_t5() && (n == "lst" || n == "adapter" || n == "prompt")) backbone.t5(n);
+  if (!backbone.is_t5() && (n == "adapter" || n == "prompt")) backbone.t5(n);
   std::unique_ptr<FineTuningMethod> method;
-  if (n == "lst") method = make_lst(backbone.t5(n), options);
+  if (n == "lst" && backbone.is_causal_lm()) method = make_decoder_only_lst(backbone.causal_lm(n), options);
+  else if (n == "lst") method = make_lst(backbone.t5(n), options);
   else if (n == "full") method = make_full(std::move(backbone), options);
   else if (n == "lora") method = make_lora(std::move(backbone), options);
   else if (n == "adapter") method = make_adapter(backbone.t5(n), options);

@@ -137,7 +137,7 @@ TEST(DecoderOnlyMethods, BitFitTrainsProjectionBiasesPretrainedOnesIncluded) {
 }
 
 TEST(DecoderOnlyMethods, T5OnlyMethodsAreRefusedByName) {
-  for (const char* name : {"lst", "adapter", "prompt"}) {
+  for (const char* name : {"adapter", "prompt"}) {
     const std::string message = test::error_of<UsageError>([&] { make_method(fixture("llama-gqa").model, options(name)); });
     EXPECT_TRUE(test::contains(message, std::string(name) + " is not yet available for decoder-only models (llama)"))
         << message;

@@ -5,6 +5,7 @@
 namespace ladder {
 
 std::unique_ptr<FineTuningMethod> make_lst(T5ForConditionalGeneration backbone, const MethodOptions& options);
+std::unique_ptr<FineTuningMethod> make_decoder_only_lst(LlamaForCausalLM backbone, const MethodOptions& options);
 std::unique_ptr<FineTuningMethod> make_full(Backbone backbone, const MethodOptions& options);
 std::unique_ptr<FineTuningMethod> make_lora(Backbone backbone, const MethodOptions& options);
 std::unique_ptr<FineTuningMethod> make_adapter(T5ForConditionalGeneration backbone, const MethodOptions& options);

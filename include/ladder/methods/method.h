@@ -15,6 +15,7 @@
 
 #include "ladder/models/backbone.h"
 #include "ladder/models/generate.h"
+#include "ladder/models/llama/generate.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/models/t5/model.h"
 
@@ -63,6 +64,8 @@ class FineTuningMethod {
   virtual Seq2SeqOutput forward(const Seq2SeqBatch& batch);
   // inputs: input_ids, attention_mask and, for vision-language runs, visual.
   virtual std::unique_ptr<DecodingSession> start_decoding(const Seq2SeqBatch& inputs, bool use_cache);
+  // A decoder-only backbone's generation (greedy_generate in llama/generate.h drives it).
+  virtual std::unique_ptr<CausalDecodingSession> start_causal_decoding(bool use_cache);
   // Train/eval mode of everything that runs (dropout).
   virtual void set_training(bool training);
   // Data-dependent initialisation (LST's Fisher pruning): how many training examples the

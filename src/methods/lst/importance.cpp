@@ -1,23 +1,30 @@
 // Per-parameter importance for the side network's initialisation (SPEC-LST §6): the empirical
 // Fisher information of the training loss, or the weights' magnitude; pruning.cpp turns it
 // into the side network's weights.
+#include <functional>
+
 #include "ladder/error.h"
+#include "ladder/methods/decoder_only_lst.h"
 #include "ladder/methods/lst.h"
+#include "ladder/models/backbone.h"
 #include "ladder/models/quantize.h"
 
 namespace ladder {
+namespace {
 
 // A quantised backbone's importance is |W| of its dequantised weights: the weights the model
 // actually computes with. Each is dequantised on its own; the map itself is fp32-sized, as
 // for an unquantised backbone, and lives only while the side network is initialised.
-std::map<std::string, torch::Tensor> magnitude_importance(T5ForConditionalGenerationImpl& model) {
+std::map<std::string, torch::Tensor> magnitudes(torch::nn::Module& model) {
   std::map<std::string, torch::Tensor> importance;
   for (const auto& [name, shape] : logical_parameters(model)) importance[name] = logical_weight(model, name).abs();
   return importance;
 }
 
-std::map<std::string, torch::Tensor> fisher_importance(T5ForConditionalGenerationImpl& model,
-                                                       const std::vector<Seq2SeqBatch>& batches) {
+using LossOf = std::function<torch::Tensor(const Seq2SeqBatch&)>;
+
+std::map<std::string, torch::Tensor> fisher_sums(torch::nn::Module& model, const std::vector<Seq2SeqBatch>& batches,
+                                                 const LossOf& loss_of) {
   // Fisher needs dL/dW of every backbone weight, and a quantised weight is not a parameter:
   // a gradient for it would mean a full-precision copy of the backbone, which is what
   // quantising avoids. Refused, naming the alternatives.
@@ -39,8 +46,7 @@ std::map<std::string, torch::Tensor> fisher_importance(T5ForConditionalGeneratio
   }
   for (const auto& batch : batches) {
     model.zero_grad();
-    Seq2SeqOutput out = model.forward(batch);
-    out.loss.backward();
+    loss_of(batch).backward();
     torch::NoGradGuard no_grad;
     for (auto& item : model.named_parameters())
       if (item.value().grad().defined()) sums[item.key()] += item.value().grad().to(torch::kFloat).pow(2);
@@ -53,6 +59,21 @@ std::map<std::string, torch::Tensor> fisher_importance(T5ForConditionalGeneratio
   model.train(was_training);
   for (auto& [name, sum] : sums) sum = sum.cpu();
   return sums;
+}
+
+}  // namespace
+
+std::map<std::string, torch::Tensor> magnitude_importance(T5ForConditionalGenerationImpl& model) { return magnitudes(model); }
+std::map<std::string, torch::Tensor> magnitude_importance(LlamaForCausalLMImpl& model) { return magnitudes(model); }
+
+std::map<std::string, torch::Tensor> fisher_importance(T5ForConditionalGenerationImpl& model,
+                                                       const std::vector<Seq2SeqBatch>& batches) {
+  return fisher_sums(model, batches, [&](const Seq2SeqBatch& batch) { return model.forward(batch).loss; });
+}
+
+std::map<std::string, torch::Tensor> fisher_importance(LlamaForCausalLMImpl& model,
+                                                       const std::vector<Seq2SeqBatch>& batches) {
+  return fisher_sums(model, batches, [&](const Seq2SeqBatch& batch) { return model.forward(causal_batch(batch)).loss; });
 }
 
 std::string LstMethod::initialize_from_examples(const std::vector<Seq2SeqBatch>& examples,
