@@ -107,6 +107,14 @@ void print_checkpoint_dtypes(const std::string& dir, const std::string& config_d
   std::cout << " (config.json: " << config_dtype << ")\n";
 }
 
+void print_method_summary(FineTuningMethod& method) {
+  const int64_t trainable = method.trainable_count(), backbone = method.backbone_count();
+  char percent[32];
+  std::snprintf(percent, sizeof percent, "%.3f", backbone > 0 ? 100.0 * static_cast<double>(trainable) / backbone : 0.0);
+  std::cout << "method: " << method.name() << " " << method.settings().dump() << "\n"
+            << "trainable parameters: " << trainable << " of " << backbone << " backbone (" << percent << "%)\n";
+}
+
 void inspect_causal_lm(const InspectOptions& o, const nlohmann::json& settings) {
   if (!o.task.empty()) throw UsageError("inspect --task: vision-language tasks need a T5 (VL-T5), not a decoder-only model");
   const ModelOptions model_options = apply_runtime_for_model(o.runtime);
@@ -132,13 +140,7 @@ void inspect_causal_lm(const InspectOptions& o, const nlohmann::json& settings) 
   method_options.settings = settings;
   method_options.seed = o.runtime.seed;
   method_options.backbone_dtype = model_options.dtype;
-  std::unique_ptr<FineTuningMethod> method = make_method(loaded.model, method_options);
-  char percent[32];
-  std::snprintf(percent, sizeof percent, "%.3f",
-                100.0 * static_cast<double>(method->trainable_count()) / static_cast<double>(method->backbone_count()));
-  std::cout << "method: " << method->name() << " " << method->settings().dump() << "\n"
-            << "trainable parameters: " << method->trainable_count() << " of " << method->backbone_count()
-            << " backbone (" << percent << "%)\n";
+  print_method_summary(*make_method(loaded.model, method_options));
 }
 
 void run_inspect(const InspectOptions& o, const CLI::App& app) {
@@ -180,11 +182,7 @@ void run_inspect(const InspectOptions& o, const CLI::App& app) {
   }
   std::unique_ptr<FineTuningMethod> method = make_method(loaded.model, method_options);
   const int64_t trainable = method->trainable_count();
-  const int64_t backbone = method->backbone_count();
-  char percent[32];
-  std::snprintf(percent, sizeof percent, "%.3f", backbone > 0 ? 100.0 * static_cast<double>(trainable) / backbone : 0.0);
-  std::cout << "method: " << method->name() << " " << method->settings().dump() << "\n"
-            << "trainable parameters: " << trainable << " of " << backbone << " backbone (" << percent << "%)\n";
+  print_method_summary(*method);
   if (method_options.visual.defined()) {
     int64_t visual = 0;
     for (const auto& [name, tensor] : method->named_trainable())

@@ -721,6 +721,67 @@ dtr dist-nccl-on-cpu          "nccl"                "" --nproc 2 --dist-backend 
 dtr dist-timeout-0            "dist-timeout"        "" --nproc 2 --dist-timeout 0
 dtr dist-cache-backbone       "cache-backbone&ranks" "" --nproc 2 --method lst --settings '{"backbone_dropout": false, "side_init": "magnitude"}' --cache-backbone
 
+# --- decoder-only models (Llama family), llama2.c checkpoints, their tokenizers ---------------
+LL=$ROOT/tests/data/llama/llama-gqa
+L2C=$ROOT/tests/data/llama2c/stories260K.bin
+LLTOK=$ROOT/tests/data/tokenizer/llama2/tokenizer.model
+BBPE=$ROOT/tests/data/tokenizer/byte-bpe/llama3-style/tokenizer.json
+mkdir -p "$W/ll"
+head -c 100000 "$L2C" >"$W/ll/short.bin"
+{ cat "$L2C"; printf 'xxxx'; } >"$W/ll/long.bin"
+python3 - "$L2C" "$W/ll" <<'PY'
+import struct, sys
+data = bytearray(open(sys.argv[1], "rb").read())
+def put(name, offset, value):
+    d = bytearray(data); d[offset:offset + 4] = struct.pack("<i", value); open(sys.argv[2] + "/" + name, "wb").write(d)
+put("heads0.bin", 12, 0)              # n_heads 0
+put("kv3.bin", 16, 3)                 # n_kv_heads that does not divide n_heads
+put("huge-dim.bin", 0, 1 << 30)       # dim beyond any model
+put("magic.bin", 0, 0x616b3432)       # a versioned export
+nan = bytearray(data); nan[28:32] = struct.pack("<f", float("nan")); open(sys.argv[2] + "/nan.bin", "wb").write(nan)
+PY
+t llama2c-truncated        "short\.bin&file size&truncated"   "$L" convert llama2c "$W/ll/short.bin" --out "$W/ll/o1"
+t llama2c-trailing-data    "long\.bin&file size"              "$L" convert llama2c "$W/ll/long.bin" --out "$W/ll/o2"
+t llama2c-zero-heads       "heads0\.bin&n_heads"              "$L" convert llama2c "$W/ll/heads0.bin" --out "$W/ll/o3"
+t llama2c-kv-heads         "kv3\.bin&n_kv_heads"              "$L" convert llama2c "$W/ll/kv3.bin" --out "$W/ll/o4"
+t llama2c-huge-dim         "huge-dim\.bin&dim"                "$L" convert llama2c "$W/ll/huge-dim.bin" --out "$W/ll/o5"
+t llama2c-versioned        "magic\.bin&versioned"             "$L" convert llama2c "$W/ll/magic.bin" --out "$W/ll/o6"
+t llama2c-nan              "nan\.bin&non-finite"              "$L" convert llama2c "$W/ll/nan.bin" --out "$W/ll/o7"
+t llama2c-not-a-file       "llama2c|file|exist"               "$L" convert llama2c "$W/empty" --out "$W/ll/o8"
+"$L" convert llama2c "$L2C" --out "$W/ll/stories" >/dev/null 2>&1
+t llama2c-out-exists       "config\.json&exists"              "$L" convert llama2c "$L2C" --out "$W/ll/stories"
+t llama2c-ok               "out:LlamaForCausalLM"             "$L" convert llama2c "$L2C" --out "$W/ll/stories2"
+# llcfg NAME EXPECT PYTHON-EDIT: llama-gqa with its config.json edited (c is the dict)
+llcfg() { local n=$1 e=$2 edit=$3; mkdir -p "$W/ll/$n"; cp "$LL/model.safetensors" "$W/ll/$n/"
+  python3 -c "import json,sys; c=json.load(open('$LL/config.json')); $edit; json.dump(c, open('$W/ll/$n/config.json','w'))"
+  t "llama-config-$n" "$e" "$L" generate --model "$W/ll/$n" --ids 5,6 --threads 1; }
+llcfg kv-heads-3      "num_key_value_heads"           "c['num_key_value_heads']=3"
+llcfg rope-yarn       "rope_scaling&yarn"             "c['rope_scaling']={'rope_type':'yarn','factor':4.0}"
+llcfg gelu            "hidden_act&gelu"               "c['hidden_act']='gelu'"
+llcfg no-hidden       "hidden_size"                   "del c['hidden_size']"
+llcfg eos-huge        "eos_token_id&outside"          "c['eos_token_id']=10**6"
+llcfg vocab-float     "vocab_size"                    "c['vocab_size']=96.5"
+llcfg untied-no-head  "lm_head"                       "c['tie_word_embeddings']=True"
+llcfg heads-string    "num_attention_heads"           "c['num_attention_heads']='four'"
+t llama-ids-out-of-vocab   "--ids&\[0, 96\)"                 "$L" generate --model "$LL" --ids 5,96
+t llama-ids-negative       "--ids"                            "$L" generate --model "$LL" --ids -1
+t llama-ids-text           "--ids&comma-separated"           "$L" generate --model "$LL" --ids a,b
+t llama-text-no-tokenizer  "tokenizer\.model&--ids"          "$L" generate --model "$LL" hello
+t llama-train-not-yet      "llama&train"              "$L" train --model "$LL" --task rte --data "$G/RTE" --out "$W/r/llama-train" --threads 1
+t llama-adapter-method     "adapter&decoder-only"             "$L" inspect "$LL" --method adapter
+t llama-lst-reduction      "reduction&head"                   "$L" inspect "$LL" --method lst --settings '{"reduction": 8}'
+t llama-lst-encoder-layers "encoder"                          "$L" inspect "$LL" --method lst --settings '{"encoder_layers": [0]}'
+t llama-ok                 "out:^[0-9]+(,[0-9]+)*$"           "$L" generate --model "$LL" --ids 5,6 --max-new-tokens 3 --threads 1
+head -c 1000 "$LLTOK" >"$W/ll/cut.model"
+printf '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}, "pre_tokenizer": {"type": "ByteLevel"}}' >"$W/ll/bad-merge.json"
+printf '{"normalizer": {"type": "NFC"}, "model": {"type": "BPE", "vocab": {}, "merges": []}}' >"$W/ll/nfc.json"
+printf '{"model": ' >"$W/ll/cut.json"
+t tok-llama-cut            "cut\.model"                       "$L" tokenize --tokenizer "$W/ll/cut.model" hello
+t tok-json-bad-merge       "bad-merge\.json&merge"            "$L" tokenize --tokenizer "$W/ll/bad-merge.json" hello
+t tok-json-nfc             "nfc\.json&NFC"                    "$L" tokenize --tokenizer "$W/ll/nfc.json" hello
+t tok-json-cut             "cut\.json"                        "$L" tokenize --tokenizer "$W/ll/cut.json" hello
+t tok-json-ok              "out:^659 "                        "$L" tokenize --tokenizer "$BBPE" "Once upon a time"
+
 # --- summary ----------------------------------------------------------------------------------
 if ((${#BAD[@]})); then printf 'not clean: %s\n' "${BAD[@]}" >&2; fi
 echo "time: $((SECONDS - T0)) s" >&2

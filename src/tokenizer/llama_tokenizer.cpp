@@ -28,17 +28,6 @@ struct LlamaTokenizer::Impl {
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw FormatError(path + ": is a directory, not a sentencepiece model (give the tokenizer.model file inside it)");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw FormatError(path + ": cannot open the sentencepiece model (missing file?)");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw FormatError(path + ": read error");
-  return buffer.str();
-}
 
 int32_t find_piece(const std::vector<ModelPiece>& pieces, const std::string& name, PieceType type,
                    const std::string& path) {
@@ -53,11 +42,11 @@ int32_t find_piece(const std::vector<ModelPiece>& pieces, const std::string& nam
 LlamaTokenizer::LlamaTokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
 bool LlamaTokenizer::is_bpe_model(const std::string& path) {
-  return tokenizer::parse_sentencepiece_model(read_file(path), path).trainer.model_type == 2;
+  return tokenizer::parse_sentencepiece_model(tokenizer::read_sentencepiece_file(path, "tokenizer.model"), path).trainer.model_type == 2;
 }
 
 LlamaTokenizer LlamaTokenizer::load(const std::string& path) {
-  auto model = tokenizer::parse_sentencepiece_model(read_file(path), path);
+  auto model = tokenizer::parse_sentencepiece_model(tokenizer::read_sentencepiece_file(path, "tokenizer.model"), path);
   if (model.trainer.model_type != 2)
     throw FormatError(expected_found(path + ": trainer_spec.model_type", "2 (BPE)", std::to_string(model.trainer.model_type),
                                      model.trainer.model_type == 1 ? "a unigram model: T5's tokenizer reads it" : ""));

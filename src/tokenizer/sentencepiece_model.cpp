@@ -1,5 +1,9 @@
 #include "sentencepiece_model.h"
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include "ladder/error.h"
 #include "protobuf_reader.h"
 
@@ -153,6 +157,18 @@ SentencePieceModel parse_sentencepiece_model(const std::string& bytes, const std
   if (!has_trainer) reader.fail("no trainer_spec (field 2); the file may be cut short");
   if (!has_normalizer) reader.fail("no normalizer_spec (field 3); the file may be cut short");
   return model;
+}
+
+std::string read_sentencepiece_file(const std::string& path, const std::string& inner_file) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw FormatError(path + ": is a directory, not a sentencepiece model (give the " + inner_file + " file inside it)");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FormatError(path + ": cannot open the sentencepiece model (missing file?)");
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) throw FormatError(path + ": read error");
+  return buffer.str();
 }
 
 }  // namespace ladder::tokenizer

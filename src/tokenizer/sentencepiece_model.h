@@ -55,4 +55,8 @@ struct SentencePieceModel {
 // pieces in the file, so their absence reveals a file cut at a piece boundary).
 SentencePieceModel parse_sentencepiece_model(const std::string& bytes, const std::string& source);
 
+// The bytes of a sentencepiece model file; FormatError for a folder (naming `inner_file`, the
+// file expected inside it), a missing or unreadable file.
+std::string read_sentencepiece_file(const std::string& path, const std::string& inner_file);
+
 }  // namespace ladder::tokenizer

@@ -36,17 +36,6 @@ namespace {
 
 constexpr std::string_view kSentinelPrefix = "<extra_id_";
 
-std::string read_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw FormatError(path + ": is a directory, not a sentencepiece model (give the spiece.model file inside it)");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw FormatError(path + ": cannot open the sentencepiece model (missing file?)");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw FormatError(path + ": read error");
-  return buffer.str();
-}
 
 // The control piece named `name`, as sentencepiece's eos_id()/pad_id() find it.
 int32_t find_control(const std::vector<ModelPiece>& pieces, const std::string& name,
@@ -83,7 +72,7 @@ T5Tokenizer::T5Tokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(imp
 
 T5Tokenizer T5Tokenizer::load(const std::string& spiece_model_path) {
   const std::string& path = spiece_model_path;
-  auto model = tokenizer::parse_sentencepiece_model(read_file(path), path);
+  auto model = tokenizer::parse_sentencepiece_model(tokenizer::read_sentencepiece_file(path, "spiece.model"), path);
   auto impl = std::make_shared<Impl>();
 
   if (model.trainer.model_type != 1) {

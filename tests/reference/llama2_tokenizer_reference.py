@@ -9,8 +9,7 @@ sentencepiece, they read the committed files:
     /usr/bin/python3 tests/reference/llama2_tokenizer_reference.py
 
 It copies /work/shared/tokenizers/llama2/tokenizer.model (the Llama 2 tokenizer as shipped
-with llama2.c) and llama2.c's LICENSE (from /work/shared/models/stories260K/LICENSE-llama2.c;
-the tokenizer folder has no licence file of its own) into tests/data/tokenizer/llama2/ and
+with llama2.c) into tests/data/tokenizer/llama2/ (its README names the licences) and
 writes tests/data/tokenizer/llama2/golden.json, in the style of ../data/tokenizer/
 golden_tokenization.json (T5): one JSON object, indent 1, UTF-8 (ensure_ascii=False), with
   model, rule          what the file is and how ids are made
@@ -34,7 +33,6 @@ import sentencepiece
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "data", "tokenizer", "llama2")
 SRC_MODEL = "/work/shared/tokenizers/llama2/tokenizer.model"
-SRC_LICENSE = "/work/shared/models/stories260K/LICENSE-llama2.c"
 
 LONG_300 = ("The quick brown fox jumps over the lazy dog; 3 foxes, 12 dogs and 1,024 birds "
             "watched it happen in 2023. Naïve café owners said: \"It's über-cool!\" while "
@@ -177,7 +175,6 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     model = os.path.join(OUT, "tokenizer.model")
     shutil.copyfile(SRC_MODEL, model)
-    shutil.copyfile(SRC_LICENSE, os.path.join(OUT, "LICENSE-llama2.c"))
     sp = sentencepiece.SentencePieceProcessor(model_file=model)
 
     with open(model, "rb") as f:

@@ -12,6 +12,7 @@
 #include "ladder/models/llama/llama2c.h"
 #include "ladder/models/llama/load.h"
 #include "ladder/models/tensor_io.h"
+#include "decoder_test_util.h"
 #include "test_util.h"
 
 namespace ladder {
@@ -97,8 +98,7 @@ TEST(DecoderOnlyLst, GenerationWithBothCachesEqualsRecomputing) {
 // key/value group as for its key head, and copies those rows of the backbone.
 TEST(DecoderOnlyLst, PruningKeepsGroupedHeadsAndRotaryPairsTogether) {
   test::TempDir dir;
-  convert_llama2c(std::string(LADDER_TEST_DATA) + "/llama2c/stories260K.bin", dir / "hf");
-  LlamaForCausalLM model = load_causal_lm(dir / "hf").model;
+  LlamaForCausalLM model = load_causal_lm(test::stories_folder(dir)).model;
   auto method = make_method(model, lst_options({{"reduction", 2}, {"side_init", "magnitude"}, {"side_layers", {0}}}));
   DecoderOnlyLstMethod& lst = as_lst(*method);
   // The chain's first kept residual dimensions, as pruning derives them from |embedding|.
@@ -152,31 +152,15 @@ TEST(DecoderOnlyLst, FisherInitialisationUsesTheExamples) {
   for (const auto& p : model->parameters()) EXPECT_FALSE(p.requires_grad());
 }
 
-// stories260K learns a fixed completion through the side network alone (ids >= 259: see
-// llama_methods_test.cpp on the byte pieces).
+// stories260K learns a fixed completion through the side network alone.
 TEST(DecoderOnlyLst, LowersTheLossOfACompletionOnStories260K) {
   test::TempDir dir;
-  convert_llama2c(std::string(LADDER_TEST_DATA) + "/llama2c/stories260K.bin", dir / "hf");
-  auto method = make_method(load_causal_lm(dir / "hf").model, lst_options({{"reduction", 2}, {"side_init", "magnitude"}}));
-  Seq2SeqBatch batch;
-  batch.input_ids = torch::tensor(std::vector<int64_t>{1, 461, 401, 378, 455, 473, 300, 420, 350, 280}).unsqueeze(0);
-  batch.labels = batch.input_ids.clone();
-  batch.labels.narrow(1, 0, 5).fill_(-100);
-  torch::optim::Adam optimizer(method->trainable_parameters(), torch::optim::AdamOptions(3e-3));
-  method->set_training(true);
-  double first = 0, last = 0;
-  for (int step = 0; step < 60; ++step) {
-    optimizer.zero_grad();
-    torch::Tensor loss = method->forward(batch).loss;
-    if (step == 0) first = loss.item<double>();
-    last = loss.item<double>();
-    loss.backward();
-    optimizer.step();
-  }
+  auto method = make_method(load_causal_lm(test::stories_folder(dir)).model,
+                            lst_options({{"reduction", 2}, {"side_init", "magnitude"}}));
+  auto [first, last] = test::fit(*method, test::stories_completion(), 60, 3e-3);
   EXPECT_GT(first, 3.0);
   EXPECT_LT(last, 0.5) << "first " << first << ", last " << last;
 }
-
 
 // Parity with tests/reference/decoder_lst_reference.py: the same side weights give the same
 // logits, loss, gradient of every side parameter and greedy continuation.

@@ -172,6 +172,16 @@ TEST(LlamaLoad, CheckpointThatDoesNotFitIsNamedTensorByTensor) {
   std::string untied = edited_copy(dir3, "llama3-tied-scaled", [](auto& c, auto&) { c["tie_word_embeddings"] = false; });
   message = test::error_of<LoadError>([&] { load_causal_lm(untied); });
   EXPECT_TRUE(test::contains(message, "no lm_head.weight")) << message;
+
+  // A tied config over a checkpoint with its own head would drop that head: refused. A copy of
+  // the embedding under lm_head.weight is fine.
+  test::TempDir dir4;
+  std::string dropped = edited_copy(dir4, "llama-gqa", [](auto& c, auto&) { c["tie_word_embeddings"] = true; });
+  message = test::error_of<LoadError>([&] { load_causal_lm(dropped); });
+  EXPECT_TRUE(test::contains(message, "differs from model.embed_tokens.weight")) << message;
+  test::TempDir dir5;
+  std::string copied = edited_copy(dir5, "llama3-tied-scaled", [](auto&, auto& t) { t["lm_head.weight"] = t.at("model.embed_tokens.weight").clone(); });
+  EXPECT_NO_THROW(load_causal_lm(copied));
 }
 
 TEST(LlamaLoad, BadConfigsNameTheFileAndTheKey) {

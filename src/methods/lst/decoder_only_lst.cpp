@@ -6,10 +6,12 @@
 #include "ladder/error.h"
 #include "ladder/methods/decoder_only_lst.h"
 #include "ladder/methods/factories.h"
+#include "side_init.h"
 
 namespace ladder {
 namespace {
 
+// transformers' initialisation of a side block's projection.
 void init_normal(LinearImpl& linear, double std, torch::Generator& gen) {
   torch::NoGradGuard no_grad;
   linear.weight.copy_(torch::empty(linear.weight.sizes(), torch::kFloat).normal_(0.0, std, gen));
@@ -94,8 +96,8 @@ DecoderOnlyLstMethod::DecoderOnlyLstMethod(LlamaForCausalLM backbone, const Meth
   side = side_modules->register_module("side", DecoderSide(c, side_config, config_.decoder_layers, config_));
   upsample = side_modules->register_module("upsample", Linear(side_config.hidden_size, c.hidden_size, true));
 
-  // transformers' initialisation for the side blocks (0.02), the authors' N(0, 0.01) for the
-  // new projections (downsample, ladders, upsample).
+  // transformers' initialisation for the side blocks (0.02), the T5 method's for the new
+  // projections (downsample, ladders, upsample).
   torch::Generator gen = at::detail::createCPUGenerator(options.seed);
   for (auto& layer : side->layers) {
     auto& a = layer->self_attn;
@@ -103,18 +105,9 @@ DecoderOnlyLstMethod::DecoderOnlyLstMethod(LlamaForCausalLM backbone, const Meth
     for (Linear* linear : {&a->q_proj, &a->k_proj, &a->v_proj, &a->o_proj, &m->gate_proj, &m->up_proj, &m->down_proj})
       init_normal(**linear, 0.02, gen);
   }
-  init_normal(*side->first_downsample, 0.01, gen);
-  for (auto& rung : *side->ladder) {
-    if (auto* dense = rung->as<LinearImpl>()) {
-      init_normal(*dense, 0.01, gen);
-      continue;
-    }
-    auto& low = *rung->as<LowRankLadderImpl>();
-    const double d = static_cast<double>(low.down->in_features), k = static_cast<double>(low.down->out_features);
-    init_normal(*low.down, 1.0 / std::sqrt(d), gen);
-    init_normal(*low.up, 0.01 * std::sqrt(d / k), gen);
-  }
-  init_normal(*upsample, 0.01, gen);
+  lst_init::init_new_linear(*side->first_downsample, gen);
+  for (auto& rung : *side->ladder) lst_init::init_rung(*rung, gen);
+  lst_init::init_new_linear(*upsample, gen);
 
   freeze_backbone();
   if (config_.side_init == "magnitude") initialize_side(magnitude_importance(*causal));

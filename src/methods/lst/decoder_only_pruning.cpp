@@ -8,6 +8,7 @@
 #include "ladder/error.h"
 #include "ladder/methods/decoder_only_lst.h"
 #include "ladder/models/quantize.h"
+#include "side_init.h"
 
 namespace ladder {
 namespace {
@@ -18,18 +19,10 @@ class DecoderPruner {
       : backbone_(backbone), importance_(importance), reduction_(reduction) {}
 
   torch::Tensor weight(const std::string& name) const { return logical_weight(backbone_, name); }
-  torch::Tensor importance(const std::string& name) const {
-    auto it = importance_.find(name);
-    if (it == importance_.end()) throw Error("pruning: no importance for " + name);
-    return it->second.to(torch::kFloat).cpu();
-  }
-  static void copy(torch::Tensor target, const torch::Tensor& source) {
-    torch::NoGradGuard no_grad;
-    if (target.sizes() != source.sizes()) throw Error("pruning: shape mismatch while copying into the side network");
-    target.copy_(source.to(target.device(), target.scalar_type()));
-  }
+  torch::Tensor importance(const std::string& name) const { return lst_init::importance_of(importance_, name); }
+  static void copy(torch::Tensor target, const torch::Tensor& source) { lst_init::copy_into(target, source); }
   static torch::Tensor gather(const torch::Tensor& w, const torch::Tensor& rows, const torch::Tensor& cols) {
-    return w.index_select(0, rows).index_select(1, cols);
+    return lst_init::gather(w, rows, cols);
   }
 
   // Rows of q and of k/v kept, head by head: {q rows, kv rows}.

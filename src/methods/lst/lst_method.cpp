@@ -8,15 +8,10 @@
 #include "ladder/methods/lst.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/models/tensor_io.h"
+#include "side_init.h"
 
 namespace ladder {
 namespace {
-
-void init_new_linear(LinearImpl& linear, torch::Generator& gen) {
-  torch::NoGradGuard no_grad;
-  linear.weight.copy_(torch::empty(linear.weight.sizes(), torch::kFloat).normal_(0.0, 0.01, gen));
-  if (linear.bias.defined()) linear.bias.zero_();
-}
 
 // Keeps the output of each kept block (in the ladder dtype); everything else the stack
 // frees as soon as the next block has consumed it.
@@ -54,23 +49,10 @@ LstMethod::LstMethod(T5ForConditionalGeneration backbone, const MethodOptions& o
   for (auto* stack : {side_encoder.get(), side_decoder.get()}) {
     // The backbone's sizes set the scales (the authors' _init_weights reads the unreduced config).
     init_t5_stack(*stack->side, c, gen);
-    init_new_linear(*stack->first_downsample, gen);
-    for (auto& rung : *stack->ladder) {
-      if (auto* dense = rung->as<LinearImpl>()) {
-        init_new_linear(*dense, gen);
-        continue;
-      }
-      // Low rank: down keeps the state's scale (std 1/sqrt(d)), up is drawn so that the rung's
-      // output starts at the dense ladder's scale (std 0.01 over d inputs).
-      auto& low = *rung->as<LowRankLadderImpl>();
-      torch::NoGradGuard no_grad;
-      const double d = static_cast<double>(low.down->in_features), k = static_cast<double>(low.down->out_features);
-      low.down->weight.copy_(torch::empty(low.down->weight.sizes()).normal_(0.0, 1.0 / std::sqrt(d), gen));
-      low.up->weight.copy_(torch::empty(low.up->weight.sizes()).normal_(0.0, 0.01 * std::sqrt(d / k), gen));
-      low.up->bias.zero_();
-    }
+    lst_init::init_new_linear(*stack->first_downsample, gen);
+    for (auto& rung : *stack->ladder) lst_init::init_rung(*rung, gen);
   }
-  init_new_linear(*upsample, gen);
+  lst_init::init_new_linear(*upsample, gen);
 
   freeze_backbone();
   if (config_.side_init == "magnitude") initialize_side(magnitude_importance(*backbone_));

@@ -2,6 +2,7 @@
 #include "ladder/error.h"
 #include "ladder/methods/lst.h"
 #include "ladder/models/quantize.h"
+#include "side_init.h"
 
 namespace ladder {
 
@@ -54,18 +55,10 @@ class StackPruner {
     // Dequantised when the backbone is quantised: the side network starts from those values.
     return logical_weight(backbone_, name);
   }
-  torch::Tensor importance(const std::string& name) const {
-    auto it = importance_.find(name);
-    if (it == importance_.end()) throw Error("pruning: no importance for " + name);
-    return it->second.to(torch::kFloat).cpu();
-  }
-  static void copy(torch::Tensor target, const torch::Tensor& source) {
-    torch::NoGradGuard no_grad;
-    if (target.sizes() != source.sizes()) throw Error("pruning: shape mismatch while copying into the side network");
-    target.copy_(source);
-  }
+  torch::Tensor importance(const std::string& name) const { return lst_init::importance_of(importance_, name); }
+  static void copy(torch::Tensor target, const torch::Tensor& source) { lst_init::copy_into(target, source); }
   static torch::Tensor gather(const torch::Tensor& w, const torch::Tensor& rows, const torch::Tensor& cols) {
-    return w.index_select(0, rows).index_select(1, cols);
+    return lst_init::gather(w, rows, cols);
   }
 
   void prune_attention(const std::string& layer, const std::string& attention, torch::Tensor& kept_dims,
@@ -124,9 +117,7 @@ void LstMethod::initialize_side(const std::map<std::string, torch::Tensor>& impo
   const int64_t r = config_.reduction;
   StackPruner pruner(*backbone_, importance, r);
   // The embedding only seeds the chain: score its d columns over the vocabulary.
-  auto it = importance.find("shared.weight");
-  if (it == importance.end()) throw Error("pruning: no importance for shared.weight");
-  torch::Tensor dims = top_l1_rows(it->second.to(torch::kFloat).cpu().t(), config().d_model / r);
+  torch::Tensor dims = top_l1_rows(lst_init::importance_of(importance, "shared.weight").t(), config().d_model / r);
   pruner.prune("encoder", *backbone_->encoder, *side_encoder, dims, torch::Tensor());
   const torch::Tensor encoder_dims = config_.cross_attention_columns == "encoder" ? dims : torch::Tensor();
   pruner.prune("decoder", *backbone_->decoder, *side_decoder, dims, encoder_dims);

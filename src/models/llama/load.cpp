@@ -1,5 +1,6 @@
 #include "ladder/models/llama/load.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -135,9 +136,22 @@ LoadedCausalLM load_causal_lm(const std::string& spec, const ModelOptions& optio
       release_freed_memory();
       return true;
     };
-    // Some tied checkpoints also store the head; rotary tables of old exports are not weights.
+    // Some tied checkpoints also store the head (a copy of the embedding); one that differs is
+    // a trained head the tied model would silently drop. Rotary tables of old exports are not
+    // weights.
     std::vector<std::string> ignorable;
-    if (config.tie_word_embeddings) ignorable.push_back("lm_head.weight");
+    if (config.tie_word_embeddings && checkpoint.contains("lm_head.weight") && checkpoint.contains("model.embed_tokens.weight")) {
+      const auto& head = checkpoint.info("lm_head.weight");
+      const auto& embedding = checkpoint.info("model.embed_tokens.weight");
+      const bool same = head.shape == embedding.shape && head.dtype == embedding.dtype &&
+                        std::equal(checkpoint.data("lm_head.weight"), checkpoint.data("lm_head.weight") + head.nbytes(),
+                                   checkpoint.data("model.embed_tokens.weight"));
+      if (!same)
+        throw LoadError(checkpoint.file_of("lm_head.weight") +
+                        ": holds an lm_head.weight that differs from model.embed_tokens.weight, but config.json says "
+                        "tie_word_embeddings=true (the head would be dropped; set it to false?)");
+      ignorable.push_back("lm_head.weight");
+    }
     for (int64_t i = 0; i < config.num_hidden_layers; ++i)
       ignorable.push_back("model.layers." + std::to_string(i) + ".self_attn.rotary_emb.inv_freq");
     load_weights(model, checkpoint, ignorable, quantize_loaded);
