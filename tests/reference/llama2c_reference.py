@@ -25,6 +25,7 @@ import math
 import os
 import shutil
 import struct
+import sys
 
 import numpy as np
 import torch
@@ -42,30 +43,14 @@ SEQUENCES = [
 ]
 GREEDY_STEPS = 40
 
-# ---------------------------------------------------------------- safetensors, minimal
+# ---------------------------------------------------------------- safetensors: llama_reference's writer
 
-NAMES = {np.dtype("float32"): "F32", np.dtype("int64"): "I64"}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from llama_reference import write_safetensors as write_torch_safetensors  # noqa: E402
 
 
 def write_safetensors(path, arrays):
-    """Tensors sorted by name, header padded with spaces to a multiple of 8."""
-    header, chunks, offset = {}, [], 0
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        data = a.astype(a.dtype.newbyteorder("<")).tobytes()
-        header[name] = {"dtype": NAMES[a.dtype], "shape": list(a.shape), "data_offsets": [offset, offset + len(data)]}
-        chunks.append(data)
-        offset += len(data)
-    header["__metadata__"] = {"format": "pt"}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for c in chunks:
-            f.write(c)
-    os.replace(tmp, path)
+    write_torch_safetensors(path, {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in arrays.items()})
 
 
 # ---------------------------------------------------------------- the legacy .bin checkpoint
