@@ -4,11 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <cmath>
 #include <fstream>
+#include <tuple>
 
 #include "../core/expect_error.h"
 #include "ladder/error.h"
 #include "ladder/io/json_file.h"
+#include "ladder/methods/method.h"
 #include "ladder/models/llama/generate.h"
 #include "ladder/models/llama/llama2c.h"
 #include "ladder/models/llama/load.h"
@@ -280,6 +283,56 @@ TEST(Llama2c, DamagedCheckpointsAreRefusedWithTheReason) {
   message = test::error_of<FormatError>([&] { read_llama2c(write("heads.bin", odd_heads)); });
   EXPECT_TRUE(test::contains(message, "n_heads 3")) << message;
   EXPECT_FALSE(fs::exists(dir / "out")) << "nothing written";
+}
+
+
+// int8/NF4 backbones (QST's 4-bit backbone): every Linear and the embedding stored quantised,
+// logits within the formats' error, and LST runs over it with magnitude pruning.
+TEST(LlamaQuantized, LogitsStayCloseAndNoFullPrecisionWeightsRemain) {
+  auto logits_of = [](const std::string& fixture, QuantFormat format) {
+    ModelOptions options;
+    options.quantization = format;
+    auto loaded = load_causal_lm(llama_dir(fixture), options);
+    auto golden = read_safetensors(llama_dir(fixture) + "/golden.safetensors");
+    CausalLMBatch batch;
+    batch.input_ids = golden.at("input_ids");
+    batch.attention_mask = golden.at("attention_mask");
+    torch::NoGradGuard no_grad;
+    if (format != QuantFormat::none)
+      for (const auto& item : loaded.model->named_parameters()) {
+        const bool small = item.key().find("norm") != std::string::npos || item.key().find(".bias") != std::string::npos;
+        EXPECT_TRUE(small) << item.key() << " is still a full-precision parameter";
+      }
+    return loaded.model->forward(batch).logits;
+  };
+  auto relative_rms = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return ((a - b).pow(2).mean().sqrt() / b.pow(2).mean().sqrt()).item<double>();
+  };
+  const std::vector<std::tuple<std::string, double, double>> cases = {{"llama-gqa", 0.0265, 0.397},
+                                                                      {"qwen2-bias", 0.0286, 0.429}};
+  for (const auto& [fixture, int8_measured, nf4_measured] : cases) {
+    const torch::Tensor reference = logits_of(fixture, QuantFormat::none);
+    const double int8 = relative_rms(logits_of(fixture, QuantFormat::int8), reference);
+    const double nf4 = relative_rms(logits_of(fixture, QuantFormat::nf4), reference);
+    std::cout << fixture << ": relative RMS logit error int8 " << int8 << ", nf4 " << nf4 << "\n";
+    EXPECT_LE(int8, 2.5 * int8_measured) << fixture;
+    EXPECT_LE(nf4, 2.5 * nf4_measured) << fixture;
+    EXPECT_GT(nf4, int8) << fixture;
+  }
+  ModelOptions nf4;
+  nf4.quantization = QuantFormat::nf4;
+  MethodOptions lst;
+  lst.name = "lst";
+  lst.settings = {{"reduction", 2}, {"side_init", "magnitude"}};
+  auto method = make_method(load_causal_lm(llama_dir("llama-gqa"), nf4).model, lst);
+  auto golden = read_safetensors(llama_dir("llama-gqa") + "/golden.safetensors");
+  Seq2SeqBatch batch;
+  batch.input_ids = golden.at("input_ids");
+  batch.labels = golden.at("labels");
+  torch::Tensor loss = method->forward(batch).loss;
+  EXPECT_TRUE(std::isfinite(loss.item<double>()));
+  loss.backward();
+  for (auto& [name, tensor] : method->named_trainable()) EXPECT_TRUE(tensor.grad().defined()) << name;
 }
 
 }  // namespace
