@@ -111,31 +111,14 @@ LoadedCausalLM load_causal_lm(const std::string& spec, const ModelOptions& optio
   if (options.quantization != QuantFormat::none) drop_initial_table(model);
 
   if (random) {
-    WeightReady ready;
-    if (options.quantization != QuantFormat::none)
-      ready = [&](torch::nn::Module& owner, const torch::Tensor& values) {
-        if (!quantizable(model, owner)) return false;
-        quantize_module_weight(owner, options.quantization, options.dtype, values);
-        release_freed_memory();
-        return true;
-      };
-    init_llama_weights(model, options.seed, ready);
+    init_llama_weights(model, options.seed,
+                       quantize_when_initialised(options, [&](const torch::nn::Module& m) { return quantizable(model, m); }));
   } else {
     safetensors::Checkpoint checkpoint = safetensors::Checkpoint::open(spec);
     if (!config.tie_word_embeddings && !checkpoint.contains("lm_head.weight"))
       throw LoadError(spec + ": config.json says tie_word_embeddings=false but the checkpoint has no lm_head.weight");
-    // Each weight is quantised as soon as it is read, so at most one is ever held in fp32.
-    std::map<std::string, torch::nn::Module*> targets;
-    if (options.quantization != QuantFormat::none)
-      for (const auto& item : model.named_modules("", /*include_self=*/false))
-        if (quantizable(model, *item.value())) targets[item.key() + ".weight"] = item.value().get();
-    auto quantize_loaded = [&](const std::string& name, const torch::Tensor& value) {
-      auto it = targets.find(name);
-      if (it == targets.end()) return false;
-      quantize_module_weight(*it->second, options.quantization, options.dtype, value);
-      release_freed_memory();
-      return true;
-    };
+    const TakeWeight quantize_loaded =
+        quantize_when_read(model, options, [&](const torch::nn::Module& m) { return quantizable(model, m); });
     // Some tied checkpoints also store the head (a copy of the embedding); one that differs is
     // a trained head the tied model would silently drop. Rotary tables of old exports are not
     // weights.

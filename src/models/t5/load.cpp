@@ -196,6 +196,31 @@ void release_freed_memory() {
 #endif
 }
 
+WeightReady quantize_when_initialised(const ModelOptions& options, IsQuantizable quantizable) {
+  if (options.quantization == QuantFormat::none) return nullptr;
+  return [options, quantizable = std::move(quantizable)](torch::nn::Module& owner, const torch::Tensor& values) {
+    if (!quantizable(owner)) return false;
+    quantize_module_weight(owner, options.quantization, options.dtype, values);
+    release_freed_memory();
+    return true;
+  };
+}
+
+TakeWeight quantize_when_read(torch::nn::Module& model, const ModelOptions& options, const IsQuantizable& quantizable) {
+  if (options.quantization == QuantFormat::none) return nullptr;
+  // The weight a checkpoint name fills, for each module that takes quantised weights.
+  std::map<std::string, torch::nn::Module*> targets;
+  for (const auto& item : model.named_modules("", /*include_self=*/false))
+    if (quantizable(*item.value())) targets[item.key() + ".weight"] = item.value().get();
+  return [options, targets = std::move(targets)](const std::string& name, const torch::Tensor& value) {
+    auto it = targets.find(name);
+    if (it == targets.end()) return false;
+    quantize_module_weight(*it->second, options.quantization, options.dtype, value);
+    release_freed_memory();
+    return true;
+  };
+}
+
 namespace {
 
 // Quantisation targets: every Linear (projections, lm_head) and the embedding table. The
@@ -222,16 +247,9 @@ LoadedModel load_model(const std::string& spec, const ModelOptions& options) {
     check_model_fits(estimated_parameters(config), static_cast<double>(config.vocab_size * config.d_model), spec, options.quantization);
     loaded.model = T5ForConditionalGeneration(config);
     T5ForConditionalGenerationImpl& model = *loaded.model;
-    WeightReady ready;
     if (options.quantization != QuantFormat::none) drop_initial_table(model);
-    if (options.quantization != QuantFormat::none)
-      ready = [&](torch::nn::Module& owner, const torch::Tensor& values) {
-        if (!quantizable(model, owner)) return false;
-        quantize_module_weight(owner, options.quantization, options.dtype, values);
-        release_freed_memory();
-        return true;
-      };
-    init_t5_weights(model, options.seed, ready);
+    init_t5_weights(model, options.seed,
+                    quantize_when_initialised(options, [&](const torch::nn::Module& m) { return quantizable(model, m); }));
   } else {
     fs::path dir(spec);
     if (!fs::is_directory(dir))
@@ -244,22 +262,10 @@ LoadedModel load_model(const std::string& spec, const ModelOptions& options) {
       throw LoadError(spec + ": config.json says tie_word_embeddings=false but the checkpoint has no lm_head.weight");
     check_model_fits(estimated_parameters(config), static_cast<double>(config.vocab_size * config.d_model), spec, options.quantization);
     loaded.model = T5ForConditionalGeneration(config);
-    // Each weight is quantised as soon as it is read, without being copied into the module, so
-    // at most one is ever held in fp32.
-    std::map<std::string, torch::nn::Module*> targets;
     if (options.quantization != QuantFormat::none) drop_initial_table(*loaded.model);
-    if (options.quantization != QuantFormat::none)
-      for (const auto& item : loaded.model->named_modules("", /*include_self=*/false))
-        if (quantizable(*loaded.model, *item.value())) targets[item.key() + ".weight"] = item.value().get();
-    auto quantize_loaded = [&](const std::string& name, const torch::Tensor& value) {
-      auto it = targets.find(name);
-      if (it == targets.end()) return false;
-      quantize_module_weight(*it->second, options.quantization, options.dtype, value);
-      release_freed_memory();
-      return true;
-    };
-    load_weights(*loaded.model, checkpoint, {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"},
-                 quantize_loaded);
+    T5ForConditionalGenerationImpl& model = *loaded.model;
+    load_weights(model, checkpoint, {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"},
+                 quantize_when_read(model, options, [&](const torch::nn::Module& m) { return quantizable(model, m); }));
     if (fs::exists(dir / "spiece.model")) loaded.tokenizer_path = (dir / "spiece.model").string();
   }
   loaded.model->to(options.device, options.dtype);

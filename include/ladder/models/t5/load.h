@@ -55,6 +55,13 @@ void check_model_fits(double parameters, double embedding_elements, const std::s
 // weight would add up to a full-precision model's worth of RSS unless handed back.
 void release_freed_memory();
 
+// Quantised building, shared by every model's loader: callbacks that store each weight
+// `quantizable` accepts quantised as soon as it is initialised or read, so at most one is ever
+// held in fp32. Empty callbacks when options.quantization is none.
+using IsQuantizable = std::function<bool(const torch::nn::Module&)>;
+WeightReady quantize_when_initialised(const ModelOptions& options, IsQuantizable quantizable);
+TakeWeight quantize_when_read(torch::nn::Module& model, const ModelOptions& options, const IsQuantizable& quantizable);
+
 // A stable fingerprint of a model's parameter names and shapes (for adapter compatibility);
 // a quantised weight counts under its logical name and shape, so the fingerprint does not
 // depend on --backbone-dtype.
