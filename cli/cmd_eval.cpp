@@ -53,7 +53,8 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
     if (app.count("--max-eval-examples")) config.task.max_eval_examples = c.task.max_eval_examples;
     decode.max_new_tokens = c.max_new_tokens > 0 ? c.max_new_tokens : config.train.max_new_tokens;
     decode.num_beams = c.num_beams > 0 ? c.num_beams : config.train.num_beams;
-    result = train::evaluate_split(*loaded.method, *loaded.tokenizer, config.task, c.split, config.max_source_length, decode);
+    result = train::evaluate_split(*loaded.method, *loaded.tokenizer, config.task, c.split, config.max_source_length, decode,
+                                   config.max_target_length);
     result["checkpoint"] = c.checkpoint;
     result["checkpoint_path"] = checkpoint;
     result["step"] = train::load_training_state(checkpoint).global_step;
@@ -72,6 +73,7 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
     train::LoadedMethod loaded =
         train::load_trained_method(c.model, c.tokenizer, c.weights, c.runtime.precision, device, c.runtime.seed,
                                    c.runtime.backbone_dtype);
+    task.decoder_only = loaded.method->backbone_handle().is_causal_lm();  // GLUE as prompts with label words
     decode.num_beams = c.num_beams > 0 ? c.num_beams : 1;
     if (c.max_new_tokens > 0) {
       decode.max_new_tokens = c.max_new_tokens;
@@ -100,7 +102,7 @@ void add_eval_command(CLI::App& root) {
   app->add_option("--checkpoint", c->checkpoint, "last (the final model, as the authors test) or best (highest validation score)")->capture_default_str()->check(CLI::IsMember({"last", "best"}));
   app->add_option("--split", c->split, "validation or test")->capture_default_str()->check(CLI::IsMember({"validation", "test"}));
   app->add_option("--model", c->model, "without --run: Hugging Face model folder or arch:NAME");
-  app->add_option("--tokenizer", c->tokenizer, "without --run: sentencepiece model (default: MODEL/spiece.model)");
+  app->add_option("--tokenizer", c->tokenizer, "without --run: the model's tokenizer (default: MODEL/spiece.model, tokenizer.model or tokenizer.json)");
   app->add_option("--method", c->method, "without --run: expected method of --weights (checked)");
   app->add_option("--weights", c->weights, "without --run: folder with adapter_config.json + adapter_model.safetensors");
   add_task_options(app, c->task);

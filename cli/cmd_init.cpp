@@ -53,7 +53,7 @@ void add_init_command(CLI::App& root) {
   CLI::App* app = root.add_subcommand(
       "init", "Write the adapter folder a training run starts from (initialisation included) without training");
   app->add_option("--model", c->model, "Hugging Face model folder or arch:NAME")->required();
-  app->add_option("--tokenizer", c->tokenizer, "sentencepiece model (default: MODEL/spiece.model)");
+  app->add_option("--tokenizer", c->tokenizer, "the model's tokenizer (default: MODEL/spiece.model, tokenizer.model or tokenizer.json)");
   app->add_option("--method", c->method, "lst, full, lora, adapter, bitfit or prompt")
       ->capture_default_str()
       ->check(CLI::IsMember(method_names()));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "ladder/data/example.h"
 #include "ladder/error.h"
 #include "ladder/train/checkpoint.h"
 #include "ladder/train/run.h"
@@ -54,11 +55,11 @@ void run_predict(const PredictCommand& c, const CLI::App& app) {
       train::load_trained_method(config.model, config.tokenizer, checkpoint, precision, device, config.train.seed,
                                  run_backbone_dtype(app, c.runtime, config.backbone_dtype));
   const bool vl = config.task.is_vl();
-  std::vector<train::TokenizedExample> examples;
+  std::vector<data::Example> inputs;
   std::vector<std::size_t> rows;  // which input line each source came from
   for (std::size_t i = 0; i < texts.size(); ++i) {
     if (texts[i].empty()) continue;
-    train::TokenizedExample example;
+    data::Example input;
     std::string text = texts[i];
     if (vl) {
       // IMAGE_ID<TAB>TEXT; NLVR2's two images as ID,ID.
@@ -68,16 +69,18 @@ void run_predict(const PredictCommand& c, const CLI::App& app) {
       std::string ids = text.substr(0, tab);
       for (std::size_t start = 0;;) {
         const std::size_t comma = ids.find(',', start);
-        example.image_ids.push_back(ids.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        input.image_ids.push_back(ids.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
         if (comma == std::string::npos) break;
         start = comma + 1;
       }
       text = text.substr(tab + 1);
     }
-    example.source = loaded.tokenizer->encode(train::format_input(config.task, text), config.max_source_length);
-    examples.push_back(std::move(example));
+    input.source = train::format_input(config.task, text);
+    inputs.push_back(std::move(input));
     rows.push_back(i);
   }
+  const std::vector<train::TokenizedExample> examples = train::tokenize_for(
+      loaded.method->backbone_handle(), *loaded.tokenizer, inputs, config.max_source_length, config.max_target_length);
   train::DecodeOptions decode;
   decode.batch_size = c.batch_size;
   decode.max_new_tokens = c.max_new_tokens > 0 ? c.max_new_tokens : config.train.max_new_tokens;

@@ -199,7 +199,7 @@ void add_train_command(CLI::App& root, std::vector<std::string> arguments) {
   auto c = std::make_shared<TrainCommand>();
   CLI::App* app = root.add_subcommand("train", "Fine-tune a T5 model on a GLUE task or your data (resumable)");
   app->add_option("--model", c->model, "Hugging Face model folder or arch:NAME");
-  app->add_option("--tokenizer", c->tokenizer, "sentencepiece model (default: MODEL/spiece.model)");
+  app->add_option("--tokenizer", c->tokenizer, "the model's tokenizer (default: MODEL/spiece.model, tokenizer.model or tokenizer.json)");
   app->add_option("--method", c->method, "lst, full, lora, adapter, bitfit or prompt")->capture_default_str();
   app->add_option("--out", c->out, "run directory to create (run.json, best/, last/, log.jsonl, metrics.json)");
   app->add_option("--resume", c->resume, "continue the run in this directory from its last/ checkpoint");

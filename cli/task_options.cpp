@@ -11,7 +11,8 @@ namespace fs = std::filesystem;
 
 void add_task_options(CLI::App* app, TaskOptions& o) {
   app->add_option("--task", o.task,
-                  "GLUE task (cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli), custom, or vision-language: "
+                  "GLUE task (cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli), custom, completion (custom "
+                  "prompt/completion pairs), text (plain text for a decoder-only model), or vision-language: "
                   "vqa, gqa, nlvr, caption, or several joined by commas (multi-task)");
   app->add_option("--features", o.features,
                   "vision-language: image features, a folder of {image_id}.h5 files or one .safetensors file");
@@ -30,11 +31,11 @@ void add_task_options(CLI::App* app, TaskOptions& o) {
   app->add_option("--data", o.data,
                   "GLUE: the glue folder or the task's folder; custom: a data file (validation held out) or a "
                   "folder with train/validation(/test) .jsonl/.csv/.tsv files");
-  app->add_option("--text-field", o.text_field, "custom classification: text field")->capture_default_str();
+  app->add_option("--text-field", o.text_field, "custom classification and --task text: text field")->capture_default_str();
   app->add_option("--text-pair-field", o.text_pair_field, "custom classification: second text field (pair tasks)");
   app->add_option("--label-field", o.label_field, "custom classification: label field")->capture_default_str();
-  app->add_option("--source-field", o.source_field, "custom seq2seq: source field");
-  app->add_option("--target-field", o.target_field, "custom seq2seq: target field");
+  app->add_option("--source-field", o.source_field, "custom seq2seq: source field (--task completion: prompt)");
+  app->add_option("--target-field", o.target_field, "custom seq2seq: target field (--task completion: completion)");
   app->add_option("--prefix", o.prefix, "custom: task prefix put before the input text");
   app->add_option("--split-seed", o.split_seed, "seed of the validation/test splits (the paper: 42)")->capture_default_str();
   app->add_option("--max-train-examples", o.max_train_examples, "use only the first N training examples (0: all)")
@@ -87,6 +88,23 @@ train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& o) {
   const bool seq2seq = app.count("--source-field") > 0 || app.count("--target-field") > 0;
   const bool classification = app.count("--text-field") > 0 || app.count("--text-pair-field") > 0 ||
                               app.count("--label-field") > 0;
+  if (o.task == "completion") {  // custom seq2seq under the names decoder-only data sets use
+    if (classification) throw UsageError("--task completion reads --source-field/--target-field (prompt, completion)");
+    spec.task = "custom";
+    spec.kind = "seq2seq";
+    spec.seq2seq.source_field = o.source_field.empty() ? "prompt" : o.source_field;
+    spec.seq2seq.target_field = o.target_field.empty() ? "completion" : o.target_field;
+    spec.seq2seq.prefix = o.prefix;
+    return spec;
+  }
+  if (o.task == "text") {
+    if (seq2seq || app.count("--text-pair-field") || app.count("--label-field") || app.count("--prefix"))
+      throw UsageError("--task text reads one field, --text-field (.txt files: one text per line)");
+    spec.task = "custom";
+    spec.kind = "text";
+    spec.text_field = o.text_field;
+    return spec;
+  }
   if (o.task != "custom") {
     data::glue_task(o.task);  // UsageError listing the tasks
     if (seq2seq || classification || app.count("--prefix") > 0)

@@ -184,6 +184,35 @@ Dataset load_custom_seq2seq(const std::string& path, const Seq2SeqFields& fields
   return dataset;
 }
 
+Dataset load_custom_text(const std::string& path, const std::string& text_field, const std::string& task,
+                         const LoadOptions& options) {
+  Dataset dataset;
+  dataset.task = task;
+  const auto add = [&](const Record& record, const std::string& text) {
+    std::string problem = record.problem;
+    if (problem.empty() && trim_spaces(text).empty()) problem = "empty text";
+    if (!problem.empty()) return finish_row(path, record, problem, options, dataset);
+    Example example{"", text};
+    example.index = dataset.examples.size();
+    dataset.examples.push_back(std::move(example));
+  };
+  const std::size_t dot = path.find_last_of('.');
+  if (dot != std::string::npos && lower(path.substr(dot)) == ".txt") {
+    for (const TextRow& line : split_lines(read_text_file(path, "text data"))) {
+      const std::string& text = line.fields[0];  // line ends already dropped
+      if (trim_spaces(text).empty()) continue;    // blank lines separate nothing
+      Record record;
+      record.line = line.line;
+      add(record, text);
+    }
+  } else {
+    for (const Record& record : read_records(path, {text_field}))
+      add(record, record.values.count(text_field) ? record.values.at(text_field) : "");
+  }
+  if (dataset.examples.empty()) throw FormatError("text data: " + path + " has no usable rows");
+  return dataset;
+}
+
 void save_labels(const std::string& path, const std::vector<std::string>& labels) {
   const std::string temp = path + ".tmp";
   {

@@ -35,6 +35,10 @@ nlohmann::json Backbone::config_json() const { return t5_ ? t5_->config.to_json(
 
 int64_t Backbone::vocab_size() const { return t5_ ? t5_->config.vocab_size : causal_lm_->config.vocab_size; }
 
+int64_t Backbone::padding_id() const {
+  return t5_ ? t5_->config.pad_token_id : causal_lm_->config.fill_token_id();
+}
+
 torch::Device Backbone::device() const { return t5_ ? t5_->device() : causal_lm_->device(); }
 
 torch::ScalarType Backbone::compute_dtype() const { return t5_ ? t5_->compute_dtype() : causal_lm_->compute_dtype(); }

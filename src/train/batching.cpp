@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <numeric>
+#include <tuple>
 
 #include "ladder/data/shuffle.h"
 #include "ladder/error.h"
+#include "ladder/models/llama/generate.h"
 #include "ladder/train/visual_features.h"
 
 namespace ladder::train {
@@ -16,35 +18,39 @@ uint64_t mix_seed(uint64_t seed, int64_t counter, uint64_t purpose) {
 
 namespace {
 
-std::vector<int64_t> cut(std::vector<int64_t> ids, int64_t max_length, int64_t eos_id) {
+// The first max_length ids, the last one kept last: a cut sequence still ends like every other.
+std::vector<int64_t> cut_keeping_last(std::vector<int64_t> ids, int64_t max_length) {
   if (max_length > 0 && static_cast<int64_t>(ids.size()) > max_length) {
+    const int64_t last = ids.back();
     ids.resize(static_cast<std::size_t>(max_length));
-    ids.back() = eos_id;  // the cut sequence still ends like every other one
+    ids.back() = last;
   }
   return ids;
+}
+
+void check_lengths(int64_t max_source_length, int64_t max_target_length) {
+  if (max_source_length < 2 || max_target_length < 2)
+    throw UsageError(expected_found("maximum source/target length", "at least 2 (one token and the end or start token)",
+                                    std::to_string(std::min(max_source_length, max_target_length))));
 }
 
 }  // namespace
 
 std::vector<TokenizedExample> tokenize_examples(const std::vector<data::Example>& examples,
-                                                const T5Tokenizer& tokenizer, int64_t max_source_length,
+                                                const TextTokenizer& tokenizer, int64_t max_source_length,
                                                 int64_t max_target_length) {
-  if (max_source_length < 2 || max_target_length < 2)
-    throw UsageError(expected_found("maximum source/target length", "at least 2 (one token and </s>)",
-                                    std::to_string(std::min(max_source_length, max_target_length))));
+  check_lengths(max_source_length, max_target_length);
   std::vector<TokenizedExample> out;
   out.reserve(examples.size());
   std::vector<std::string> task_order;  // vision-language tasks in order of first appearance
   for (const auto& example : examples) {
     TokenizedExample t;
-    t.source = tokenizer.encode(example.source, max_source_length);
-    // The tokenizer cuts pieces before </s>; cut() only guards the invariant.
-    t.target = cut(tokenizer.encode(example.target, max_target_length), max_target_length, tokenizer.eos_id());
+    t.source = cut_keeping_last(tokenizer.encode_input(example.source), max_source_length);
+    t.target = cut_keeping_last(tokenizer.encode_input(example.target), max_target_length);
     t.image_ids = example.image_ids;
     if (example.answers.size() > 1)
       for (const auto& [answer, weight] : example.answers) {
-        t.answer_targets.push_back(
-            cut(tokenizer.encode(answer, max_target_length), max_target_length, tokenizer.eos_id()));
+        t.answer_targets.push_back(cut_keeping_last(tokenizer.encode_input(answer), max_target_length));
         t.answer_weights.push_back(weight);
       }
     if (!example.vl_task.empty()) {
@@ -55,6 +61,41 @@ std::vector<TokenizedExample> tokenize_examples(const std::vector<data::Example>
     out.push_back(std::move(t));
   }
   return out;
+}
+
+std::vector<TokenizedExample> tokenize_completions(const std::vector<data::Example>& examples,
+                                                   const TextTokenizer& tokenizer, int64_t eos_id,
+                                                   int64_t max_source_length, int64_t max_target_length) {
+  check_lengths(max_source_length, max_target_length);
+  // The tokens encode_input adds in front (<s>, <|begin_of_text|>, or none).
+  const std::size_t start_tokens = tokenizer.encode_input("").size();
+  if (static_cast<int64_t>(start_tokens) >= max_source_length)
+    throw UsageError(expected_found("maximum prompt length", "more than the " + std::to_string(start_tokens) +
+                                    " start token(s) the tokenizer adds", std::to_string(max_source_length)));
+  std::vector<TokenizedExample> out;
+  out.reserve(examples.size());
+  for (const auto& example : examples) {
+    TokenizedExample t;
+    t.source = tokenizer.encode_input(example.source);
+    if (static_cast<int64_t>(t.source.size()) > max_source_length)
+      t.source.erase(t.source.begin() + static_cast<std::ptrdiff_t>(start_tokens),
+                     t.source.end() - (max_source_length - static_cast<int64_t>(start_tokens)));
+    t.target = tokenizer.encode_text(example.target);
+    t.target.push_back(eos_id);
+    t.target = cut_keeping_last(std::move(t.target), max_target_length);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+std::vector<TokenizedExample> tokenize_for(const Backbone& backbone, const TextTokenizer& tokenizer,
+                                           const std::vector<data::Example>& examples, int64_t max_source_length,
+                                           int64_t max_target_length) {
+  if (!backbone.is_causal_lm()) return tokenize_examples(examples, tokenizer, max_source_length, max_target_length);
+  const LlamaConfig& config = backbone.causal_lm_or_null()->config;
+  if (config.eos_token_ids.empty())
+    throw UsageError("the model's config.json names no eos_token_id: a completion needs one to end");
+  return tokenize_completions(examples, tokenizer, config.eos_token_ids.front(), max_source_length, max_target_length);
 }
 
 const std::vector<int64_t>& training_target(const TokenizedExample& example, std::size_t index,
@@ -73,6 +114,42 @@ const std::vector<int64_t>& training_target(const TokenizedExample& example, std
   return example.answer_targets.back();
 }
 
+namespace {
+
+Seq2SeqBatch collate_decoder_only(const std::vector<TokenizedExample>& examples,
+                                  const std::vector<std::size_t>& indices, int64_t pad_id, const CollateOptions& options) {
+  if (indices.empty()) throw Error("collate: empty batch");
+  if (options.visual) throw UsageError("image features need a vision-language T5, not a decoder-only model");
+  std::vector<std::vector<int64_t>> rows;
+  for (std::size_t i : indices) {
+    if (i >= examples.size()) throw Error("collate: example index out of range");
+    rows.push_back(examples[i].source);
+    if (options.with_labels) rows.back().insert(rows.back().end(), examples[i].target.begin(), examples[i].target.end());
+  }
+  Seq2SeqBatch batch;
+  if (!options.with_labels) {  // prompts to continue: their ends line up
+    std::tie(batch.input_ids, batch.attention_mask) = left_padded_batch(rows, pad_id);
+    return batch;
+  }
+  int64_t length = 1;
+  for (const auto& row : rows) length = std::max<int64_t>(length, static_cast<int64_t>(row.size()));
+  const int64_t n = static_cast<int64_t>(rows.size());
+  std::vector<int64_t> ids(n * length, pad_id), mask(n * length, 0), labels(n * length, -100);
+  for (int64_t r = 0; r < n; ++r) {
+    const auto& example = examples[indices[r]];
+    std::copy(rows[r].begin(), rows[r].end(), ids.begin() + r * length);
+    std::fill_n(mask.begin() + r * length, rows[r].size(), 1);
+    std::copy(example.target.begin(), example.target.end(),
+              labels.begin() + r * length + static_cast<int64_t>(example.source.size()));
+  }
+  batch.input_ids = torch::tensor(ids, torch::kLong).view({n, length});
+  batch.attention_mask = torch::tensor(mask, torch::kLong).view({n, length});
+  batch.labels = torch::tensor(labels, torch::kLong).view({n, length});
+  return batch;
+}
+
+}  // namespace
+
 Seq2SeqBatch collate(const std::vector<TokenizedExample>& examples, const std::vector<std::size_t>& indices,
                      int64_t pad_id, bool with_labels) {
   CollateOptions options;
@@ -82,6 +159,7 @@ Seq2SeqBatch collate(const std::vector<TokenizedExample>& examples, const std::v
 
 Seq2SeqBatch collate(const std::vector<TokenizedExample>& examples, const std::vector<std::size_t>& indices,
                      int64_t pad_id, const CollateOptions& options) {
+  if (options.decoder_only) return collate_decoder_only(examples, indices, pad_id, options);
   const bool with_labels = options.with_labels;
   if (indices.empty()) throw Error("collate: empty batch");
   int64_t source_length = 1, target_length = 1;
@@ -173,9 +251,9 @@ std::vector<std::vector<std::size_t>> epoch_batches(const std::vector<TokenizedE
   return shuffled;
 }
 
-int64_t count_tokens(const Seq2SeqBatch& batch) {
+int64_t count_tokens(const Seq2SeqBatch& batch, bool decoder_only) {
   int64_t n = batch.attention_mask.defined() ? batch.attention_mask.sum().item<int64_t>() : batch.input_ids.numel();
-  if (batch.labels.defined()) n += batch.labels.ne(-100).sum().item<int64_t>();
+  if (batch.labels.defined() && !decoder_only) n += batch.labels.ne(-100).sum().item<int64_t>();
   return n;
 }
 

@@ -22,9 +22,11 @@ std::string initialize_from_training_data(FineTuningMethod& method, const std::v
   const std::vector<std::size_t> sample = init_sample_indices(train.size(), wanted, seed);
   std::size_t begin = 0, end = sample.size();
   if (group) std::tie(begin, end) = dist::shard_range(sample.size(), group->rank(), group->size());
+  CollateOptions layout;
+  layout.decoder_only = method.backbone_handle().is_causal_lm();
   std::vector<Seq2SeqBatch> batches;
   for (std::size_t k = begin; k < end; ++k)
-    batches.push_back(batch_to(collate(train, {sample[k]}, method.config().pad_token_id), device));
+    batches.push_back(batch_to(collate(train, {sample[k]}, method.backbone_handle().padding_id(), layout), device));
   if (!group) return method.initialize_from_examples(batches);
   int64_t summed = 0;
   const std::string line = method.initialize_from_examples(batches, [&](torch::Tensor& statistic) {

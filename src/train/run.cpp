@@ -1,12 +1,15 @@
 #include "ladder/train/run.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <ostream>
 
 #include "ladder/error.h"
 #include "ladder/models/quantize.h"
+#include "ladder/models/llama/load.h"
 #include "ladder/models/t5/load.h"
+#include "ladder/tokenizer/t5_tokenizer.h"
 #include "ladder/train/checkpoint.h"
 #include "ladder/train/method_init.h"
 #include "ladder/train/run_lock.h"
@@ -37,13 +40,23 @@ std::string absolute_path(const std::string& path) {
 
 std::string run_json_path(const std::string& run_dir) { return (fs::path(run_dir) / "run.json").string(); }
 
+struct LoadedBackbone {
+  Backbone model;
+  std::shared_ptr<TextTokenizer> tokenizer;
+  std::string tokenizer_path;
+};
+
 // Everything a run trains and validates on, tokenised.
-TrainData prepare_data(const RunConfig& config, const T5Tokenizer& tokenizer) {
+TrainData prepare_data(const RunConfig& config, const LoadedBackbone& backbone) {
   data::Dataset train = load_split(config.task, "train");
   data::Dataset validation = load_split(config.task, "validation");
   TrainData data;
-  data.train = tokenize_examples(train.examples, tokenizer, config.max_source_length, config.max_target_length);
-  data.validation = tokenize_examples(validation.examples, tokenizer, config.max_source_length, config.max_target_length);
+  const auto tokenize = [&](const data::Dataset& dataset) {
+    return tokenize_for(backbone.model, *backbone.tokenizer, dataset.examples, config.max_source_length,
+                        config.max_target_length);
+  };
+  data.train = tokenize(train);
+  data.validation = tokenize(validation);
   for (const auto& e : validation.examples) data.validation_references.push_back(e.target);
   data.visual = open_visual_features(config.task);
   if (data.visual) {
@@ -55,14 +68,14 @@ TrainData prepare_data(const RunConfig& config, const T5Tokenizer& tokenizer) {
   return data;
 }
 
-struct Backbone {
-  T5ForConditionalGeneration model{nullptr};
-  std::shared_ptr<T5Tokenizer> tokenizer;
-  std::string tokenizer_path;
-};
+void check_tokenizer_fits(const TextTokenizer& tokenizer, const std::string& path, int64_t model_vocab) {
+  if (tokenizer.vocab_size() > model_vocab)
+    throw UsageError(expected_found(path + ": tokenizer vocabulary", "at most the model's " + std::to_string(model_vocab),
+                                    std::to_string(tokenizer.vocab_size()), "tokenizer of another model?"));
+}
 
-Backbone load_backbone(const std::string& model, const std::string& tokenizer_path, const std::string& precision,
-                       const std::string& backbone_dtype, const torch::Device& device, uint64_t seed) {
+LoadedBackbone load_backbone(const std::string& model, const std::string& tokenizer_path, const std::string& precision,
+                             const std::string& backbone_dtype, const torch::Device& device, uint64_t seed) {
   storage_dtype(precision);  // its own message first
   const BackboneStorage storage = backbone_storage(backbone_dtype, precision);
   ModelOptions options;
@@ -70,23 +83,26 @@ Backbone load_backbone(const std::string& model, const std::string& tokenizer_pa
   options.dtype = storage.dtype;
   options.quantization = storage.quantization;
   options.seed = seed;
+  if (model_family(model) == ModelFamily::causal_lm) {
+    LoadedCausalLM loaded = load_causal_lm(model, options);
+    const std::string path = tokenizer_path.empty() ? loaded.tokenizer_path : tokenizer_path;
+    if (path.empty())
+      throw UsageError(model + ": no tokenizer.model or tokenizer.json next to the model (pass --tokenizer FILE)");
+    LoadedBackbone b{loaded.model, load_causal_lm_tokenizer(path), path};
+    check_tokenizer_fits(*b.tokenizer, path, loaded.model->config.vocab_size);
+    return b;
+  }
   LoadedModel loaded = load_model(model, options);
-  Backbone b;
-  b.model = loaded.model;
-  b.tokenizer_path = tokenizer_path.empty() ? loaded.tokenizer_path : tokenizer_path;
-  if (b.tokenizer_path.empty())
-    throw UsageError(model + ": no spiece.model next to the model (pass --tokenizer FILE)");
-  b.tokenizer = std::make_shared<T5Tokenizer>(T5Tokenizer::load(b.tokenizer_path));
-  if (b.tokenizer->vocab_size() > b.model->config.vocab_size)
-    throw UsageError(expected_found(b.tokenizer_path + ": tokenizer vocabulary",
-                                    "at most the model's " + std::to_string(b.model->config.vocab_size),
-                                    std::to_string(b.tokenizer->vocab_size()), "tokenizer of another model?"));
+  const std::string path = tokenizer_path.empty() ? loaded.tokenizer_path : tokenizer_path;
+  if (path.empty()) throw UsageError(model + ": no spiece.model next to the model (pass --tokenizer FILE)");
+  LoadedBackbone b{loaded.model, std::make_shared<T5Tokenizer>(T5Tokenizer::load(path)), path};
+  check_tokenizer_fits(*b.tokenizer, path, loaded.model->config.vocab_size);
   return b;
 }
 
 // The run's method around `backbone`, on `device`, seeded with the run's seed.
-std::unique_ptr<FineTuningMethod> build_method(const RunConfig& config, T5ForConditionalGeneration backbone,
-                                               const torch::Device& device, VisualFeatures* visual) {
+std::unique_ptr<FineTuningMethod> build_method(const RunConfig& config, Backbone backbone, const torch::Device& device,
+                                               VisualFeatures* visual) {
   MethodOptions options;
   if (visual) options.visual.feature_dim = visual->feature_dim();
   options.name = config.method;
@@ -96,6 +112,17 @@ std::unique_ptr<FineTuningMethod> build_method(const RunConfig& config, T5ForCon
   std::unique_ptr<FineTuningMethod> method = make_method(std::move(backbone), options);
   method->to(device);
   return method;
+}
+
+// What the task needs of the model family: a decoder-only model reads GLUE as prompts, and only
+// it learns plain text.
+void fit_task_to_backbone(TaskSpec& task, const Backbone& backbone) {
+  task.decoder_only = backbone.is_causal_lm();
+  if (task.scored_by_loss() && !task.decoder_only)
+    throw UsageError("--task text (plain-text language modelling) needs a decoder-only model; a T5 learns "
+                     "input/target pairs (--task custom)");
+  if (task.is_vl() && task.decoder_only)
+    throw UsageError("vision-language tasks need a T5 backbone (the CLIP-T5 of SPEC-LST), not " + backbone.family());
 }
 
 }  // namespace
@@ -116,14 +143,17 @@ void check_visual_width(FineTuningMethod& method, VisualFeatures* visual, const 
 }
 
 InitialMethod initial_method(const RunConfig& config, const torch::Device& device) {
-  Backbone backbone =
+  LoadedBackbone backbone =
       load_backbone(config.model, config.tokenizer, config.precision, config.backbone_dtype, device, config.train.seed);
+  TaskSpec task = config.task;
+  if (!task.data.empty()) fit_task_to_backbone(task, backbone.model);
   InitialMethod out;
   std::vector<TokenizedExample> examples;
   const auto load_examples = [&] {
     if (!examples.empty()) return;
-    const data::Dataset train = load_split(config.task, "train");
-    examples = tokenize_examples(train.examples, *backbone.tokenizer, config.max_source_length, config.max_target_length);
+    const data::Dataset train = load_split(task, "train");
+    examples = tokenize_for(backbone.model, *backbone.tokenizer, train.examples, config.max_source_length,
+                            config.max_target_length);
   };
   // A vision-language method's width comes from the features its training examples name.
   std::shared_ptr<VisualFeatures> visual = open_visual_features(config.task);
@@ -212,13 +242,14 @@ TrainResult train_from_start(RunConfig config, const std::string& run_dir, const
   config.train.validate();
   if (config.model.rfind("arch:", 0) != 0) config.model = absolute_path(config.model);
   config.task.data = absolute_path(config.task.data);
-  Backbone backbone = load_backbone(config.model, config.tokenizer, config.precision, config.backbone_dtype, context.device,
-                                    config.train.seed);
+  LoadedBackbone backbone = load_backbone(config.model, config.tokenizer, config.precision, config.backbone_dtype,
+                                          context.device, config.train.seed);
   config.tokenizer = absolute_path(backbone.tokenizer_path);
+  fit_task_to_backbone(config.task, backbone.model);
 
   if (!config.task.is_glue() && config.task.kind == "classification" && config.task.classification.known_labels.empty())
     config.task.classification.known_labels = load_split(config.task, "train").labels;
-  TrainData data = prepare_data(config, *backbone.tokenizer);
+  TrainData data = prepare_data(config, backbone);
 
   std::unique_ptr<FineTuningMethod> method = build_method(config, backbone.model, context.device, data.visual.get());
   config.settings = method->settings();  // defaults filled in
@@ -274,9 +305,9 @@ TrainResult resume_run(const std::string& run_dir, const RunContext& context) {
     result.metrics = read_json_file((fs::path(run_dir) / "metrics.json").string());
     return result;
   }
-  Backbone backbone = load_backbone(config.model, config.tokenizer, config.precision, config.backbone_dtype, context.device,
-                                    config.train.seed);
-  TrainData data = prepare_data(config, *backbone.tokenizer);
+  LoadedBackbone backbone = load_backbone(config.model, config.tokenizer, config.precision, config.backbone_dtype,
+                                          context.device, config.train.seed);
+  TrainData data = prepare_data(config, backbone);
   std::unique_ptr<FineTuningMethod> method = load_method(backbone.model, checkpoint, backbone_storage(config.backbone_dtype, config.precision).dtype);
   method->to(context.device);
   check_visual_width(*method, data.visual.get(), checkpoint);
@@ -289,7 +320,7 @@ TrainResult resume_run(const std::string& run_dir, const RunContext& context) {
 LoadedMethod load_trained_method(const std::string& model, const std::string& tokenizer,
                                  const std::string& checkpoint_dir, const std::string& precision,
                                  const torch::Device& device, uint64_t seed, const std::string& backbone_dtype) {
-  Backbone backbone = load_backbone(model, tokenizer, precision, backbone_dtype, device, seed);
+  LoadedBackbone backbone = load_backbone(model, tokenizer, precision, backbone_dtype, device, seed);
   LoadedMethod loaded;
   loaded.method = load_method(backbone.model, checkpoint_dir, backbone_storage(backbone_dtype, precision).dtype);
   loaded.method->to(device);
@@ -298,11 +329,15 @@ LoadedMethod load_trained_method(const std::string& model, const std::string& to
   return loaded;
 }
 
-nlohmann::json evaluate_split(FineTuningMethod& method, const T5Tokenizer& tokenizer, const TaskSpec& task,
-                              const std::string& split, int64_t max_source_length, const DecodeOptions& options) {
+nlohmann::json evaluate_split(FineTuningMethod& method, const TextTokenizer& tokenizer, const TaskSpec& task,
+                              const std::string& split, int64_t max_source_length, const DecodeOptions& options,
+                              int64_t max_target_length) {
   data::Dataset dataset = load_split(task, split);
-  // Targets are only compared as text; their token length does not matter here.
-  auto examples = tokenize_examples(dataset.examples, tokenizer, max_source_length, 512);
+  // Generated targets are compared as text, whatever their token length.
+  auto examples = tokenize_for(method.backbone_handle(), tokenizer, dataset.examples, max_source_length,
+                               task.scored_by_loss() ? max_target_length : std::max<int64_t>(512, max_target_length));
+  if (task.scored_by_loss())
+    return {{"task", task.task}, {"split", split}, {"examples", examples.size()}, {"metrics", evaluate_loss(method, examples, options)}};
   std::vector<std::string> references;
   for (const auto& e : dataset.examples) references.push_back(e.target);
   DecodeOptions decode = options;

@@ -12,7 +12,7 @@ namespace ladder::train {
 namespace fs = std::filesystem;
 namespace {
 
-const char* const kExtensions[] = {".jsonl", ".json", ".csv", ".tsv"};
+const char* const kExtensions[] = {".jsonl", ".json", ".csv", ".tsv", ".txt"};
 
 // DIR/<stem>.<ext> for the first stem and extension that exists, or "".
 std::string find_split_file(const fs::path& dir, const std::vector<std::string>& stems) {
@@ -26,6 +26,7 @@ std::string find_split_file(const fs::path& dir, const std::vector<std::string>&
 
 data::Dataset load_custom_file(const TaskSpec& task, const std::string& path, const data::LoadOptions& options) {
   if (task.kind == "seq2seq") return data::load_custom_seq2seq(path, task.seq2seq, "custom", options);
+  if (task.kind == "text") return data::load_custom_text(path, task.text_field, "custom", options);
   return data::load_custom_classification(path, task.classification, "custom", options);
 }
 
@@ -46,7 +47,7 @@ data::Dataset load_custom_split(const TaskSpec& task, const std::string& split, 
     std::string path = find_split_file(task.data, stems);
     if (path.empty())
       throw UsageError(task.data + ": no " + split + " file (expected " + stems.front() +
-                       ".jsonl, .json, .csv or .tsv" + (split == "validation" ? ", or dev.*" : "") + ")");
+                       ".jsonl, .json, .csv, .tsv or .txt" + (split == "validation" ? ", or dev.*" : "") + ")");
     return load_custom_file(task, path, options);
   }
   if (split == "test")
@@ -69,7 +70,43 @@ std::string with_prefix(const std::string& prefix, const std::string& text) {
   return prefix.empty() ? text : prefix + " " + text;
 }
 
+// A GLUE split as prompts continued by label words (task_data.h).
+void as_prompts(const std::string& task, data::Dataset& dataset) {
+  const std::vector<std::string> words = glue_label_words(task);
+  for (auto& example : dataset.examples) {
+    example.source += kGluePromptCue;
+    for (std::size_t l = 0; l < dataset.labels.size() && l < words.size(); ++l)
+      if (example.target == dataset.labels[l]) example.target = words[l];
+  }
+  if (!words.empty()) dataset.labels = words;
+}
+
+// A decoder-only model's GLUE completion back to the task's label string; anything but a label
+// word stays as it is (and scores as wrong).
+std::string label_of_word(const std::string& task, const std::string& completion) {
+  const std::size_t begin = completion.find_first_not_of(" \t\r\n");
+  const std::string word =
+      begin == std::string::npos ? "" : completion.substr(begin, completion.find_last_not_of(" \t\r\n") + 1 - begin);
+  const std::vector<std::string> words = glue_label_words(task);
+  const std::vector<std::string>& labels = data::glue_task(task).labels;
+  for (std::size_t l = 0; l < words.size() && l < labels.size(); ++l)
+    if (word == words[l]) return labels[l];
+  return completion;
+}
+
 }  // namespace
+
+std::vector<std::string> glue_label_words(const std::string& task) {
+  const std::string& name = data::glue_task(task).name;
+  if (name == "cola") return {"unacceptable", "acceptable"};
+  if (name == "sst2") return {"negative", "positive"};
+  if (name == "mrpc") return {"not_equivalent", "equivalent"};
+  if (name == "qqp") return {"not_duplicate", "duplicate"};
+  if (name == "mnli") return {"entailment", "neutral", "contradiction"};
+  if (name == "qnli" || name == "rte") return {"entailment", "not_entailment"};
+  if (name == "wnli") return {"not_entailment", "entailment"};
+  return {};  // stsb: the number is its own word
+}
 
 bool TaskSpec::is_glue() const { return task != "custom" && !is_vl(); }
 
@@ -80,7 +117,8 @@ nlohmann::json TaskSpec::to_json() const {
                          {"max_train_examples", max_train_examples},
                          {"max_eval_examples", max_eval_examples},
                          {"large_task_validation_size", large_task_validation_size},
-                         {"stsb_step", stsb_step}};
+                         {"stsb_step", stsb_step},
+                         {"decoder_only", decoder_only}};
   if (is_vl()) {
     json["features"] = features;
     json["visual_tokens"] = visual_tokens;
@@ -92,6 +130,8 @@ nlohmann::json TaskSpec::to_json() const {
       json["source_field"] = seq2seq.source_field;
       json["target_field"] = seq2seq.target_field;
       json["prefix"] = seq2seq.prefix;
+    } else if (kind == "text") {
+      json["text_field"] = text_field;
     } else {
       json["text_field"] = classification.text_field;
       json["text_pair_field"] = classification.text_pair_field;
@@ -114,6 +154,7 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& json, const std::string& sour
     t.large_task_validation_size = json.value("large_task_validation_size", t.large_task_validation_size);
     // Runs recorded before the option existed used T5's 0.2.
     t.stsb_step = json.value("stsb_step", 0.2);
+    t.decoder_only = json.value("decoder_only", false);
     if (t.is_vl()) {
       t.features = json.at("features").get<std::string>();
       t.visual_tokens = json.value("visual_tokens", int64_t{0});
@@ -125,6 +166,8 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& json, const std::string& sour
         t.seq2seq.source_field = json.at("source_field").get<std::string>();
         t.seq2seq.target_field = json.at("target_field").get<std::string>();
         t.seq2seq.prefix = json.value("prefix", "");
+      } else if (t.kind == "text") {
+        t.text_field = json.at("text_field").get<std::string>();
       } else {
         t.classification.text_field = json.at("text_field").get<std::string>();
         t.classification.text_pair_field = json.value("text_pair_field", "");
@@ -138,8 +181,8 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& json, const std::string& sour
   }
   if (t.is_vl()) t.vl_tasks();  // UsageError for an unknown or repeated task
   else if (t.is_glue()) data::glue_task(t.task);  // UsageError for an unknown task
-  else if (t.kind != "classification" && t.kind != "seq2seq")
-    throw FormatError(source + ": " + expected_found("task kind", "classification or seq2seq", "\"" + t.kind + "\""));
+  else if (t.kind != "classification" && t.kind != "seq2seq" && t.kind != "text")
+    throw FormatError(source + ": " + expected_found("task kind", "classification, seq2seq or text", "\"" + t.kind + "\""));
   return t;
 }
 
@@ -152,6 +195,7 @@ data::Dataset load_split(const TaskSpec& task, const std::string& split, const d
     glue_options.large_task_validation_size = static_cast<std::size_t>(task.large_task_validation_size);
     glue_options.stsb_step = task.stsb_step;
     dataset = data::load_glue(task.task, task.data, split, task.split_seed, glue_options);
+    if (task.decoder_only) as_prompts(task.task, dataset);
   } else if (task.is_vl()) {
     return load_vl_dataset(task, split, options);  // limits apply per task
   } else {
@@ -164,15 +208,23 @@ data::Dataset load_split(const TaskSpec& task, const std::string& split, const d
 }
 
 std::vector<std::string> task_labels(const TaskSpec& task) {
-  if (task.is_glue()) return data::glue_task(task.task).labels;
+  if (task.is_glue()) return task.decoder_only ? glue_label_words(task.task) : data::glue_task(task.task).labels;
   if (task.is_vl()) return {};  // free generation (answers, captions)
-  if (task.kind == "seq2seq") return {};
+  if (task.kind == "seq2seq" || task.kind == "text") return {};
   return task.classification.known_labels;
 }
 
 std::map<std::string, double> score_predictions(const TaskSpec& task, const std::vector<std::string>& predictions,
                                                 const std::vector<std::string>& references) {
+  if (task.is_glue() && task.decoder_only) {
+    std::vector<std::string> labels, reference_labels;
+    for (const auto& p : predictions) labels.push_back(label_of_word(task.task, p));
+    for (const auto& r : references) reference_labels.push_back(label_of_word(task.task, r));
+    return data::evaluate_task(task.task, labels, reference_labels);
+  }
   if (task.is_glue()) return data::evaluate_task(task.task, predictions, references);  // strips both itself
+  if (task.scored_by_loss())
+    throw Error("internal: a plain-text task is scored by its loss (evaluate_loss), not by generated texts");
   // Custom references were trimmed when loaded (data/custom.h); predictions are trimmed alike.
   std::vector<std::string> trimmed;
   trimmed.reserve(predictions.size());
@@ -189,6 +241,14 @@ std::map<std::string, double> score_predictions(const TaskSpec& task, const std:
 std::string format_input(const TaskSpec& task, const std::string& text) {
   const std::size_t tab = text.find('\t');
   if (task.is_vl()) return format_vl_input(task, text);
+  if (task.is_glue() && task.decoder_only) {
+    TaskSpec text_to_text = task;
+    text_to_text.decoder_only = false;
+    const std::string source = format_input(text_to_text, text);
+    const std::string cue = kGluePromptCue;
+    const bool cued = source.size() >= cue.size() && source.compare(source.size() - cue.size(), cue.size(), cue) == 0;
+    return cued ? source : source + cue;
+  }
   if (task.is_glue()) {
     if (starts_with(text, task.task + " ")) return text;
     const bool single = task.task == "cola" || task.task == "sst2";
@@ -197,6 +257,7 @@ std::string format_input(const TaskSpec& task, const std::string& text) {
       throw UsageError("\"" + text + "\": " + task.task + " takes a pair of texts: separate them with a tab");
     return data::glue_source(task.task, text.substr(0, tab), text.substr(tab + 1));
   }
+  if (task.kind == "text") return text;  // a beginning to continue
   if (task.kind == "seq2seq") {
     if (starts_with(text, task.seq2seq.prefix + " ")) return text;
     return with_prefix(task.seq2seq.prefix, text);

@@ -33,7 +33,7 @@ constexpr double kDivergenceFactor = 100.0;
 
 }  // namespace
 
-Trainer::Trainer(FineTuningMethod& method, const T5Tokenizer& tokenizer, TaskSpec task, TrainData data,
+Trainer::Trainer(FineTuningMethod& method, const TextTokenizer& tokenizer, TaskSpec task, TrainData data,
                  TrainOptions options, std::string run_dir, torch::Device device, dist::ProcessGroup* group)
     : method_(method),
       tokenizer_(tokenizer),
@@ -252,8 +252,16 @@ nlohmann::json Trainer::evaluate_now() {
   if (released) method_.restore_backbone_blocks();
   check_ranks_agree();
   Evaluation e;
-  e.predictions = validation_predictions();
-  e.metrics = score_evaluation(task_, e.predictions, data_.validation_references, &data_.validation_truth);
+  if (task_.scored_by_loss()) {
+    // Every rank computes the whole (cheap, teacher-forced) loss: the same number everywhere.
+    DecodeOptions options;
+    options.batch_size = options_.eval_batch_size > 0 ? options_.eval_batch_size : options_.batch_size;
+    options.device = device_;
+    e.metrics = evaluate_loss(method_, data_.validation, options);
+  } else {
+    e.predictions = validation_predictions();
+    e.metrics = score_evaluation(task_, e.predictions, data_.validation_references, &data_.validation_truth);
+  }
   const double batches = static_cast<double>((data_.train.size() + options_.batch_size - 1) / options_.batch_size);
   nlohmann::json record = {{"type", "eval"},
                            {"step", state_.global_step},
@@ -310,7 +318,8 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
 
   const BatchingOptions batching{options_.batch_size, options_.bucket_by_length, 50};
   auto plan = epoch_batches(data_.train, batching, options_.data_seed, state_.epoch);
-  const int64_t pad = method_.config().pad_token_id;
+  const int64_t pad = method_.backbone_handle().padding_id();
+  const bool decoder_only = method_.backbone_handle().is_causal_lm();
   double interval_seconds = 0;  // training time only (evaluation excluded); not kept across a resume
   double session_seconds = 0;
   int64_t session_updates = 0;
@@ -339,6 +348,7 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
     double loss = 0;
     CollateOptions collate_options;
     collate_options.visual = data_.visual.get();
+    collate_options.decoder_only = decoder_only;
     // The epoch's draw of VQA/GQA answers (the authors' multinomial), the same on a resume.
     if (task_.is_vl() && task_.answer_targets == "sample")
       collate_options.answer_seed = mix_seed(options_.data_seed, state_.epoch, kAnswerSeedPurpose);
@@ -359,7 +369,7 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
       }
       if (mine.empty()) continue;  // fewer examples than ranks: this rank adds zeros
       Seq2SeqBatch batch = collate(data_.train, mine, pad, collate_options);
-      tokens += count_tokens(batch);
+      tokens += count_tokens(batch, decoder_only);
       const double share = distributed() ? static_cast<double>(batch.labels.ne(-100).sum().item<int64_t>()) /
                                                static_cast<double>(std::max<int64_t>(1, global_targets))
                                          : 1.0;

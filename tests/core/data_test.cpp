@@ -517,6 +517,31 @@ TEST(Custom, Seq2Seq) {
   EXPECT_EQ(plain.index, 0u);
 }
 
+TEST(Custom, PlainTextFromLinesOrAField) {
+  const auto dir = std::filesystem::temp_directory_path() / ("ladder_text_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "stories.txt") << "\xEF\xBB\xBFOnce upon a time.\r\n\n   \nThe end.\n";
+  const Dataset lines = ladder::data::load_custom_text((dir / "stories.txt").string(), "text");
+  ASSERT_EQ(lines.examples.size(), 2u);
+  EXPECT_EQ(lines.examples[0].source, "");
+  EXPECT_EQ(lines.examples[0].target, "Once upon a time.");
+  EXPECT_EQ(lines.examples[1].target, "The end.");
+  EXPECT_EQ(lines.examples[1].index, 1u);
+  std::ofstream(dir / "docs.jsonl") << "{\"body\": \"first\"}\n{\"body\": \"  \"}\n{\"body\": \"third\"}\n";
+  std::string message =
+      error_of<ladder::FormatError>([&] { ladder::data::load_custom_text((dir / "docs.jsonl").string(), "body"); });
+  EXPECT_TRUE(contains(message, "docs.jsonl:2") && contains(message, "empty text")) << message;
+  ladder::data::LoadOptions skip;
+  skip.skip_malformed = true;
+  const Dataset kept = ladder::data::load_custom_text((dir / "docs.jsonl").string(), "body", "custom", skip);
+  ASSERT_EQ(kept.examples.size(), 2u);
+  EXPECT_EQ(kept.examples[1].target, "third");
+  EXPECT_EQ(kept.skipped_rows, 1u);
+  message = error_of<ladder::FormatError>([&] { ladder::data::load_custom_text((dir / "docs.jsonl").string(), "text"); });
+  EXPECT_TRUE(contains(message, "missing field 'text'")) << message;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Custom, LabelFileRoundTrip) {
   const auto dir = std::filesystem::temp_directory_path() / ("ladder_labels_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

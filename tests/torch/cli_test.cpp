@@ -376,9 +376,50 @@ TEST(CliCausalLM, ConvertedStoriesGenerateWhatRunCGenerates) {
   expect_one_line_error(run_cli({"convert", "llama2c", data + "/LICENSE-llama2.c", "--out", dir / "other"}, dir),
                         {"LICENSE-llama2.c"});
   EXPECT_FALSE(fs::exists(dir / "other/config.json"));
-  expect_one_line_error(run_cli({"train", "--model", dir / "stories", "--task", "sst2", "--data",
-                                 std::string(LADDER_TEST_DATA) + "/glue_samples", "--out", dir / "run"}, dir),
-                        {"model_type is \"llama\"", "train, eval and predict take T5 models so far"});
+}
+
+// train, eval and predict on a decoder-only model: a prompt/completion file with LoRA, and GLUE
+// (as prompts with label words) with LST.
+TEST(CliCausalLM, TrainEvalPredict) {
+  TempDir dir;
+  ASSERT_EQ(run_cli({"convert", "llama2c", std::string(LADDER_TEST_DATA) + "/llama2c/stories260K.bin", "--out",
+                     dir / "stories"}, dir).status, 0);
+  const std::string tiny_bpe = std::string(LADDER_TEST_DATA) + "/tokenizer/tiny-bpe.model";
+  {
+    std::ofstream data(dir / "pairs.jsonl");
+    for (int i = 0; i < 20; ++i)
+      data << nlohmann::json{{"prompt", "the layers " + std::to_string(i % 4)}, {"completion", i % 2 ? "sat" : "ran"}}.dump()
+           << "\n";
+  }
+  CliResult trained = run_cli({"train", "--model", dir / "stories", "--tokenizer", tiny_bpe, "--task", "completion",
+                               "--data", dir / "pairs.jsonl", "--method", "lora", "--max-steps", "4", "--batch-size", "4",
+                               "--lr", "1e-2", "--out", dir / "run", "--threads", "1"}, dir);
+  ASSERT_EQ(trained.status, 0) << trained.err;
+  const nlohmann::json run = nlohmann::json::parse(read_text(dir / "run/run.json"));
+  EXPECT_TRUE(run["task"]["decoder_only"].get<bool>());
+  EXPECT_EQ(run["task"]["source_field"], "prompt");
+  CliResult evaluated = run_cli({"eval", "--run", dir / "run", "--checkpoint", "last", "--threads", "1"}, dir);
+  ASSERT_EQ(evaluated.status, 0) << evaluated.err;
+  EXPECT_TRUE(nlohmann::json::parse(evaluated.out)["metrics"].contains("exact_match")) << evaluated.out;
+  CliResult predicted = run_cli({"predict", "--run", dir / "run", "--checkpoint", "last", "the layers 1", "the layers 2"}, dir);
+  ASSERT_EQ(predicted.status, 0) << predicted.err;
+  EXPECT_EQ(lines_of(predicted.out).size(), 2u) << predicted.out;
+
+  CliResult glue = run_cli({"train", "--model", dir / "stories", "--tokenizer", tiny_bpe, "--task", "rte", "--data",
+                            std::string(LADDER_TEST_DATA) + "/glue_samples", "--method", "lst", "--reduction", "4", "--max-steps", "2",
+                            "--batch-size", "2", "--out", dir / "rte", "--threads", "1"}, dir);
+  ASSERT_EQ(glue.status, 0) << glue.err;
+  const nlohmann::json metrics = nlohmann::json::parse(read_text(dir / "rte/metrics.json"));
+  EXPECT_TRUE(metrics["last"]["metrics"].contains("accuracy")) << metrics.dump();
+  CliResult rte = run_cli({"predict", "--run", dir / "rte", "--checkpoint", "last", "A man sleeps.\tA man is awake."}, dir);
+  ASSERT_EQ(rte.status, 0) << rte.err;
+  EXPECT_EQ(lines_of(rte.out).size(), 1u) << rte.out;
+  // Plain text is for decoder-only models; a T5 is told so.
+  std::ofstream(dir / "plain.txt") << "one line\nanother line\n";
+  expect_one_line_error(run_cli({"train", "--model", test::fixture_dir("t5-tiny-v1_0"), "--tokenizer",
+                                 test::fixture_dir("tiny-tokenizer") + "/spiece.model", "--task", "text", "--data",
+                                 dir / "plain.txt", "--out", dir / "t5-text"}, dir),
+                        {"needs a decoder-only model"});
 }
 
 TEST(CliCausalLM, ForwardMatchesTheReference) {

@@ -21,6 +21,7 @@
 #include "ladder/error.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/models/tensor_io.h"
+#include "ladder/tokenizer/t5_tokenizer.h"
 #include "ladder/train/checkpoint.h"
 #include "ladder/train/interrupt.h"
 #include "ladder/train/progress.h"

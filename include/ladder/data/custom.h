@@ -54,6 +54,12 @@ Dataset load_custom_classification(const std::string& path, const Classification
 Dataset load_custom_seq2seq(const std::string& path, const Seq2SeqFields& fields,
                             const std::string& task = "custom", const LoadOptions& options = {});
 
+// Plain text for language modelling (a decoder-only model learns every token): a .txt file
+// holds one text per non-empty line; .jsonl, .csv and .tsv files the field `text_field`.
+// Example::source is empty, target the text (line ends dropped). An empty text is malformed.
+Dataset load_custom_text(const std::string& path, const std::string& text_field, const std::string& task = "custom",
+                         const LoadOptions& options = {});
+
 // Label set as JSON for a run directory: {"labels": ["neg", "pos"]}. save writes a temporary
 // file and renames it, so a crash never leaves a half-written file.
 void save_labels(const std::string& path, const std::vector<std::string>& labels);

@@ -35,6 +35,9 @@ class Backbone {
   torch::nn::Module& module() const;
   nlohmann::json config_json() const;
   int64_t vocab_size() const;
+  // What batches are padded with: T5's <pad>, a decoder-only model's pad token or else its eos
+  // (the mask hides it either way).
+  int64_t padding_id() const;
   torch::Device device() const;
   torch::ScalarType compute_dtype() const;
 

@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "ladder/tokenizer/text_tokenizer.h"
+
 namespace ladder {
 
-class ByteLevelBpeTokenizer {
+class ByteLevelBpeTokenizer : public TextTokenizer {
  public:
   // Throws FormatError naming the file and the unsupported or malformed part.
   static ByteLevelBpeTokenizer load(const std::string& tokenizer_json_path);
@@ -26,9 +28,13 @@ class ByteLevelBpeTokenizer {
   // subsequence, as Rust's from_utf8_lossy). An id outside the vocabulary is a UsageError.
   std::string decode(const std::vector<int64_t>& ids, bool skip_special_tokens = true) const;
 
-  int64_t vocab_size() const;  // the largest id + 1
+  int64_t vocab_size() const override;  // the largest id + 1
   // The id of a token by its string (vocabulary or added tokens), or -1.
   int64_t token_to_id(const std::string& token) const;
+
+  std::vector<int64_t> encode_text(const std::string& text) const override { return encode(text, false); }
+  std::vector<int64_t> encode_input(const std::string& text) const override { return encode(text, true); }
+  std::string decode_text(const std::vector<int64_t>& ids) const override { return decode(ids); }
 
  private:
   struct Impl;

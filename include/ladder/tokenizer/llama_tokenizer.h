@@ -8,9 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "ladder/tokenizer/text_tokenizer.h"
+
 namespace ladder {
 
-class LlamaTokenizer {
+class LlamaTokenizer : public TextTokenizer {
  public:
   // Whether `path` is a sentencepiece model of the BPE type (what load() reads); a FormatError
   // when it is no sentencepiece model at all.
@@ -25,10 +27,14 @@ class LlamaTokenizer {
   // an id outside the vocabulary is a UsageError.
   std::string decode(const std::vector<int64_t>& ids) const;
 
-  int64_t vocab_size() const;
+  int64_t vocab_size() const override;
   int64_t bos_id() const;
   int64_t eos_id() const;
   int64_t unk_id() const;
+
+  std::vector<int64_t> encode_text(const std::string& text) const override { return encode(text); }
+  std::vector<int64_t> encode_input(const std::string& text) const override { return encode(text, true); }
+  std::string decode_text(const std::vector<int64_t>& ids) const override { return decode(ids); }
 
  private:
   struct Impl;

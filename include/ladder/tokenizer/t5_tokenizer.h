@@ -7,9 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "ladder/tokenizer/text_tokenizer.h"
+
 namespace ladder {
 
-class T5Tokenizer {
+class T5Tokenizer : public TextTokenizer {
  public:
   static constexpr int kNumSentinels = 100;
 
@@ -44,11 +46,15 @@ class T5Tokenizer {
   std::string id_to_piece(int64_t id) const;
 
   int64_t piece_count() const;       // pieces in spiece.model (32000 for T5)
-  int64_t vocab_size() const;        // piece_count() + 100 sentinels (a model may pad beyond it)
+  int64_t vocab_size() const override;  // piece_count() + 100 sentinels (a model may pad beyond it)
   int64_t sentinel_id(int n) const;  // <extra_id_n> = piece_count() + 99 - n; n in [0, 100)
   int64_t pad_id() const;
   int64_t eos_id() const;
   int64_t unk_id() const;
+
+  std::vector<int64_t> encode_text(const std::string& text) const override { return encode(text, -1, false); }
+  std::vector<int64_t> encode_input(const std::string& text) const override { return encode(text); }
+  std::string decode_text(const std::vector<int64_t>& ids) const override { return decode(ids); }
 
  private:
   struct Impl;

@@ -8,7 +8,7 @@
 #include <torch/torch.h>
 
 #include "ladder/methods/method.h"
-#include "ladder/tokenizer/t5_tokenizer.h"
+#include "ladder/tokenizer/text_tokenizer.h"
 #include "ladder/train/batching.h"
 #include "ladder/train/task_data.h"
 
@@ -22,18 +22,26 @@ struct DecodeOptions {
   const VisualFeatures* visual = nullptr;  // vision-language runs: the examples' images
 };
 
-// max_new_tokens for a label set: the longest tokenised target (without </s>) + 1 for </s>.
+// max_new_tokens for a label set: the longest tokenised target (without </s>) + 1 for </s>
+// (or a decoder-only model's eos).
 // A prediction that runs past that is cut and, not being a label, counts as wrong.
-int64_t max_new_tokens_for(const T5Tokenizer& tokenizer, const std::vector<std::string>& targets);
+int64_t max_new_tokens_for(const TextTokenizer& tokenizer, const std::vector<std::string>& targets);
 
-// Decoded texts (up to the first </s>), one per source, in input order. The method is put in
-// eval mode (and left there); inputs are decoded in batches of similar length.
-std::vector<std::string> generate_texts(FineTuningMethod& method, const T5Tokenizer& tokenizer,
+// Decoded texts (up to the first </s>, or a decoder-only model's first eos: its continuation of
+// each prompt), one per source, in input order. The method is put in eval mode (and left
+// there); inputs are decoded in batches of similar length.
+std::vector<std::string> generate_texts(FineTuningMethod& method, const TextTokenizer& tokenizer,
                                         const std::vector<std::vector<int64_t>>& sources,
                                         const DecodeOptions& options);
 // The same over tokenised examples (their sources, and their images with options.visual).
-std::vector<std::string> generate_texts(FineTuningMethod& method, const T5Tokenizer& tokenizer,
+std::vector<std::string> generate_texts(FineTuningMethod& method, const TextTokenizer& tokenizer,
                                         const std::vector<TokenizedExample>& examples, const DecodeOptions& options);
+
+// The mean loss per target token over `examples` (their targets: completions, or the whole
+// text of a plain-text task) as {"loss", "perplexity", "score" = -loss}, for tasks that are
+// scored by how well the model predicts text rather than by what it generates.
+std::map<std::string, double> evaluate_loss(FineTuningMethod& method, const std::vector<TokenizedExample>& examples,
+                                            const DecodeOptions& options);
 
 struct Evaluation {
   std::map<std::string, double> metrics;  // "score" and the task's metrics
@@ -48,7 +56,7 @@ std::map<std::string, double> score_evaluation(const TaskSpec& task, const std::
 
 // Vision-language tasks are scored against vl_truth (the examples as loaded: answers and
 // references); it is required for them and ignored otherwise.
-Evaluation evaluate(FineTuningMethod& method, const T5Tokenizer& tokenizer, const TaskSpec& task,
+Evaluation evaluate(FineTuningMethod& method, const TextTokenizer& tokenizer, const TaskSpec& task,
                     const std::vector<TokenizedExample>& examples, const std::vector<std::string>& references,
                     const DecodeOptions& options, const std::vector<data::Example>* vl_truth = nullptr);
 

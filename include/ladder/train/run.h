@@ -10,7 +10,7 @@
 #include <torch/torch.h>
 
 #include "ladder/methods/method.h"
-#include "ladder/tokenizer/t5_tokenizer.h"
+#include "ladder/tokenizer/text_tokenizer.h"
 #include "ladder/train/evaluate.h"
 #include "ladder/train/task_data.h"
 #include "ladder/train/trainer.h"
@@ -19,7 +19,9 @@ namespace ladder::train {
 
 struct RunConfig {
   std::string model;      // Hugging Face directory (stored absolute) or arch:NAME
-  std::string tokenizer;  // spiece.model; empty: <model>/spiece.model
+  // spiece.model (T5), tokenizer.model or tokenizer.json (decoder-only); empty: the model
+  // folder's.
+  std::string tokenizer;
   TaskSpec task;
   std::string method = "lst";
   nlohmann::json settings = nlohmann::json::object();
@@ -59,7 +61,7 @@ std::string run_checkpoint(const std::string& run_dir, const std::string& which)
 // A trained method ready for decoding.
 struct LoadedMethod {
   std::unique_ptr<FineTuningMethod> method;
-  std::shared_ptr<T5Tokenizer> tokenizer;
+  std::shared_ptr<TextTokenizer> tokenizer;
 };
 // Backbone from `model`, method and weights from `checkpoint_dir` (save_method's layout).
 LoadedMethod load_trained_method(const std::string& model, const std::string& tokenizer,
@@ -80,7 +82,10 @@ InitialMethod initial_method(const RunConfig& config, const torch::Device& devic
 void check_visual_width(FineTuningMethod& method, VisualFeatures* visual, const std::string& what);
 
 // Metrics of a split with greedy decoding, as {"split", "examples", "metrics": {...}}.
-nlohmann::json evaluate_split(FineTuningMethod& method, const T5Tokenizer& tokenizer, const TaskSpec& task,
-                              const std::string& split, int64_t max_source_length, const DecodeOptions& options);
+// A plain-text task is scored by its loss (evaluate_loss) instead, over texts cut to
+// max_target_length tokens as in training.
+nlohmann::json evaluate_split(FineTuningMethod& method, const TextTokenizer& tokenizer, const TaskSpec& task,
+                              const std::string& split, int64_t max_source_length, const DecodeOptions& options,
+                              int64_t max_target_length = 512);
 
 }  // namespace ladder::train

@@ -10,8 +10,14 @@
 //                max(1, min(1000, n/10)) rows held out of it, the rest (file order) trains;
 //                there is no test split.
 //   Classification (label field) is scored by macro F1 (evaluate_classification); the label set
-//   is the training file's and is recorded in run.json. Seq2seq (source/target fields) is
-//   scored by exact match.
+//   is the training file's and is recorded in run.json. Seq2seq (source/target fields; for a
+//   decoder-only model prompt/completion) is scored by exact match. Text (kind "text", a
+//   decoder-only model learning every token of plain text: .txt lines or a text field) is
+//   scored by the validation loss (score = -loss).
+//
+// Decoder-only models (decoder_only) read a GLUE example as a prompt, its T5 source followed by
+// kGluePromptCue, continued by its label's word (sst2: negative/positive, T5's words; stsb its
+// number); predictions are mapped back to the labels before they are scored.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -28,7 +34,8 @@ struct TaskSpec {
   std::string task = "rte";  // a GLUE task name or "custom"
   std::string data;          // GLUE data directory, or the custom file/directory
   // custom only
-  std::string kind = "classification";  // classification | seq2seq
+  std::string kind = "classification";  // classification | seq2seq | text
+  std::string text_field = "text";       // kind text: the field of .jsonl/.csv/.tsv files
   data::ClassificationFields classification;  // known_labels: the recorded label set
   data::Seq2SeqFields seq2seq;
   uint64_t split_seed = 42;
@@ -52,8 +59,12 @@ struct TaskSpec {
   // Drop malformed rows (counted, reported once) instead of stopping at the first. LXMERT's
   // VQA train files hold rows whose answers are outside the answer vocabulary (an empty label).
   bool skip_malformed = false;
+  // The run's model is decoder-only (recorded in run.json): GLUE examples become prompts with
+  // label words.
+  bool decoder_only = false;
 
   bool is_glue() const;
+  bool scored_by_loss() const { return !is_glue() && !is_vl() && kind == "text"; }
   bool is_vl() const;
   std::vector<std::string> vl_tasks() const;  // the tasks of a vision-language run, in order
   nlohmann::json to_json() const;
@@ -64,8 +75,12 @@ struct TaskSpec {
 // read with the recorded label set (a row with another label is malformed).
 data::Dataset load_split(const TaskSpec& task, const std::string& split, const data::LoadOptions& options = {});
 
-// The valid target strings (GLUE task labels, the custom label set); empty for stsb and
-// seq2seq.
+inline constexpr const char* kGluePromptCue = "\nlabel:";
+// A GLUE task's label words for decoder-only models, in the order of its labels; empty for stsb.
+std::vector<std::string> glue_label_words(const std::string& task);
+
+// The valid target strings (GLUE task labels, or their words for a decoder-only model; the
+// custom label set); empty for stsb, seq2seq and text.
 std::vector<std::string> task_labels(const TaskSpec& task);
 
 // {"score": ...} plus the task's own metrics (see task_data.h's header comment).

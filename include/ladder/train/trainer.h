@@ -34,7 +34,7 @@
 #include "ladder/dist/gradient_reducer.h"
 #include "ladder/dist/process_group.h"
 #include "ladder/methods/method.h"
-#include "ladder/tokenizer/t5_tokenizer.h"
+#include "ladder/tokenizer/text_tokenizer.h"
 #include "ladder/train/batching.h"
 #include "ladder/train/checkpoint.h"
 #include "ladder/train/optimizer.h"
@@ -105,7 +105,7 @@ class Trainer {
   // `method` must sit on `device` (backbone and trainable part). Creates the optimizer over
   // method.named_trainable(). `group`: the data-parallel job this process is a rank of
   // (nullptr or a group of one: a single process); it must outlive the trainer.
-  Trainer(FineTuningMethod& method, const T5Tokenizer& tokenizer, TaskSpec task, TrainData data,
+  Trainer(FineTuningMethod& method, const TextTokenizer& tokenizer, TaskSpec task, TrainData data,
           TrainOptions options, std::string run_dir, torch::Device device, dist::ProcessGroup* group = nullptr);
 
   // Continues from a checkpoint (RUN/last): optimizer moments, counters, data position and
@@ -144,7 +144,7 @@ class Trainer {
   void check_ranks_agree();
 
   FineTuningMethod& method_;
-  const T5Tokenizer& tokenizer_;
+  const TextTokenizer& tokenizer_;
   TaskSpec task_;
   TrainData data_;
   TrainOptions options_;

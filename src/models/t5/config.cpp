@@ -97,8 +97,8 @@ T5Config T5Config::from_json(const nlohmann::json& json, const std::string& sour
       json["model_type"] != "t5")
     throw FormatError(source + ": model_type is \"" + json["model_type"].get<std::string>() + "\", ladder supports \"t5\"" +
                       (is_causal_lm_type(json["model_type"].get<std::string>())
-                           ? " here: train, eval and predict take T5 models so far (a decoder-only model works with "
-                             "inspect, forward, generate and bench memory)"
+                           ? " here: this command takes T5 models (a decoder-only model works with train, eval, predict, "
+                             "init, inspect, forward, generate and bench memory)"
                            : ""));
   T5Config c;
   c.vocab_size = json_field<int64_t>(json, "vocab_size", source);

@@ -1,0 +1,16 @@
+#include "ladder/tokenizer/text_tokenizer.h"
+
+#include <filesystem>
+
+#include "ladder/tokenizer/byte_bpe_tokenizer.h"
+#include "ladder/tokenizer/llama_tokenizer.h"
+
+namespace ladder {
+
+std::shared_ptr<TextTokenizer> load_causal_lm_tokenizer(const std::string& path) {
+  if (std::filesystem::path(path).extension() == ".json")
+    return std::make_shared<ByteLevelBpeTokenizer>(ByteLevelBpeTokenizer::load(path));
+  return std::make_shared<LlamaTokenizer>(LlamaTokenizer::load(path));
+}
+
+}  // namespace ladder
