@@ -11,6 +11,10 @@
 //
 // With t5-base this trains 48 adapters x 74,544 + 62 norms x 768 = 3,625,728 parameters,
 // 1.63% of the 222.9M backbone: the paper's figure.
+//
+// A decoder-only (Llama-family) backbone gets the same two per layer, after its self-attention
+// and after its MLP (model.layers.N.self_attn.adapter.*, model.layers.N.mlp.adapter.*), and its
+// RMSNorms train (input_layernorm, post_attention_layernorm, model.norm).
 #include "baseline_settings.h"
 #include "ladder/error.h"
 #include "ladder/methods/factories.h"
@@ -22,11 +26,10 @@ const char* const kMethod = "adapter";
 
 class AdapterMethod : public FineTuningMethod {
  public:
-  AdapterMethod(T5ForConditionalGeneration backbone, const MethodOptions& options)
-      : FineTuningMethod(std::move(backbone)) {
+  AdapterMethod(Backbone backbone, const MethodOptions& options) : FineTuningMethod(std::move(backbone)) {
     const nlohmann::json& s = options.settings;
     check_setting_keys(s, {"reduction_factor", "activation", "train_layer_norms"}, kMethod);
-    const int64_t d_model = config().d_model;
+    const int64_t d_model = handle_.is_t5() ? config().d_model : handle_.causal_lm_or_null()->config.hidden_size;
     reduction_factor_ = baseline::int_setting(s, "reduction_factor", 16, 1, kMethod);
     if (reduction_factor_ > d_model)
       throw baseline::bad_setting(kMethod, "reduction_factor", "at most d_model = " + std::to_string(d_model),
@@ -38,16 +41,23 @@ class AdapterMethod : public FineTuningMethod {
     freeze_backbone();
     // One generator, adapters drawn in block order: the same seed gives the same weights.
     torch::Generator generator = at::detail::createCPUGenerator(options.seed);
-    for (T5Stack* stack : {&backbone_->encoder, &backbone_->decoder}) {
-      for (auto& block : (*stack)->blocks) {
-        auto& attention = block->self_attention;
-        attention->adapter = attention->register_module("adapter", Adapter(d_model, bottleneck, generator, activation_));
-        auto& ff = block->feed_forward;
-        ff->adapter = ff->register_module("adapter", Adapter(d_model, bottleneck, generator, activation_));
+    const auto attach = [&](auto& sublayer) {
+      sublayer->adapter = sublayer->register_module("adapter", Adapter(d_model, bottleneck, generator, activation_));
+    };
+    if (handle_.is_t5()) {
+      for (T5Stack* stack : {&backbone_->encoder, &backbone_->decoder})
+        for (auto& block : (*stack)->blocks) {
+          attach(block->self_attention);
+          attach(block->feed_forward);
+        }
+    } else {
+      for (auto& layer : handle_.causal_lm_or_null()->model->layers) {
+        attach(layer->self_attn);
+        attach(layer->mlp);
       }
     }
     // Module order, so adapters and norms interleave as the model reads them.
-    for (const auto& item : backbone_->named_modules()) {
+    for (const auto& item : handle_.module().named_modules()) {
       if (std::dynamic_pointer_cast<AdapterImpl>(item.value())) {
         for (auto& p : item.value()->named_parameters(/*recurse=*/true))
           trainable_.emplace_back(item.key() + "." + p.key(), p.value());
@@ -61,7 +71,7 @@ class AdapterMethod : public FineTuningMethod {
       if (tensor.scalar_type() != torch::kFloat) tensor.set_data(tensor.data().to(torch::kFloat));
       tensor.set_requires_grad(true);
     }
-    to(backbone_->device());
+    to(handle_.device());
   }
 
   std::string name() const override { return kMethod; }
@@ -82,7 +92,7 @@ class AdapterMethod : public FineTuningMethod {
 
 }  // namespace
 
-std::unique_ptr<FineTuningMethod> make_adapter(T5ForConditionalGeneration backbone, const MethodOptions& options) {
+std::unique_ptr<FineTuningMethod> make_adapter(Backbone backbone, const MethodOptions& options) {
   return std::make_unique<AdapterMethod>(std::move(backbone), options);
 }
 

@@ -136,16 +136,14 @@ double default_learning_rate(const std::string& method) {
 
 std::unique_ptr<FineTuningMethod> make_method(Backbone backbone, const MethodOptions& options) {
   const std::string& n = options.name;
-  // These reshape a T5's stacks; refused before they touch a decoder-only model.
-  if (!backbone.is_t5() && (n == "adapter" || n == "prompt")) backbone.t5(n);
   std::unique_ptr<FineTuningMethod> method;
   if (n == "lst" && backbone.is_causal_lm()) method = make_decoder_only_lst(backbone.causal_lm(n), options);
   else if (n == "lst") method = make_lst(backbone.t5(n), options);
   else if (n == "full") method = make_full(std::move(backbone), options);
   else if (n == "lora") method = make_lora(std::move(backbone), options);
-  else if (n == "adapter") method = make_adapter(backbone.t5(n), options);
+  else if (n == "adapter") method = make_adapter(std::move(backbone), options);
   else if (n == "bitfit") method = make_bitfit(std::move(backbone), options);
-  else if (n == "prompt") method = make_prompt(backbone.t5(n), options);
+  else if (n == "prompt") method = make_prompt(std::move(backbone), options);
   else throw UsageError("unknown method \"" + n + "\" (known: lst, full, lora, adapter, bitfit, prompt)");
   // After the method froze what it does not train: the visual embedding always trains.
   method->enable_visual(options.visual);

@@ -17,7 +17,7 @@ std::string Backbone::family() const { return t5_ ? "t5" : causal_lm_->config.mo
 T5ForConditionalGeneration& Backbone::t5(const std::string& method) {
   if (!t5_)
     throw UsageError(method + " is not yet available for decoder-only models (" + family() +
-                     "); it is for T5. Decoder-only models take lst, full, lora and bitfit");
+                     "); it is for T5. Decoder-only models take lst, full, lora, adapter, bitfit and prompt");
   return t5_;
 }
 

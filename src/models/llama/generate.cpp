@@ -18,14 +18,16 @@ class BackboneSession : public CausalDecodingSession {
       batch.input_ids = tokens;
       return model_.forward(batch).logits.select(1, -1);
     }
-    const int64_t seen = cache_.past_length;
-    batch.input_ids = tokens.narrow(1, seen, tokens.size(1) - seen);
+    // The tokens already read (the cache may hold more positions: a tuned prompt's).
+    batch.input_ids = tokens.narrow(1, seen_, tokens.size(1) - seen_);
+    seen_ = tokens.size(1);
     return model_.forward(batch, false, nullptr, &cache_).logits.select(1, -1);
   }
 
  private:
   LlamaForCausalLMImpl& model_;
   bool use_cache_;
+  int64_t seen_ = 0;
   DecoderCache cache_;
 };
 

@@ -96,7 +96,8 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
   }
   q = q * (1.0 / std::sqrt(static_cast<double>(head_dim)));
   torch::Tensor out = attend(q, k, v, bias, 0.0, is_training());
-  return o_proj->forward(out.transpose(1, 2).reshape({batch, length, num_heads * head_dim}));
+  torch::Tensor y = o_proj->forward(out.transpose(1, 2).reshape({batch, length, num_heads * head_dim}));
+  return adapter ? adapter->forward(y) : y;
 }
 
 LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& c) {
@@ -106,7 +107,8 @@ LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& c) {
 }
 
 torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) {
-  return down_proj->forward(torch::silu(gate_proj->forward(x)) * up_proj->forward(x));
+  torch::Tensor y = down_proj->forward(torch::silu(gate_proj->forward(x)) * up_proj->forward(x));
+  return adapter ? adapter->forward(y) : y;
 }
 
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c) {
@@ -201,12 +203,33 @@ torch::Device LlamaForCausalLMImpl::device() const {
   return model->embed_tokens->weight.device();
 }
 
+void LlamaForCausalLMImpl::set_prompt(torch::Tensor prompt) {
+  prompt_embeddings = register_parameter("prompt_embeddings", std::move(prompt));
+}
+
 CausalLMOutput LlamaForCausalLMImpl::forward(const CausalLMBatch& batch, bool collect_hidden, const BlockHook& hook,
                                              DecoderCache* cache) {
   LlamaModelImpl::Inputs inputs;
   inputs.inputs_embeds = embed(batch.input_ids);
   inputs.attention_mask = batch.attention_mask;
+  // Prompt tuning: the learned vectors come first, once per sequence (a cache keeps them), and
+  // every mask covers them; their own positions predict nothing and are dropped from the logits.
+  const int64_t prompt_length = prompt_embeddings.defined() ? prompt_embeddings.size(0) : 0;
+  const bool prepend = prompt_length > 0 && (!cache || cache->past_length == 0);
+  const int64_t rows = batch.input_ids.size(0);
+  if (prepend) {
+    torch::Tensor prefix = prompt_embeddings.to(inputs.inputs_embeds.scalar_type()).unsqueeze(0).expand({rows, -1, -1});
+    inputs.inputs_embeds = torch::cat({prefix, inputs.inputs_embeds}, 1);
+  }
+  if (prompt_length > 0 && inputs.attention_mask.defined())
+    inputs.attention_mask =
+        torch::cat({torch::ones({rows, prompt_length}, inputs.attention_mask.options()), inputs.attention_mask}, 1);
   StackOutput stack = model->forward(inputs, collect_hidden, hook, cache);
+  if (prepend) {
+    const int64_t length = batch.input_ids.size(1);
+    stack.last_hidden_state = stack.last_hidden_state.narrow(1, prompt_length, length);
+    for (auto& hidden : stack.hidden_states) hidden = hidden.narrow(1, prompt_length, length);
+  }
   CausalLMOutput out;
   out.logits = head(stack.last_hidden_state);
   if (batch.labels.defined()) out.loss = causal_lm_loss(out.logits, batch.labels);

@@ -56,6 +56,7 @@ class LlamaAttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& bias, AttentionCache* cache);
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Adapter adapter{nullptr};  // set by the adapter method: applied to the output, before the residual
   int64_t num_heads, num_kv_heads, head_dim;
 };
 TORCH_MODULE(LlamaAttention);
@@ -65,6 +66,7 @@ class LlamaMLPImpl : public torch::nn::Module {
   explicit LlamaMLPImpl(const LlamaConfig& config);
   torch::Tensor forward(const torch::Tensor& x);
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  Adapter adapter{nullptr};  // set by the adapter method
 };
 TORCH_MODULE(LlamaMLP);
 
@@ -116,10 +118,14 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   torch::Tensor head(const torch::Tensor& hidden);
   torch::ScalarType compute_dtype() const;
   torch::Device device() const;
+  // Prompt tuning: learned vectors [P, d] before every sequence ("prompt_embeddings"); the
+  // outputs keep the input's length (hidden states and logits of the prompt are dropped).
+  void set_prompt(torch::Tensor prompt_embeddings);
 
   LlamaConfig config;
   LlamaModel model{nullptr};
   Linear lm_head{nullptr};  // null when tied
+  torch::Tensor prompt_embeddings;
 };
 TORCH_MODULE(LlamaForCausalLM);
 
