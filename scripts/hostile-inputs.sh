@@ -767,18 +767,28 @@ t llama-ids-out-of-vocab   "--ids&\[0, 96\)"                 "$L" generate --mod
 t llama-ids-negative       "--ids"                            "$L" generate --model "$LL" --ids -1
 t llama-ids-text           "--ids&comma-separated"           "$L" generate --model "$LL" --ids a,b
 t llama-text-no-tokenizer  "tokenizer\.model&--ids"          "$L" generate --model "$LL" hello
-t llama-train-not-yet      "llama&train"              "$L" train --model "$LL" --task rte --data "$G/RTE" --out "$W/r/llama-train" --threads 1
-t llama-adapter-method     "adapter&decoder-only"             "$L" inspect "$LL" --method adapter
+TINYBPE=$ROOT/tests/data/tokenizer/tiny-bpe.model
+printf '{"prompt": "a"}\n{"prompt": "b", "completion": "c"}\n' >"$W/ll/no-completion.jsonl"
+: >"$W/ll/empty.txt"
+printf 'Once upon a time.\nThe end.\n' >"$W/ll/two.txt"
+t llama-train-no-tokenizer "tokenizer\.model&--tokenizer"     "$L" train --model "$LL" --task rte --data "$G/RTE" --out "$W/r/ll1" --threads 1
+t llama-train-big-tokenizer "tokenizer vocabulary&96"         "$L" train --model "$LL" --tokenizer "$TINYBPE" --task rte --data "$G/RTE" --out "$W/r/ll2" --threads 1
+t llama-train-no-completion "no-completion\.jsonl:1&completion" "$L" train --model "$W/ll/stories" --tokenizer "$TINYBPE" --task completion --data "$W/ll/no-completion.jsonl" --out "$W/r/ll3" --threads 1
+t llama-train-empty-text   "empty\.txt"                       "$L" train --model "$W/ll/stories" --tokenizer "$TINYBPE" --task text --data "$W/ll/empty.txt" --out "$W/r/ll4" --threads 1
+t t5-train-text            "decoder-only"                     "$L" train --model "$M0" --tokenizer "$TOK" --task text --data "$W/ll/two.txt" --out "$W/r/ll5" --threads 1
+t llama-train-text-pair    "--task text&--text-field"         "$L" train --model "$W/ll/stories" --tokenizer "$TINYBPE" --task text --data "$W/ll/two.txt" --label-field x --out "$W/r/ll6" --threads 1
+t llama-train-beams        "beam&greedily"                    "$L" train --model "$W/ll/stories" --tokenizer "$TINYBPE" --task text --data "$W/ll/two.txt" --num-beams 2 --max-steps 1 --out "$W/r/ll7" --threads 1
+t llama-adapter-method     "out:adapter"                      "$L" inspect "$LL" --method adapter
 t llama-lst-reduction      "reduction&head"                   "$L" inspect "$LL" --method lst --settings '{"reduction": 8}'
 t llama-lst-encoder-layers "encoder"                          "$L" inspect "$LL" --method lst --settings '{"encoder_layers": [0]}'
 t llama-ok                 "out:^[0-9]+(,[0-9]+)*$"           "$L" generate --model "$LL" --ids 5,6 --max-new-tokens 3 --threads 1
 head -c 1000 "$LLTOK" >"$W/ll/cut.model"
 printf '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}, "pre_tokenizer": {"type": "ByteLevel"}}' >"$W/ll/bad-merge.json"
-printf '{"normalizer": {"type": "NFC"}, "model": {"type": "BPE", "vocab": {}, "merges": []}}' >"$W/ll/nfc.json"
+printf '{"normalizer": {"type": "NFKC"}, "model": {"type": "BPE", "vocab": {}, "merges": []}}' >"$W/ll/nfkc.json"
 printf '{"model": ' >"$W/ll/cut.json"
 t tok-llama-cut            "cut\.model"                       "$L" tokenize --tokenizer "$W/ll/cut.model" hello
 t tok-json-bad-merge       "bad-merge\.json&merge"            "$L" tokenize --tokenizer "$W/ll/bad-merge.json" hello
-t tok-json-nfc             "nfc\.json&NFC"                    "$L" tokenize --tokenizer "$W/ll/nfc.json" hello
+t tok-json-nfkc            "nfkc\.json&NFKC"                  "$L" tokenize --tokenizer "$W/ll/nfkc.json" hello
 t tok-json-cut             "cut\.json"                        "$L" tokenize --tokenizer "$W/ll/cut.json" hello
 t tok-json-ok              "out:^659 "                        "$L" tokenize --tokenizer "$BBPE" "Once upon a time"
 

@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libtorch-dev libopenblas0-openmp nlohmann-json3-dev libcli11-dev libgtest-dev
-          cmake g++ ninja-build xz-utils liblzma-dev libhdf5-dev libgloo-dev libpcre2-dev)
+          cmake g++ ninja-build xz-utils liblzma-dev libhdf5-dev libgloo-dev libpcre2-dev
+          libutf8proc-dev)
 
 # shellcheck source=scripts/apt-packages.sh
 source scripts/apt-packages.sh

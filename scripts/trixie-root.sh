@@ -13,7 +13,7 @@
 
 TRIXIE_MIRROR=${TRIXIE_MIRROR:-http://deb.debian.org/debian}
 TRIXIE_PACKAGES=(libtorch-dev libopenblas0-openmp nlohmann-json3-dev libcli11-dev libgtest-dev cmake g++
-                 ninja-build liblzma-dev libhdf5-dev libgloo-dev libpcre2-dev xz-utils ccache ca-certificates)
+                 ninja-build liblzma-dev libhdf5-dev libgloo-dev libpcre2-dev libutf8proc-dev xz-utils ccache ca-certificates)
 TRIXIE_MOUNTS=()
 
 trixie_log() { echo "trixie: $*" >&2; }

@@ -14,6 +14,11 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #endif
+#ifdef LADDER_HAS_UTF8PROC
+#include <cstdlib>
+
+#include <utf8proc.h>
+#endif
 
 namespace ladder {
 namespace {
@@ -91,6 +96,7 @@ std::string pair_key(const std::string& left, const std::string& right) { return
 
 struct ByteLevelBpeTokenizer::Impl {
   std::string source;
+  bool nfc = false;  // the NFC normalizer (Qwen2)
   std::unordered_map<std::string, int64_t> vocab;
   std::vector<std::string> id_to_token;  // "" where no token has the id
   std::unordered_map<std::string, int64_t> merge_rank;  // pair_key -> rank
@@ -116,8 +122,26 @@ struct ByteLevelBpeTokenizer::Impl {
 namespace {
 
 [[noreturn]] void unsupported(const std::string& source, const std::string& what) {
-  throw FormatError(source + ": " + what + " is not supported (ladder reads byte-level BPE tokenizers: Split/Digits/"
-                                           "ByteLevel pre-tokenizers, BPE, TemplateProcessing, ByteLevel decoder)");
+  throw FormatError(source + ": " + what + " is not supported (ladder reads byte-level BPE tokenizers: the NFC "
+                                           "normalizer, Split/Digits/ByteLevel pre-tokenizers, BPE, TemplateProcessing, "
+                                           "ByteLevel decoder)");
+}
+
+// Unicode canonical composition, as the NFC normalizer of Hugging Face's tokenizers applies it
+// to the text between added tokens. `text` is valid UTF-8 (utf8_lossy ran first).
+std::string nfc_normalized(const std::string& text) {
+#ifdef LADDER_HAS_UTF8PROC
+  utf8proc_uint8_t* out = nullptr;
+  const utf8proc_ssize_t n =
+      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), static_cast<utf8proc_ssize_t>(text.size()),
+                   &out, static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+  if (n < 0) throw Error(std::string("NFC normalisation: ") + utf8proc_errmsg(n));
+  std::string normalized(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
+  std::free(out);
+  return normalized;
+#else
+  throw Error("internal: NFC normalisation without utf8proc");
+#endif
 }
 
 void read_pre_tokenizer(const nlohmann::json& p, const std::string& source, std::vector<PreTokenizerStep>& steps,
@@ -187,14 +211,29 @@ bool ByteLevelBpeTokenizer::available() {
 #endif
 }
 
+bool ByteLevelBpeTokenizer::reads_nfc() {
+#ifdef LADDER_HAS_UTF8PROC
+  return true;
+#else
+  return false;
+#endif
+}
+
 ByteLevelBpeTokenizer ByteLevelBpeTokenizer::load(const std::string& path) {
   const nlohmann::json json = read_json_file(path);
   auto impl = std::make_shared<Impl>();
   impl->source = path;
   try {
     if (!json.is_object()) throw FormatError(path + ": not a JSON object");
-    if (json.contains("normalizer") && !json["normalizer"].is_null())
-      unsupported(path, "normalizer \"" + json["normalizer"].value("type", std::string("?")) + "\"");
+    if (json.contains("normalizer") && !json["normalizer"].is_null()) {
+      const std::string type = json["normalizer"].value("type", std::string("?"));
+      if (type != "NFC") unsupported(path, "normalizer \"" + type + "\"");
+#ifndef LADDER_HAS_UTF8PROC
+      throw FormatError(path + ": its NFC normalizer needs utf8proc, which this build lacks (install libutf8proc-dev "
+                               "and rebuild)");
+#endif
+      impl->nfc = true;
+    }
     const nlohmann::json& model = json.at("model");
     if (model.value("type", std::string("BPE")) != "BPE") unsupported(path, "model \"" + model["type"].get<std::string>() + "\"");
     if (model.value("byte_fallback", false)) unsupported(path, "byte_fallback in a byte-level BPE");
@@ -304,7 +343,7 @@ void ByteLevelBpeTokenizer::Impl::bpe(const std::string& piece, std::vector<int6
 
 void ByteLevelBpeTokenizer::Impl::encode_plain(const std::string& text, std::vector<int64_t>& ids,
                                                std::vector<std::string>* tokens) const {
-  std::vector<std::string> pieces = {text};
+  std::vector<std::string> pieces = {nfc ? nfc_normalized(text) : text};
   for (const PreTokenizerStep& step : steps) {
     std::vector<std::string> next;
     for (std::string& piece : pieces) {

@@ -246,6 +246,10 @@ TrainResult train_from_start(RunConfig config, const std::string& run_dir, const
                                           context.device, config.train.seed);
   config.tokenizer = absolute_path(backbone.tokenizer_path);
   fit_task_to_backbone(config.task, backbone.model);
+  // Before the training, not at its first evaluation.
+  if (backbone.model.is_causal_lm() && config.train.num_beams > 1)
+    throw UsageError("--num-beams " + std::to_string(config.train.num_beams) +
+                     ": beam search is for T5 models; decoder-only models decode greedily");
 
   if (!config.task.is_glue() && config.task.kind == "classification" && config.task.classification.known_labels.empty())
     config.task.classification.known_labels = load_split(config.task, "train").labels;

@@ -63,7 +63,7 @@ TEST(ByteBpeErrors, UnsupportedAndBrokenFilesAreNamed) {
     std::string expected;
   };
   const std::vector<Case> cases = {
-      {[](auto& j) { j["normalizer"] = {{"type", "NFC"}}; }, "normalizer \"NFC\" is not supported"},
+      {[](auto& j) { j["normalizer"] = {{"type", "NFKC"}}; }, "normalizer \"NFKC\" is not supported"},
       {[](auto& j) { j["model"]["type"] = "WordPiece"; }, "model \"WordPiece\" is not supported"},
       {[](auto& j) { j["pre_tokenizer"] = {{"type", "Metaspace"}}; }, "pre-tokenizer \"Metaspace\" is not supported"},
       {[](auto& j) { j["model"]["merges"].push_back("Ġzz qq"); }, "uses \"Ġzz\", which is not in the vocabulary"},
@@ -81,6 +81,32 @@ TEST(ByteBpeErrors, UnsupportedAndBrokenFilesAreNamed) {
   }
   const ByteLevelBpeTokenizer tokenizer = ByteLevelBpeTokenizer::load(kDir + "/llama3-style/tokenizer.json");
   EXPECT_TRUE(test::contains(test::error_of<UsageError>([&] { tokenizer.decode({100000}); }), "id 100000"));
+}
+
+// Qwen2's NFC normalizer composes the text before it is split: the encoding of a text is the
+// plain tokenizer's of its NFC form. The NFC forms were printed by Python's
+// unicodedata.normalize("NFC", ...) (Unicode 14), independent of utf8proc.
+TEST(ByteBpeNfc, TextIsComposedAsPythonComposesIt) {
+  if (!ByteLevelBpeTokenizer::available() || !ByteLevelBpeTokenizer::reads_nfc())
+    GTEST_SKIP() << "built without PCRE2 or utf8proc";
+  nlohmann::json json = read_json_file(kDir + "/llama3-style/tokenizer.json");
+  json["normalizer"] = {{"type", "NFC"}};
+  const std::string path = ::testing::TempDir() + "/nfc-tokenizer.json";
+  std::ofstream(path) << json.dump();
+  const ByteLevelBpeTokenizer nfc = ByteLevelBpeTokenizer::load(path);
+  const ByteLevelBpeTokenizer plain = ByteLevelBpeTokenizer::load(kDir + "/llama3-style/tokenizer.json");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"caf" "e\u0301", "caf\u00e9"},                     // e + combining acute -> é
+      {"\u1100\u1161\u11a8", "\uac01"},                   // Hangul jamo -> one syllable
+      {"\u212b ngstr\u00f6m", "\u00c5 ngstr\u00f6m"},      // Angstrom sign -> Å (a singleton)
+      {"a\u0323\u0302", "\u1ead"},                        // marks reordered, then composed
+      {"\u1e9b\u0323", "\u1e9b\u0323"},                   // composition is blocked
+      {"\ufb01 \u2126 K\u00f6ln", "\ufb01 \u03a9 K\u00f6ln"},  // the ligature stays (NFKC's), Ohm -> Omega
+  };
+  for (const auto& [text, composed] : cases) EXPECT_EQ(nfc.encode(text), plain.encode(composed)) << composed;
+  EXPECT_NE(plain.encode("cafe\u0301"), plain.encode("caf\u00e9"));
+  // Special tokens are found before the normalizer runs and stay whole.
+  EXPECT_EQ(nfc.encode("<|begin_of_text|>e\u0301", false), plain.encode("<|begin_of_text|>\u00e9", false));
 }
 
 }  // namespace

@@ -19,6 +19,8 @@ class ByteLevelBpeTokenizer : public TextTokenizer {
   static ByteLevelBpeTokenizer load(const std::string& tokenizer_json_path);
   // Whether this build can read tokenizer.json files (PCRE2 was found).
   static bool available();
+  // Whether this build reads tokenizers with the NFC normalizer (Qwen2; utf8proc was found).
+  static bool reads_nfc();
 
   // Ids of `text`; with add_special_tokens the post-processor's tokens (e.g. Llama 3's
   // <|begin_of_text|>) are added. Invalid UTF-8 in `text` reads as U+FFFD.
