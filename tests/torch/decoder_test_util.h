@@ -10,6 +10,15 @@
 
 namespace ladder::test {
 
+inline MethodOptions method_options(const std::string& name, nlohmann::json settings = nlohmann::json::object(),
+                                    uint64_t seed = 7) {
+  MethodOptions o;
+  o.name = name;
+  o.settings = std::move(settings);
+  o.seed = seed;
+  return o;
+}
+
 // Converts the committed stories260K checkpoint into DIR/hf and returns that folder.
 inline std::string stories_folder(const TempDir& dir) {
   convert_llama2c(std::string(LADDER_TEST_DATA) + "/llama2c/stories260K.bin", dir / "hf");

@@ -50,11 +50,7 @@ class IdTokenizer : public TextTokenizer {
 };
 
 MethodOptions method_options(const std::string& name, nlohmann::json settings = nlohmann::json::object()) {
-  MethodOptions o;
-  o.name = name;
-  o.settings = std::move(settings);
-  o.seed = 3;
-  return o;
+  return test::method_options(name, std::move(settings), /*seed=*/3);
 }
 
 // Four prompts, each with its own two-token answer: ids stories260K was trained on (>= 259).
@@ -99,13 +95,23 @@ TEST(DecoderOnlyData, CompletionsFollowTheirPromptsAndTheLossIsTheCompletions) {
   EXPECT_FALSE(left.labels.defined());
 }
 
+// stories260K inside a fresh LoRA, which starts as the plain model (B = 0), and the completion
+// task's examples.
+struct FreshLora {
+  explicit FreshLora(const TempDir& dir)
+      : model(load_causal_lm(test::stories_folder(dir)).model),
+        method(make_method(model, method_options("lora"))),
+        examples(tokenize_completions(completion_task(), tokenizer, 2, 16, 8)) {}
+  IdTokenizer tokenizer;
+  LlamaForCausalLM model;
+  std::unique_ptr<FineTuningMethod> method;
+  std::vector<TokenizedExample> examples;
+};
+
 TEST(DecoderOnlyEvaluation, GeneratedCompletionsAreThePlainModelsGreedyOnes) {
   TempDir dir;
-  LlamaForCausalLM model = load_causal_lm(test::stories_folder(dir)).model;
-  IdTokenizer tokenizer;
-  // LoRA starts as the plain model (B = 0): its completions are the model's own.
-  auto method = make_method(model, method_options("lora"));
-  const auto examples = tokenize_completions(completion_task(), tokenizer, 2, 16, 8);
+  FreshLora f(dir);
+  auto& [tokenizer, model, method, examples] = f;
   DecodeOptions options;
   options.max_new_tokens = 6;
   options.batch_size = 3;  // a batch of prompts of different lengths, and a batch of one
@@ -129,10 +135,8 @@ TEST(DecoderOnlyEvaluation, GeneratedCompletionsAreThePlainModelsGreedyOnes) {
 
 TEST(DecoderOnlyEvaluation, TheLossIsTheMeanOverEveryCompletionToken) {
   TempDir dir;
-  LlamaForCausalLM model = load_causal_lm(test::stories_folder(dir)).model;
-  IdTokenizer tokenizer;
-  auto method = make_method(model, method_options("lora"));
-  const auto examples = tokenize_completions(completion_task(), tokenizer, 2, 16, 8);
+  FreshLora f(dir);
+  auto& [tokenizer, model, method, examples] = f;
   DecodeOptions options;
   options.batch_size = 3;
   const auto metrics = evaluate_loss(*method, examples, options);

@@ -35,20 +35,14 @@ Fixture fixture(const std::string& name) {
   return f;
 }
 
-MethodOptions options(const std::string& name, nlohmann::json settings = nlohmann::json::object()) {
-  MethodOptions o;
-  o.name = name;
-  o.settings = std::move(settings);
-  o.seed = 7;
-  return o;
-}
+using test::method_options;
 
 // Full fine-tuning's gradients are the plain model's: the reference's, tensor by tensor, under
 // the checkpoint's names.
 TEST(DecoderOnlyMethods, FullFineTuningGradientsEqualTheReference) {
   for (const char* name : {"llama-gqa", "qwen2-bias"}) {
     Fixture f = fixture(name);
-    auto method = make_method(f.model, options("full"));
+    auto method = make_method(f.model, method_options("full"));
     method->set_training(false);
     method->forward(f.batch).loss.backward();
     int64_t compared = 0;
@@ -68,7 +62,7 @@ TEST(DecoderOnlyMethods, LoraStartsAsTheModelAndTrainsOnlyItsMatrices) {
     torch::NoGradGuard no_grad;
     plain = f.model->forward(causal_batch(f.batch)).logits;
   }
-  auto method = make_method(f.model, options("lora", {{"r", 4}, {"dropout", 0.0}}));
+  auto method = make_method(f.model, method_options("lora", {{"r", 4}, {"dropout", 0.0}}));
   EXPECT_EQ(method->settings()["target_modules"], (std::vector<std::string>{"q_proj", "v_proj"}));
   method->set_training(true);
   Seq2SeqOutput out = method->forward(f.batch);
@@ -87,14 +81,14 @@ TEST(DecoderOnlyMethods, LoraStartsAsTheModelAndTrainsOnlyItsMatrices) {
     EXPECT_EQ(item.value().requires_grad(), item.key().find(".lora_") != std::string::npos) << item.key();
 
   const std::string message = test::error_of<UsageError>(
-      [&] { make_method(fixture("llama-gqa").model, options("lora", {{"target_modules", {"q"}}})); });
+      [&] { make_method(fixture("llama-gqa").model, method_options("lora", {{"target_modules", {"q"}}})); });
   EXPECT_TRUE(test::contains(message, "q_proj")) << message;
 }
 
 TEST(DecoderOnlyMethods, SavedLoraLoadsBackAndChecksItsBaseModel) {
   test::TempDir dir;
   Fixture f = fixture("llama-gqa");
-  auto method = make_method(f.model, options("lora", {{"r", 4}, {"target_modules", {"q_proj", "down_proj"}}}));
+  auto method = make_method(f.model, method_options("lora", {{"r", 4}, {"target_modules", {"q_proj", "down_proj"}}}));
   {
     torch::NoGradGuard no_grad;
     for (auto& [name, tensor] : method->named_trainable()) tensor.normal_(0.0, 0.1);
@@ -124,7 +118,7 @@ TEST(DecoderOnlyMethods, BitFitTrainsProjectionBiasesPretrainedOnesIncluded) {
     torch::NoGradGuard no_grad;
     plain = f.model->forward(causal_batch(f.batch)).logits;
   }
-  auto method = make_method(f.model, options("bitfit"));
+  auto method = make_method(f.model, method_options("bitfit"));
   method->set_training(false);
   Seq2SeqOutput out = method->forward(f.batch);
   EXPECT_LE(test::max_abs_diff(out.logits, plain), 1e-6);
@@ -149,7 +143,7 @@ TEST(DecoderOnlyMethods, AdaptersStartAsTheModelTrainWithTheNormsAndLoadBack) {
     plain = f.model->forward(causal_batch(f.batch)).logits;
   }
   const int64_t d = f.model->config.hidden_size, layers = f.model->config.num_hidden_layers;
-  auto method = make_method(f.model, options("adapter", {{"reduction_factor", 4}}));
+  auto method = make_method(f.model, method_options("adapter", {{"reduction_factor", 4}}));
   method->set_training(false);
   Seq2SeqOutput out = method->forward(f.batch);
   EXPECT_TRUE(torch::equal(out.logits, plain));
@@ -213,7 +207,7 @@ TEST(DecoderOnlyMethods, APromptIsTokensBeforeEverySequence) {
 TEST(DecoderOnlyMethods, PromptTuningTrainsOnlyThePromptAndLoadsBack) {
   test::TempDir dir;
   Fixture f = fixture("llama-gqa");
-  auto method = make_method(f.model, options("prompt", {{"num_virtual_tokens", 4}}));
+  auto method = make_method(f.model, method_options("prompt", {{"num_virtual_tokens", 4}}));
   const auto trainable = method->named_trainable();
   ASSERT_EQ(trainable.size(), 1u);
   EXPECT_EQ(trainable[0].first, "prompt_embeddings");
@@ -239,7 +233,7 @@ TEST(DecoderOnlyMethods, AdaptersAndPromptsLowerTheLossOfACompletionOnStories260
     test::TempDir dir;
     const nlohmann::json settings =
         std::string(name) == "adapter" ? nlohmann::json{{"reduction_factor", 4}} : nlohmann::json{{"num_virtual_tokens", 8}};
-    auto method = make_method(load_causal_lm(test::stories_folder(dir)).model, options(name, settings));
+    auto method = make_method(load_causal_lm(test::stories_folder(dir)).model, method_options(name, settings));
     auto [first, last] = test::fit(*method, test::stories_completion(), 40, std::string(name) == "prompt" ? 0.1 : 1e-2);
     EXPECT_GT(first, 3.0) << name;
     EXPECT_LT(last, 0.5 * first) << name << ": first " << first << ", last " << last;
@@ -251,7 +245,7 @@ TEST(DecoderOnlyMethods, AdaptersAndPromptsLowerTheLossOfACompletionOnStories260
 TEST(DecoderOnlyMethods, LoraLowersTheLossOfACompletionOnStories260K) {
   test::TempDir dir;
   auto method = make_method(load_causal_lm(test::stories_folder(dir)).model,
-                            options("lora", {{"r", 8}, {"alpha", 16}, {"dropout", 0.0}}));
+                            method_options("lora", {{"r", 8}, {"alpha", 16}, {"dropout", 0.0}}));
   auto [first, last] = test::fit(*method, test::stories_completion(), 40, 1e-2);
   EXPECT_GT(first, 3.0);
   EXPECT_LT(last, 0.1) << "first " << first << ", last " << last;
