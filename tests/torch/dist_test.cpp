@@ -13,6 +13,9 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "ladder/dist/gradient_reducer.h"
@@ -126,7 +129,10 @@ std::vector<double> losses(const std::string& run) {
 
 void expect_same_losses(const std::vector<double>& a, const std::vector<double>& b) {
   ASSERT_EQ(a.size(), b.size());
-  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5) << "update " << i + 1;
+  // Float32 rounding of two ranks' halves and its drift: measured up to 2.1e-5 at a loss of 27
+  // and 7e-6 at 0.9 (AMD EPYC); a wrong weighting of a rank's loss is off by far more.
+  for (std::size_t i = 0; i < a.size(); ++i)
+    EXPECT_NEAR(a[i], b[i], 2e-5 * std::max(1.0, std::abs(a[i]))) << "update " << i + 1;
 }
 
 void expect_same_weights(const std::string& run_a, const std::string& run_b) {
@@ -137,12 +143,14 @@ void expect_same_weights(const std::string& run_a, const std::string& run_b) {
     ASSERT_TRUE(b.count(name)) << name;
     // Adam divides by sqrt(v): where a gradient element is near 0, summing it in another order
     // (two ranks' halves) can flip its sign and move that one weight by up to 2 lr per update,
-    // and the elements it feeds a little. Rounding touches a few elements; a logic error (a
-    // wrong weighting of a rank's loss, a missed reduction) moves nearly all of them.
-    const torch::Tensor diff = (tensor.to(torch::kDouble) - b.at(name).to(torch::kDouble)).abs();
-    const double moved = diff.gt(1e-6).to(torch::kDouble).mean().item<double>();
-    EXPECT_LT(diff.max().item<double>(), 1e-4) << name;
-    EXPECT_LT(moved, 0.05) << name << ": " << 100 * moved << "% of the elements differ by more than 1e-6";
+    // and what it feeds a little, so single elements may differ visibly (LoRA's A, whose
+    // gradients start at exactly 0, most). Over the whole tensor that drift stays at rounding
+    // level (relative L2 <= 2e-4 measured over 150 LoRA updates); a logic error (a wrong
+    // weighting of a rank's loss, a missed reduction, a lost optimizer state) changes the
+    // direction of every update and the weights by far more.
+    const torch::Tensor x = tensor.to(torch::kDouble), y = b.at(name).to(torch::kDouble);
+    const double relative = ((x - y).norm() / x.norm().clamp_min(1e-12)).item<double>();
+    EXPECT_LT(relative, 1e-3) << name << ": relative L2 difference " << relative;
   }
 }
 
