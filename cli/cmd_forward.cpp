@@ -12,6 +12,7 @@
 #include "ladder/error.h"
 #include "ladder/methods/method.h"
 #include "ladder/models/llama/load.h"
+#include "ladder/models/quantize.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/models/tensor_io.h"
 #include "runtime_options.h"
@@ -104,7 +105,8 @@ std::map<std::string, torch::Tensor> method_forward(const ForwardOptions& o, Bac
                                                     const Seq2SeqBatch& batch, const torch::Device& device) {
   if (o.gradients && !batch.labels.defined())
     throw UsageError(o.inputs + ": --gradients needs \"labels\" (the loss to differentiate)");
-  std::unique_ptr<FineTuningMethod> method = load_method(std::move(backbone), o.adapter, precision_dtype(o.runtime.precision));
+  std::unique_ptr<FineTuningMethod> method =
+      load_method(std::move(backbone), o.adapter, backbone_storage(o.runtime.backbone_dtype, o.runtime.precision).dtype);
   method->to(device);
   method->set_training(false);
   std::map<std::string, torch::Tensor> result;
@@ -121,6 +123,13 @@ std::map<std::string, torch::Tensor> method_forward(const ForwardOptions& o, Bac
     }
   }
   return result;
+}
+
+// What the output was computed with: the model, the precision and the backbone's storage.
+std::map<std::string, std::string> output_metadata(const ForwardOptions& o) {
+  std::map<std::string, std::string> metadata = {{"format", "pt"}, {"model", o.model}, {"precision", o.runtime.precision}};
+  if (!o.runtime.backbone_dtype.empty()) metadata["backbone_dtype"] = o.runtime.backbone_dtype;
+  return metadata;
 }
 
 // A decoder-only model: input_ids (+ attention_mask, labels) in; hidden_states.i, logits and,
@@ -152,7 +161,7 @@ void run_causal_forward(const ForwardOptions& o) {
   }
   for (torch::Tensor* t : {&batch.input_ids, &batch.attention_mask, &batch.labels})
     if (t->defined()) *t = t->to(model_options.device);
-  std::map<std::string, std::string> metadata = {{"format", "pt"}, {"model", o.model}, {"precision", o.runtime.precision}};
+  std::map<std::string, std::string> metadata = output_metadata(o);
   if (!o.adapter.empty()) {
     Seq2SeqBatch shared;
     shared.input_ids = batch.input_ids;
@@ -196,7 +205,7 @@ void run_forward(const ForwardOptions& o) {
     result["logits"] = cpu_float(out.logits);
     if (out.loss.defined()) result["loss"] = cpu_float(out.loss).reshape({1});
   }
-  std::map<std::string, std::string> metadata = {{"format", "pt"}, {"model", o.model}, {"precision", o.runtime.precision}};
+  std::map<std::string, std::string> metadata = output_metadata(o);
   if (!o.adapter.empty()) metadata["adapter"] = o.adapter;
   write_safetensors(o.output, result, metadata);
 }
@@ -224,6 +233,7 @@ void add_forward_command(CLI::App& root) {
   app->add_flag("--gradients", options->gradients,
                 "with --adapter: also write grad.NAME, the loss's gradient of every trainable tensor (eval mode)");
   add_runtime_options(app, options->runtime);
+  add_backbone_dtype_option(app, options->runtime);
   app->callback([options] { run_forward(*options); });
 }
 

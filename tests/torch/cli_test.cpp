@@ -13,6 +13,9 @@
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
+#include "ladder/io/safetensors.h"
+#include "ladder/models/llama/load.h"
+#include "ladder/models/quantize.h"
 #include "ladder/models/tensor_io.h"
 #include "test_util.h"
 
@@ -435,6 +438,24 @@ TEST(CliCausalLM, ForwardMatchesTheReference) {
   EXPECT_LE(test::max_abs_diff(out.at("logits"), golden.at("logits")), 2e-5);
   EXPECT_LE(test::max_abs_diff(out.at("loss"), golden.at("loss")), 1e-5);
   EXPECT_LE(test::max_abs_diff(out.at("hidden_states.2"), golden.at("hidden_states.2")), 2e-5);
+
+  // A quantised backbone: the logits the library gives for that storage, recorded as such.
+  for (const auto& [name, format] : {std::pair<std::string, QuantFormat>{"int8", QuantFormat::int8}, {"nf4", QuantFormat::nf4}}) {
+    CliResult q = run_cli({"forward", "--model", fixture, "--inputs", dir / "in.safetensors", "--output",
+                           dir / (name + ".safetensors"), "--backbone-dtype", name}, dir);
+    ASSERT_EQ(q.status, 0) << q.err;
+    ModelOptions options;
+    options.quantization = format;
+    LlamaForCausalLM model = load_causal_lm(fixture, options).model;
+    model->eval();
+    torch::NoGradGuard no_grad;
+    const torch::Tensor expected =
+        model->forward(CausalLMBatch{golden.at("input_ids"), golden.at("attention_mask"), golden.at("labels")}).logits;
+    const torch::Tensor logits = read_safetensors(dir / (name + ".safetensors")).at("logits");
+    EXPECT_TRUE(torch::equal(logits, expected)) << name;
+    EXPECT_GT(test::max_abs_diff(logits, golden.at("logits")), 1e-4) << name << ": not quantised?";
+    EXPECT_EQ(safetensors::File::open(dir / (name + ".safetensors")).metadata().at("backbone_dtype"), name);
+  }
 
   write_safetensors(dir / "bad.safetensors", {{"input_ids", golden.at("input_ids") + 90}});
   expect_one_line_error(run_cli({"forward", "--model", fixture, "--inputs", dir / "bad.safetensors", "--output", dir / "o2"}, dir),
