@@ -16,8 +16,10 @@ namespace ladder::data {
 
 namespace {
 
-// Features far beyond any image grid (2^31 floats, 8 GiB) are a corrupt header, not data.
-constexpr uint64_t kMaxFeatureValues = uint64_t{1} << 31;
+// One image's features are far smaller than this (a ViT-L/14 at 336 px gives 577 x 1024, a
+// ResNet grid 7 x 7 x 2048): 2^26 values (256 MiB as float32) is a corrupt header, not data. The
+// same bound applies to an HDF5 chunk, which the library allocates whole before converting it.
+constexpr uint64_t kMaxFeatureValues = uint64_t{1} << 26;
 
 float half_to_float(uint16_t h) {
   const uint32_t sign = (h >> 15) & 1u, exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
@@ -114,6 +116,10 @@ class Hdf5DirectorySource : public FeatureSource {
     Hdf5Handle type(H5Dget_type(dataset.get()), H5Tclose);
     if (!type.valid() || H5Tget_class(type.get()) != H5T_FLOAT)
       throw FormatError(where + ": expected floating-point features (float16/32/64)");
+    const std::size_t type_size = H5Tget_size(type.get());
+    if (type_size != 2 && type_size != 4 && type_size != 8)
+      throw FormatError(expected_found(where + ": float width", "2, 4 or 8 bytes (float16/32/64)",
+                                       std::to_string(type_size) + " bytes"));
     Hdf5Handle space(H5Dget_space(dataset.get()), H5Sclose);
     const int rank = space.valid() ? H5Sget_simple_extent_ndims(space.get()) : -1;
     if (rank != 2)
@@ -121,6 +127,7 @@ class Hdf5DirectorySource : public FeatureSource {
     hsize_t dims[2] = {0, 0};
     H5Sget_simple_extent_dims(space.get(), dims, nullptr);
     check_shape(where, dims[0], dims[1]);
+    check_storage(where, dataset.get(), std::filesystem::file_size(file_path));
 
     FeatureMatrix matrix;
     matrix.rows = static_cast<int64_t>(dims[0]);
@@ -130,6 +137,38 @@ class Hdf5DirectorySource : public FeatureSource {
     if (H5Dread(dataset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, matrix.values.data()) < 0)
       throw FormatError(where + ": HDF5 could not read the values (truncated or corrupt file?)");
     return matrix;
+  }
+
+  // What HDF5 would do before ladder sees a value: follow an external-file list or a virtual
+  // mapping to other files, allocate a whole chunk (or as many bytes as a chunk's recorded
+  // length says), or invent fill values for storage that was never written. Features are
+  // stored in the file itself, so each of these is refused.
+  static void check_storage(const std::string& where, hid_t dataset, uintmax_t file_bytes) {
+    Hdf5Handle creation(H5Dget_create_plist(dataset), H5Pclose);
+    if (!creation.valid()) throw FormatError(where + ": unreadable storage properties (corrupt file?)");
+    if (H5Pget_external_count(creation.get()) != 0)
+      throw FormatError(where + ": values kept in external files; features must be stored in the .h5 file itself");
+    const H5D_layout_t layout = H5Pget_layout(creation.get());
+    if (layout == H5D_CHUNKED) {
+      hsize_t chunk[2] = {0, 0};
+      if (H5Pget_chunk(creation.get(), 2, chunk) != 2 || chunk[0] == 0 || chunk[1] == 0 ||
+          chunk[0] > kMaxFeatureValues / chunk[1])
+        throw FormatError(where + ": implausible chunk shape [" + std::to_string(chunk[0]) + ", " +
+                          std::to_string(chunk[1]) + "] (corrupt file?)");
+    } else if (layout != H5D_CONTIGUOUS && layout != H5D_COMPACT) {
+      throw FormatError(where + ": storage layout " + std::to_string(static_cast<int>(layout)) +
+                        " (virtual or unknown); expected contiguous, chunked or compact");
+    }
+    H5D_space_status_t status = H5D_SPACE_STATUS_ERROR;
+    if (H5Dget_space_status(dataset, &status) < 0 || status == H5D_SPACE_STATUS_ERROR)
+      throw FormatError(where + ": storage status unreadable (corrupt file?)");
+    if (status == H5D_SPACE_STATUS_NOT_ALLOCATED)
+      throw FormatError(where + ": no values stored (the dataset was created but never written)");
+    // The sum of the chunks' recorded lengths: one beyond the file's size is corrupt.
+    const hsize_t stored = H5Dget_storage_size(dataset);
+    if (stored > file_bytes)
+      throw FormatError(where + ": storage of " + std::to_string(stored) + " bytes recorded in a file of " +
+                        std::to_string(file_bytes) + " bytes (truncated or corrupt file?)");
   }
 
   static void check_shape(const std::string& where, uint64_t rows, uint64_t cols) {
