@@ -613,8 +613,9 @@ def h5lib():  # the HDF5 C library the ladder binary links, through ctypes (no h
 H5 = h5lib(); H5.H5open()
 hid = ctypes.c_int64  # hid_t of HDF5 >= 1.10
 for f in ('H5Fcreate', 'H5Gcreate2', 'H5Screate_simple', 'H5Dcreate2'): getattr(H5, f).restype = hid
-def write_h5(path, dataset, shape):
-    """An .h5 file holding the float32 dataset `dataset` ('ID/features') of `shape`, all 0.5."""
+def write_h5(path, dataset, shape, written=True):
+    """An .h5 file holding the float32 dataset `dataset` ('ID/features') of `shape`, all 0.5
+    (or, not `written`, created and never written)."""
     f = H5.H5Fcreate(path.encode(), 2, hid(0), hid(0))   # H5F_ACC_TRUNC, H5P_DEFAULT
     groups = [H5.H5Gcreate2(hid(f), dataset.split('/')[0].encode(), hid(0), hid(0), hid(0))]
     space = H5.H5Screate_simple(len(shape), (ctypes.c_uint64 * len(shape))(*shape), None)
@@ -622,7 +623,7 @@ def write_h5(path, dataset, shape):
     assert min(f, groups[0], space, d) >= 0, (path, dataset)
     n = 1
     for x in shape: n *= x
-    if n:
+    if n and written:
         assert H5.H5Dwrite(hid(d), hid.in_dll(H5, 'H5T_NATIVE_FLOAT_g'), hid(0), hid(0), hid(0), (ctypes.c_float * n)(*([0.5] * n))) >= 0
     H5.H5Dclose(hid(d)); H5.H5Sclose(hid(space)); H5.H5Gclose(hid(groups[0])); H5.H5Fclose(hid(f))
 
@@ -633,6 +634,7 @@ write_h5(features_dir('h5-wrong-name') + '/synth_000001.h5', 'synth_000001/feats
 write_h5(features_dir('h5-rank3') + '/synth_000001.h5', 'synth_000001/features', [7, 7, 16])
 write_h5(features_dir('h5-zero-rows') + '/synth_000001.h5', 'synth_000001/features', [0, 16])
 write_h5(features_dir('h5-width-17') + '/synth_000001.h5', 'synth_000001/features', [49, 17])
+write_h5(features_dir('h5-unwritten') + '/synth_000001.h5', 'synth_000001/features', [49, 16], written=False)
 open(features_dir('h5-not-hdf5') + '/synth_000001.h5', 'w').write('not an HDF5 file\n')
 
 ST = open(VW + '/features.safetensors', 'rb').read()
@@ -682,6 +684,7 @@ vl vl-h5-rank3              "synth_000001\.h5&rank" --features "$V/h5-rank3"
 vl vl-h5-zero-rows          "synth_000001\.h5&\[0, 16\]|rows" --features "$V/h5-zero-rows"
 vl vl-h5-width-17           "synth_000001&width|17" --features "$V/h5-width-17"
 vl vl-h5-not-hdf5           "synth_000001\.h5&hdf5" --features "$V/h5-not-hdf5"
+vl vl-h5-unwritten          "synth_000001\.h5&no values stored" --features "$V/h5-unwritten"
 vl vl-safetensors-truncated "truncated\.safetensors" --features "$V/truncated.safetensors"
 vl vl-safetensors-width-17  "width-17\.safetensors&synth_000001&width|17" --features "$V/width-17.safetensors"
 vl vl-vqa-not-json          "train\.json&json"   --data "$V/vqa-not-json"
