@@ -237,18 +237,25 @@ Learned learn_completions(const std::string& method_name, nlohmann::json setting
   return learned;
 }
 
+// Without dropout and with every projection adapted: with LoRA's defaults (q and v, dropout
+// 0.1) 60 steps end at a loss of 0.64 per token, where one greedy token of four completions
+// flipped on another CPU (CI's libtorch 2.6 run). Here it ends near 0.3, and no mask is drawn.
 TEST(DecoderOnlyTraining, LoraLearnsTheCompletions) {
   TempDir dir;
-  const Learned lora = learn_completions("lora", {{"r", 8}}, dir, /*steps=*/60, /*lr=*/1e-2);
-  EXPECT_LT(lora.last_loss, 0.2 * lora.first_loss) << lora.first_loss << " -> " << lora.last_loss;
-  EXPECT_DOUBLE_EQ(lora.exact_match, 1.0);
+  const nlohmann::json settings = {
+      {"r", 8},
+      {"dropout", 0.0},
+      {"target_modules", {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}}};
+  const Learned lora = learn_completions("lora", settings, dir, /*steps=*/60, /*lr=*/1e-2);
+  EXPECT_LT(lora.last_loss, 0.05 * lora.first_loss) << lora.first_loss << " -> " << lora.last_loss;
+  EXPECT_DOUBLE_EQ(lora.exact_match, 1.0) << "final training loss " << lora.last_loss;
 }
 
 TEST(DecoderOnlyTraining, LstLearnsTheCompletionsFromItsFisherInitialisation) {
   TempDir dir;
   const Learned lst = learn_completions("lst", {{"reduction", 4}}, dir, /*steps=*/60, /*lr=*/1e-2);
   EXPECT_LT(lst.last_loss, 0.2 * lst.first_loss) << lst.first_loss << " -> " << lst.last_loss;
-  EXPECT_DOUBLE_EQ(lst.exact_match, 1.0);
+  EXPECT_DOUBLE_EQ(lst.exact_match, 1.0) << "final training loss " << lst.last_loss;
   // The Fisher initialisation ran on the training examples and was recorded.
   EXPECT_EQ(load_training_state(dir / "run/last").side_init_done, "fisher");
 }
