@@ -192,11 +192,14 @@ struct Learned {
 // stories260K with an end token it can learn to predict. Its own eos (2) never occurs in
 // TinyStories and shares one embedding with ids 0-258: with the tied head frozen, no method but
 // full fine-tuning can make it likelier than its 258 twins (the loss stays above ln(259) per
-// completion), so an answer could never end by itself.
+// completion), so an answer could never end by itself. Id 369 has the embedding farthest from
+// every other (L2 2.73); an untrained neighbour such as 500 (0.42 from 497-499) kept LoRA's
+// end token near a third after 60 steps, and one CPU's rounding then ended one answer late.
+constexpr int64_t kLearnableEos = 369;
 std::string stories_with_learnable_eos(const TempDir& dir) {
   const std::string folder = test::stories_folder(dir);
   nlohmann::json config = nlohmann::json::parse(test::read_text(folder + "/config.json"));
-  config["eos_token_id"] = 500;
+  config["eos_token_id"] = kLearnableEos;
   std::ofstream(folder + "/config.json") << config.dump(2);
   return folder;
 }
@@ -212,7 +215,7 @@ Learned learn_completions(const std::string& method_name, nlohmann::json setting
   task.kind = "seq2seq";
   task.decoder_only = true;
   TrainData data;
-  data.train = tokenize_completions(completion_task(), tokenizer, /*eos_id=*/500, 16, 8);
+  data.train = tokenize_completions(completion_task(), tokenizer, kLearnableEos, 16, 8);
   data.validation = data.train;
   for (const auto& e : completion_task()) data.validation_references.push_back(e.target);
   TrainOptions options;
@@ -237,24 +240,17 @@ Learned learn_completions(const std::string& method_name, nlohmann::json setting
   return learned;
 }
 
-// Without dropout and with every projection adapted: with LoRA's defaults (q and v, dropout
-// 0.1) 60 steps end at a loss of 0.64 per token, where one greedy token of four completions
-// flipped on another CPU (CI's libtorch 2.6 run). Here it ends near 0.3, and no mask is drawn.
 TEST(DecoderOnlyTraining, LoraLearnsTheCompletions) {
   TempDir dir;
-  const nlohmann::json settings = {
-      {"r", 8},
-      {"dropout", 0.0},
-      {"target_modules", {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}}};
-  const Learned lora = learn_completions("lora", settings, dir, /*steps=*/60, /*lr=*/1e-2);
-  EXPECT_LT(lora.last_loss, 0.05 * lora.first_loss) << lora.first_loss << " -> " << lora.last_loss;
+  const Learned lora = learn_completions("lora", {{"r", 8}}, dir, /*steps=*/60, /*lr=*/1e-2);
+  EXPECT_LT(lora.last_loss, 0.01 * lora.first_loss) << lora.first_loss << " -> " << lora.last_loss;
   EXPECT_DOUBLE_EQ(lora.exact_match, 1.0) << "final training loss " << lora.last_loss;
 }
 
 TEST(DecoderOnlyTraining, LstLearnsTheCompletionsFromItsFisherInitialisation) {
   TempDir dir;
   const Learned lst = learn_completions("lst", {{"reduction", 4}}, dir, /*steps=*/60, /*lr=*/1e-2);
-  EXPECT_LT(lst.last_loss, 0.2 * lst.first_loss) << lst.first_loss << " -> " << lst.last_loss;
+  EXPECT_LT(lst.last_loss, 0.01 * lst.first_loss) << lst.first_loss << " -> " << lst.last_loss;
   EXPECT_DOUBLE_EQ(lst.exact_match, 1.0) << "final training loss " << lst.last_loss;
   // The Fisher initialisation ran on the training examples and was recorded.
   EXPECT_EQ(load_training_state(dir / "run/last").side_init_done, "fisher");
