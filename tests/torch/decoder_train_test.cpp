@@ -194,7 +194,7 @@ struct Learned {
 // full fine-tuning can make it likelier than its 258 twins (the loss stays above ln(259) per
 // completion), so an answer could never end by itself. Id 369 has the embedding farthest from
 // every other (L2 2.73); an untrained neighbour such as 500 (0.42 from 497-499) kept LoRA's
-// end token near a third after 60 steps, and one CPU's rounding then ended one answer late.
+// end token near a third after 60 steps, and on one CPU (CI's) one of four answers was wrong.
 constexpr int64_t kLearnableEos = 369;
 std::string stories_with_learnable_eos(const TempDir& dir) {
   const std::string folder = test::stories_folder(dir);
