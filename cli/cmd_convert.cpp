@@ -1,4 +1,4 @@
-// `ladder convert llama2c FILE --out DIR`: other checkpoint formats as Hugging Face folders, so
+// `ladder convert llama2c FILE [--tokenizer TOK.bin] --out DIR`: other checkpoint formats as Hugging Face folders, so
 // that every command reads them the one way it reads downloads.
 #include <iostream>
 #include <memory>
@@ -13,13 +13,15 @@ namespace {
 struct ConvertOptions {
   std::string input;
   std::string out;
+  std::string tokenizer;
 };
 
 void run_llama2c(const ConvertOptions& o) {
-  LlamaConfig config = convert_llama2c(o.input, o.out);
+  LlamaConfig config = convert_llama2c(o.input, o.out, o.tokenizer);
   std::cout << o.out << ": LlamaForCausalLM, " << config.num_hidden_layers << " layers, hidden " << config.hidden_size
             << ", " << config.num_attention_heads << " heads (" << config.num_key_value_heads << " key/value), vocabulary "
-            << config.vocab_size << (config.tie_word_embeddings ? ", tied head" : ", own head") << "\n";
+            << config.vocab_size << (config.tie_word_embeddings ? ", tied head" : ", own head")
+            << (o.tokenizer.empty() ? "" : ", tokenizer.json") << "\n";
 }
 
 }  // namespace
@@ -34,6 +36,10 @@ void add_convert_command(CLI::App& root) {
   llama2c->add_option("file", options->input, "the .bin checkpoint")->required()->check(CLI::ExistingFile);
   llama2c->add_option("--out", options->out, "folder to write (new, or without config.json/model.safetensors)")
       ->required();
+  llama2c->add_option("--tokenizer", options->tokenizer,
+                      "llama2.c's tokenizer file for this model (stories260K: tok512.bin), written into the folder as "
+                      "Hugging Face's tokenizer.json")
+      ->check(CLI::ExistingFile);
   llama2c->callback([options] { run_llama2c(*options); });
 }
 

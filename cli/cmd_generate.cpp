@@ -13,8 +13,7 @@
 #include "ladder/models/llama/generate.h"
 #include "ladder/models/llama/load.h"
 #include "ladder/models/t5/load.h"
-#include "ladder/tokenizer/byte_bpe_tokenizer.h"
-#include "ladder/tokenizer/llama_tokenizer.h"
+#include "ladder/tokenizer/text_tokenizer.h"
 #include "ladder/tokenizer/t5_tokenizer.h"
 #include "runtime_options.h"
 #include "validators.h"
@@ -66,16 +65,15 @@ void print_ids(const torch::Tensor& row) {
   std::cout << line << "\n";
 }
 
-// Decoder-only: each prompt continued greedily; printed are the new ids up to and including an
-// eos id.
+// Decoder-only: each prompt continued greedily up to and including an eos id; printed are the
+// new ids (--ids) or the prompt's text with its continuation.
 void run_causal_generate(const GenerateOptions& o) {
   const ModelOptions model_options = apply_runtime_for_model(o.runtime);
   LoadedCausalLM loaded = load_causal_lm(o.model, model_options);
   const LlamaConfig& config = loaded.model->config;
-  // The tokenizer the model folder ships: sentencepiece BPE (Llama 2, TinyLlama) or byte-level
-  // BPE (Llama 3, SmolLM). Each adds its model's start token, as Hugging Face's tokenizers do.
-  std::function<std::string(const std::vector<int64_t>&)> decode;
-  int64_t tokenizer_vocab = 0;
+  // The tokenizer the model folder ships (or --tokenizer); each adds its model's start token,
+  // as Hugging Face's tokenizers do.
+  std::shared_ptr<TextTokenizer> tokenizer;
   std::vector<std::vector<int64_t>> prompts;
   if (!o.ids.empty()) {
     prompts = parse_id_lists(o.ids, config.vocab_size);
@@ -83,40 +81,33 @@ void run_causal_generate(const GenerateOptions& o) {
     const std::string path = o.tokenizer.empty() ? loaded.tokenizer_path : o.tokenizer;
     if (path.empty())
       throw UsageError(o.model + ": no tokenizer.model or tokenizer.json in the model directory (pass --tokenizer FILE, or --ids)");
-    if (std::filesystem::path(path).extension() == ".json") {
-      auto tokenizer = std::make_shared<ByteLevelBpeTokenizer>(ByteLevelBpeTokenizer::load(path));
-      for (const auto& text : o.texts) prompts.push_back(tokenizer->encode(text));
-      decode = [tokenizer](const std::vector<int64_t>& ids) { return tokenizer->decode(ids); };
-      tokenizer_vocab = tokenizer->vocab_size();
-    } else {
-      auto tokenizer = std::make_shared<LlamaTokenizer>(LlamaTokenizer::load(path));
-      for (const auto& text : o.texts) prompts.push_back(tokenizer->encode(text, /*add_bos=*/true));
-      decode = [tokenizer](const std::vector<int64_t>& ids) { return tokenizer->decode(ids); };
-      tokenizer_vocab = tokenizer->vocab_size();
-    }
-    if (tokenizer_vocab > config.vocab_size)
+    tokenizer = load_causal_lm_tokenizer(path);
+    if (tokenizer->vocab_size() > config.vocab_size)
       throw UsageError(expected_found(path + ": tokenizer vocabulary", "at most the model's " + std::to_string(config.vocab_size),
-                                      std::to_string(tokenizer_vocab), "tokenizer of another model?"));
+                                      std::to_string(tokenizer->vocab_size()), "tokenizer of another model?"));
+    for (const auto& text : o.texts) prompts.push_back(tokenizer->encode_input(text));
   }
   auto [ids, mask] = left_padded_batch(prompts, config.fill_token_id());
   loaded.model->eval();
   torch::NoGradGuard no_grad;
   GenerationOptions options;
   options.max_new_tokens = o.max_new_tokens;
-  if (decode) options.vocab_limit = tokenizer_vocab;  // a model may pad its vocabulary past the tokenizer's
+  if (tokenizer) options.vocab_limit = tokenizer->vocab_size();  // a model may pad its vocabulary past the tokenizer's
   std::unique_ptr<CausalDecodingSession> session = start_causal_decoding(*loaded.model, !o.no_cache);
   torch::Tensor generated =
       greedy_generate(*session, ids.to(model_options.device), mask.to(model_options.device), config, options).to(torch::kCPU);
   for (int64_t b = 0; b < generated.size(0); ++b) {
     int64_t n = 0;
     while (n < generated.size(1) && !(n > 0 && config.is_eos(generated[b][n - 1].item<int64_t>()))) ++n;
-    if (!decode) {
+    if (!tokenizer) {
       print_ids(generated[b].narrow(0, 0, n));
       continue;
     }
-    std::vector<int64_t> out;
-    for (int64_t t = 0; t < n; ++t) out.push_back(generated[b][t].item<int64_t>());
-    std::cout << decode(out) << "\n";
+    // The prompt and its continuation, decoded together as llama2.c's run.c and Hugging Face's
+    // text-generation pipeline print them (a piece's leading space depends on what precedes it).
+    std::vector<int64_t> text_ids = prompts[b];
+    for (int64_t t = 0; t < n; ++t) text_ids.push_back(generated[b][t].item<int64_t>());
+    std::cout << tokenizer->decode_text(text_ids) << "\n";
   }
 }
 

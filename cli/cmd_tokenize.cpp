@@ -2,10 +2,10 @@
 // </s> (the contract of the golden tokenization files). --parse-special also turns
 // `<extra_id_N>`, `</s>`, `<pad>` and `<unk>` written in the text into their single ids, as
 // Hugging Face's T5Tokenizer does (and as ladder's own span-corruption pretraining needs).
-// A Llama-family tokenizer (sentencepiece BPE tokenizer.model, or a byte-level BPE
-// tokenizer.json) prints what Hugging Face's tokenizer gives: <s> or the post-processor's tokens
+// A Llama-family tokenizer (sentencepiece BPE tokenizer.model, a tokenizer.json, or llama2.c's
+// tokenizer .bin) prints what Hugging Face's tokenizer gives: <s> or the post-processor's tokens
 // first, no end token.
-#include <functional>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -13,9 +13,9 @@
 
 #include "commands.h"
 #include "ladder/error.h"
-#include "ladder/tokenizer/byte_bpe_tokenizer.h"
 #include "ladder/tokenizer/llama_tokenizer.h"
 #include "ladder/tokenizer/t5_tokenizer.h"
+#include "ladder/tokenizer/text_tokenizer.h"
 #include "validators.h"
 
 namespace ladder::cli {
@@ -36,19 +36,12 @@ void print_ids(const std::vector<int64_t>& ids) {
 
 // Llama-family tokenizers; false when `o.tokenizer` is T5's (a unigram model).
 bool run_decoder_only_tokenize(const TokenizeOptions& o) {
-  const bool json = o.tokenizer.size() >= 5 && o.tokenizer.compare(o.tokenizer.size() - 5, 5, ".json") == 0;
-  if (!json && !LlamaTokenizer::is_bpe_model(o.tokenizer)) return false;
+  const std::string extension = std::filesystem::path(o.tokenizer).extension().string();
+  if (extension != ".json" && extension != ".bin" && !LlamaTokenizer::is_bpe_model(o.tokenizer)) return false;
   if (o.parse_special) throw UsageError("--parse-special is T5's; " + o.tokenizer + " is a Llama-family tokenizer");
-  std::function<std::vector<int64_t>(const std::string&)> encode;
-  if (json) {
-    auto tokenizer = std::make_shared<ByteLevelBpeTokenizer>(ByteLevelBpeTokenizer::load(o.tokenizer));
-    encode = [tokenizer](const std::string& text) { return tokenizer->encode(text); };
-  } else {
-    auto tokenizer = std::make_shared<LlamaTokenizer>(LlamaTokenizer::load(o.tokenizer));
-    encode = [tokenizer](const std::string& text) { return tokenizer->encode(text, /*add_bos=*/true); };
-  }
+  const std::shared_ptr<TextTokenizer> tokenizer = load_causal_lm_tokenizer(o.tokenizer);
   for (const auto& text : o.texts) {
-    std::vector<int64_t> ids = encode(text);
+    std::vector<int64_t> ids = tokenizer->encode_input(text);
     if (o.max_length > 0 && static_cast<int64_t>(ids.size()) > o.max_length) ids.resize(o.max_length);
     print_ids(ids);
   }
@@ -77,8 +70,8 @@ void add_tokenize_command(CLI::App& root) {
   auto options = std::make_shared<TokenizeOptions>();
   CLI::App* app = root.add_subcommand("tokenize", "Print the token ids of each text (one line per text, </s> included)");
   app->add_option("--tokenizer", options->tokenizer,
-                  "spiece.model (T5), tokenizer.model (sentencepiece BPE: Llama 2) or tokenizer.json (byte-level "
-                  "BPE: Llama 3, SmolLM)")
+                  "spiece.model (T5), tokenizer.model (sentencepiece BPE: Llama 2), tokenizer.json (Llama 2, Llama 3, "
+                  "SmolLM, Qwen2) or llama2.c's tokenizer .bin (tok512.bin)")
       ->required();
   app->add_option("--max-length", options->max_length, "cut to at most N ids, </s> included")->check(whole_number(1, kMaxCount));
   app->add_flag("--parse-special", options->parse_special,

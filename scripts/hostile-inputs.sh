@@ -754,6 +754,30 @@ t llama2c-not-a-file       "llama2c|file|exist"               "$L" convert llama
 "$L" convert llama2c "$L2C" --out "$W/ll/stories" >/dev/null 2>&1
 t llama2c-out-exists       "config\.json&exists"              "$L" convert llama2c "$L2C" --out "$W/ll/stories"
 t llama2c-ok               "out:LlamaForCausalLM"             "$L" convert llama2c "$L2C" --out "$W/ll/stories2"
+# llama2.c's tokenizer file (tok512.bin): damaged, of another vocabulary, or no tokenizer at all
+TOK512=$ROOT/tests/data/llama2c/tok512.bin
+head -c 3000 "$TOK512" >"$W/ll/tok-short.bin"
+{ cat "$TOK512"; printf 'xy'; } >"$W/ll/tok-trailing.bin"
+python3 - "$TOK512" "$W/ll" <<'PY'
+import struct, sys
+data = bytearray(open(sys.argv[1], "rb").read())
+def put(name, offset, value):
+    d = bytearray(data); d[offset:offset + 4] = struct.pack("<i", value); open(sys.argv[2] + "/" + name, "wb").write(d)
+put("tok-max0.bin", 0, 0)               # max_token_length 0
+put("tok-huge-piece.bin", 8, 1 << 30)   # token 0 claims a 1 GiB piece
+nan = bytearray(data); nan[4:8] = struct.pack("<f", float("nan")); open(sys.argv[2] + "/tok-nan.bin", "wb").write(nan)
+bad = bytearray(data); at = bad.find(b"<0x41>"); bad[at + 1] = ord("X"); open(sys.argv[2] + "/tok-bytes.bin", "wb").write(bad)
+PY
+t llama2c-tok-truncated    "tok-short\.bin&truncated"         "$L" convert llama2c "$L2C" --tokenizer "$W/ll/tok-short.bin" --out "$W/ll/t1"
+t llama2c-tok-trailing     "tok-trailing\.bin"                "$L" convert llama2c "$L2C" --tokenizer "$W/ll/tok-trailing.bin" --out "$W/ll/t2"
+t llama2c-tok-max0         "tok-max0\.bin&max_token_length"   "$L" convert llama2c "$L2C" --tokenizer "$W/ll/tok-max0.bin" --out "$W/ll/t3"
+t llama2c-tok-huge-piece   "tok-huge-piece\.bin&length"       "$L" convert llama2c "$L2C" --tokenizer "$W/ll/tok-huge-piece.bin" --out "$W/ll/t4"
+t llama2c-tok-nan          "tok-nan\.bin&non-finite"          "$L" convert llama2c "$L2C" --tokenizer "$W/ll/tok-nan.bin" --out "$W/ll/t5"
+t llama2c-tok-bytes        "tok-bytes\.bin&<0x41>"            "$L" convert llama2c "$L2C" --tokenizer "$W/ll/tok-bytes.bin" --out "$W/ll/t6"
+t llama2c-tok-vocabulary   "tokenizer\.bin&512&32000"         "$L" convert llama2c "$L2C" --tokenizer "$ROOT/tests/data/tokenizer/llama2/tokenizer.bin" --out "$W/ll/t7"
+t llama2c-tok-model-file   "stories260K\.bin"                 "$L" tokenize --tokenizer "$L2C" "hello"
+t llama2c-tok-generate     "tok-short\.bin&truncated"         "$L" generate --threads 1 --model "$W/ll/stories2" --tokenizer "$W/ll/tok-short.bin" "hello"
+t llama2c-tok-ok           "out:tokenizer\.json"              "$L" convert llama2c "$L2C" --tokenizer "$TOK512" --out "$W/ll/stories3"
 # llcfg NAME EXPECT PYTHON-EDIT: llama-gqa with its config.json edited (c is the dict)
 llcfg() { local n=$1 e=$2 edit=$3; mkdir -p "$W/ll/$n"; cp "$LL/model.safetensors" "$W/ll/$n/"
   python3 -c "import json,sys; c=json.load(open('$LL/config.json')); $edit; json.dump(c, open('$W/ll/$n/config.json','w'))"

@@ -1,11 +1,15 @@
 #include "ladder/tokenizer/byte_bpe_tokenizer.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <optional>
 #include <limits>
 #include <map>
 #include <unordered_map>
 
 #include "byte_level.h"
+#include "pair_merge.h"
+#include "piece_decoder.h"
 #include "ladder/error.h"
 #include "ladder/io/json_file.h"
 #include "utf8.h"
@@ -92,14 +96,25 @@ struct PreTokenizerStep {
 
 std::string pair_key(const std::string& left, const std::string& right) { return left + '\x01' + right; }
 
+std::string byte_token_name(int byte) {
+  char name[8];
+  std::snprintf(name, sizeof name, "<0x%02X>", byte);
+  return name;
+}
+
 }  // namespace
 
 struct ByteLevelBpeTokenizer::Impl {
   std::string source;
   bool nfc = false;  // the NFC normalizer (Qwen2)
+  // Llama 2's style (sentencepiece converted): spaces as '▁' with one in front, the whole
+  // text one word, characters outside the vocabulary as <0xHH> byte tokens.
+  bool metaspace = false;
+  bool byte_fallback = false;
   std::unordered_map<std::string, int64_t> vocab;
   std::vector<std::string> id_to_token;  // "" where no token has the id
   std::unordered_map<std::string, int64_t> merge_rank;  // pair_key -> rank
+  std::unordered_map<std::string, std::pair<int64_t, int64_t>> merge_by_ids;  // id pair_key -> (rank, merged id)
   bool ignore_merges = false;
   int64_t unk_id = -1;
   std::vector<PreTokenizerStep> steps;
@@ -114,6 +129,7 @@ struct ByteLevelBpeTokenizer::Impl {
   std::vector<int64_t> suffix_ids;    // and after it
 
   void bpe(const std::string& piece, std::vector<int64_t>& ids, std::vector<std::string>* tokens) const;
+  void metaspace_bpe(const std::string& text, std::vector<int64_t>& ids, std::vector<std::string>* tokens) const;
   void encode_plain(const std::string& text, std::vector<int64_t>& ids, std::vector<std::string>* tokens) const;
   void encode(const std::string& text, bool add_special_tokens, std::vector<int64_t>& ids,
               std::vector<std::string>* tokens) const;
@@ -124,8 +140,35 @@ namespace {
 [[noreturn]] void unsupported(const std::string& source, const std::string& what) {
   throw FormatError(source + ": " + what + " is not supported (ladder reads byte-level BPE tokenizers: the NFC "
                                            "normalizer, Split/Digits/ByteLevel pre-tokenizers, BPE, TemplateProcessing, "
-                                           "ByteLevel decoder)");
+                                           "ByteLevel decoder; and Llama 2's: Prepend/Replace '\u2581' normalizer, BPE "
+                                           "with byte fallback, its Replace/ByteFallback/Fuse/Strip decoder)");
 }
+
+const std::string kSpaceSymbol(tokenizer::utf8::kSpaceSymbol);
+
+bool is_replace(const nlohmann::json& step, const std::string& from, const std::string& to) {
+  return step.value("type", std::string()) == "Replace" && step.contains("pattern") && step["pattern"].is_object() &&
+         step["pattern"].value("String", std::string()) == from && step.value("content", std::string()) == to;
+}
+
+// Llama 2's normalizer: Prepend '▁', then Replace ' ' by '▁'.
+bool is_metaspace_normalizer(const nlohmann::json& n) {
+  if (n.value("type", std::string()) != "Sequence" || !n.contains("normalizers")) return false;
+  const nlohmann::json& steps = n["normalizers"];
+  return steps.is_array() && steps.size() == 2 && steps[0].value("type", std::string()) == "Prepend" &&
+         steps[0].value("prepend", std::string()) == kSpaceSymbol && is_replace(steps[1], " ", kSpaceSymbol);
+}
+
+// Llama 2's decoder: Replace '▁' by ' ', ByteFallback, Fuse, Strip one leading space.
+bool is_metaspace_decoder(const nlohmann::json& d) {
+  if (d.value("type", std::string()) != "Sequence" || !d.contains("decoders") || !d["decoders"].is_array()) return false;
+  const nlohmann::json& steps = d["decoders"];
+  return steps.size() == 4 && is_replace(steps[0], kSpaceSymbol, " ") && steps[1].value("type", std::string()) == "ByteFallback" &&
+         steps[2].value("type", std::string()) == "Fuse" && steps[3].value("type", std::string()) == "Strip" &&
+         steps[3].value("content", std::string()) == " " && steps[3].value("start", -1) == 1 && steps[3].value("stop", -1) == 0;
+}
+
+std::string id_pair_key(int64_t left, int64_t right) { return std::to_string(left) + ' ' + std::to_string(right); }
 
 // Unicode canonical composition, as the NFC normalizer of Hugging Face's tokenizers applies it
 // to the text between added tokens. `text` is valid UTF-8 (utf8_lossy ran first).
@@ -225,7 +268,9 @@ ByteLevelBpeTokenizer ByteLevelBpeTokenizer::load(const std::string& path) {
   impl->source = path;
   try {
     if (!json.is_object()) throw FormatError(path + ": not a JSON object");
-    if (json.contains("normalizer") && !json["normalizer"].is_null()) {
+    if (json.contains("normalizer") && !json["normalizer"].is_null() && is_metaspace_normalizer(json["normalizer"])) {
+      impl->metaspace = true;
+    } else if (json.contains("normalizer") && !json["normalizer"].is_null()) {
       const std::string type = json["normalizer"].value("type", std::string("?"));
       if (type != "NFC") unsupported(path, "normalizer \"" + type + "\"");
 #ifndef LADDER_HAS_UTF8PROC
@@ -236,7 +281,9 @@ ByteLevelBpeTokenizer ByteLevelBpeTokenizer::load(const std::string& path) {
     }
     const nlohmann::json& model = json.at("model");
     if (model.value("type", std::string("BPE")) != "BPE") unsupported(path, "model \"" + model["type"].get<std::string>() + "\"");
-    if (model.value("byte_fallback", false)) unsupported(path, "byte_fallback in a byte-level BPE");
+    impl->byte_fallback = model.value("byte_fallback", false);
+    if (impl->byte_fallback != impl->metaspace)
+      unsupported(path, impl->metaspace ? "a '\u2581' normalizer without byte_fallback" : "byte_fallback in a byte-level BPE");
     for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"})
       if (model.contains(key) && !model[key].is_null() && !model[key].get<std::string>().empty())
         unsupported(path, std::string("model.") + key);
@@ -284,7 +331,9 @@ ByteLevelBpeTokenizer ByteLevelBpeTokenizer::load(const std::string& path) {
           throw FormatError(path + ": merge " + std::to_string(rank) + " uses \"" + *part + "\", which is not in the vocabulary");
       if (!impl->vocab.count(left + right))
         throw FormatError(path + ": merge " + std::to_string(rank) + " makes \"" + left + right + "\", which is not in the vocabulary");
-      impl->merge_rank.emplace(pair_key(left, right), rank++);
+      impl->merge_rank.emplace(pair_key(left, right), rank);
+      impl->merge_by_ids.emplace(id_pair_key(impl->vocab[left], impl->vocab[right]), std::make_pair(rank, impl->vocab[left + right]));
+      ++rank;
     }
     if (model.contains("unk_token") && model["unk_token"].is_string()) {
       auto it = impl->vocab.find(model["unk_token"].get<std::string>());
@@ -293,13 +342,21 @@ ByteLevelBpeTokenizer ByteLevelBpeTokenizer::load(const std::string& path) {
     }
     bool byte_level = false;
     read_pre_tokenizer(json.value("pre_tokenizer", nlohmann::json()), path, impl->steps, byte_level);
-    if (!byte_level) unsupported(path, "a BPE without the ByteLevel pre-tokenizer");
+    if (byte_level == impl->metaspace)
+      unsupported(path, impl->metaspace ? "a '\u2581' normalizer with a ByteLevel pre-tokenizer"
+                                        : "a BPE without the ByteLevel pre-tokenizer");
+    if (impl->metaspace && !impl->steps.empty()) unsupported(path, "a pre-tokenizer after the '\u2581' normalizer");
     read_post_processor(json.value("post_processor", nlohmann::json()), path, impl->prefix_ids, impl->suffix_ids);
     std::vector<int64_t> post_ids = impl->prefix_ids;
     post_ids.insert(post_ids.end(), impl->suffix_ids.begin(), impl->suffix_ids.end());
     for (int64_t id : post_ids)
       if (id < 0 || id >= static_cast<int64_t>(impl->id_to_token.size()) || impl->id_to_token[id].empty()) throw FormatError(path + ": post_processor id " + std::to_string(id) + " is outside the vocabulary");
-    if (json.contains("decoder") && !json["decoder"].is_null() && json["decoder"].value("type", std::string()) != "ByteLevel")
+    if (impl->metaspace) {
+      if (!json.contains("decoder") || !is_metaspace_decoder(json["decoder"]))
+        unsupported(path, "a decoder other than Llama 2's (Replace '\u2581', ByteFallback, Fuse, Strip)");
+      for (int b = 0; b < 256; ++b)
+        if (!impl->vocab.count(byte_token_name(b))) throw FormatError(path + ": byte_fallback is set but " + byte_token_name(b) + " is not in the vocabulary");
+    } else if (json.contains("decoder") && !json["decoder"].is_null() && json["decoder"].value("type", std::string()) != "ByteLevel")
       unsupported(path, "decoder \"" + json["decoder"].value("type", std::string("?")) + "\"");
   } catch (const nlohmann::json::exception& error) {
     throw FormatError(path + ": malformed tokenizer.json (" + error.what() + ")");
@@ -341,8 +398,41 @@ void ByteLevelBpeTokenizer::Impl::bpe(const std::string& piece, std::vector<int6
   for (const auto& symbol : symbols) emit(symbol);
 }
 
+void ByteLevelBpeTokenizer::Impl::metaspace_bpe(const std::string& text, std::vector<int64_t>& ids,
+                                                std::vector<std::string>* tokens) const {
+  if (text.empty()) return;
+  std::string normalized = kSpaceSymbol;
+  for (const char c : text) {
+    if (c == ' ')
+      normalized += kSpaceSymbol;
+    else
+      normalized += c;
+  }
+  std::vector<int64_t> symbols;
+  for (size_t pos = 0; pos < normalized.size();) {
+    const size_t length = std::min(tokenizer::utf8::char_length(normalized[pos]), normalized.size() - pos);
+    const auto it = vocab.find(normalized.substr(pos, length));
+    if (it != vocab.end()) {
+      symbols.push_back(it->second);
+    } else {
+      for (size_t i = 0; i < length; ++i) symbols.push_back(vocab.at(byte_token_name(static_cast<uint8_t>(normalized[pos + i]))));
+    }
+    pos += length;
+  }
+  tokenizer::merge_pairs(symbols, [&](int64_t left, int64_t right) -> std::optional<tokenizer::PairMerge> {
+    const auto it = merge_by_ids.find(id_pair_key(left, right));
+    if (it == merge_by_ids.end()) return std::nullopt;
+    return tokenizer::PairMerge{-static_cast<double>(it->second.first), it->second.second};
+  });
+  for (const int64_t id : symbols) {
+    ids.push_back(id);
+    if (tokens) tokens->push_back(id_to_token[id]);
+  }
+}
+
 void ByteLevelBpeTokenizer::Impl::encode_plain(const std::string& text, std::vector<int64_t>& ids,
                                                std::vector<std::string>* tokens) const {
+  if (metaspace) return metaspace_bpe(text, ids, tokens);
   std::vector<std::string> pieces = {nfc ? nfc_normalized(text) : text};
   for (const PreTokenizerStep& step : steps) {
     std::vector<std::string> next;
@@ -414,9 +504,22 @@ std::string ByteLevelBpeTokenizer::decode(const std::vector<int64_t>& ids, bool 
     if (skip_special_tokens && impl.is_special[id]) continue;
     const std::string& token = impl.id_to_token[id];
     std::string token_bytes;
+    if (impl.metaspace) {
+      if (tokenizer::is_byte_piece_name(token)) {
+        bytes += static_cast<char>(tokenizer::byte_of_piece(token));
+        continue;
+      }
+      for (size_t at = 0; at < token.size();) {
+        const bool space = token.compare(at, kSpaceSymbol.size(), kSpaceSymbol) == 0;
+        bytes += space ? std::string(" ") : token.substr(at, 1);
+        at += space ? kSpaceSymbol.size() : 1;
+      }
+      continue;
+    }
     if (!tokenizer::byte_level::decode_chars(token, token_bytes)) token_bytes = token;
     bytes += token_bytes;
   }
+  if (impl.metaspace && !bytes.empty() && bytes[0] == ' ') bytes.erase(0, 1);
   return tokenizer::byte_level::utf8_lossy(bytes);
 }
 

@@ -13,7 +13,9 @@ tests/data/llama2c/ and writes
   golden.safetensors     ids.{k} int64 [len]            three fixed token sequences (8, 5, 12 ids)
                          logits.{k} float32 [len, 512]  run.c's logits at every position (token by
                                                         token with a KV cache, computed in float64)
-                         greedy.ids int64 [40]          run.c's temperature-0 generation from BOS (1)
+                         greedy.ids int64 [256]         run.c's temperature-0 generation from BOS (1)
+  greedy.txt             those ids decoded with tok512.bin as run.c's decode does (prev starting
+                         at BOS; llama2c_tokenizer_reference.decode_all), the exact bytes
   hf-expected/           the checkpoint converted to Hugging Face's LlamaForCausalLM layout
                          (config.json, model.safetensors; wq/wk rows permuted so that llama2.c's
                          adjacent-pair RoPE becomes rotate_half; tied, so no lm_head.weight)
@@ -41,12 +43,13 @@ SEQUENCES = [
     [1, 17, 403, 88, 511],
     [33, 260, 9, 141, 0, 372, 56, 490, 12, 305, 2, 64],
 ]
-GREEDY_STEPS = 40
+GREEDY_STEPS = 256
 
 # ---------------------------------------------------------------- safetensors: llama_reference's writer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from llama_reference import write_safetensors as write_torch_safetensors  # noqa: E402
+from llama2c_tokenizer_reference import Tokenizer  # noqa: E402
 
 
 def write_safetensors(path, arrays):
@@ -141,7 +144,7 @@ def runc_logits(cfg, w, ids):
 
 def runc_greedy(cfg, w, steps):
     """generate() with an empty prompt: BOS, then argmax (first maximum, as sample_argmax) each step.
-    run.c stops early if it samples BOS (1); the caller checks that this does not happen."""
+    run.c stops at a sampled BOS (1), not printing it; so does this (the list ends before it)."""
     m = RunC(cfg, w)
     token, out, margins = 1, [], []
     for pos in range(steps):
@@ -149,6 +152,9 @@ def runc_greedy(cfg, w, steps):
         top2 = np.sort(logits)[-2:]
         margins.append(top2[1] - top2[0])
         token = int(np.argmax(logits))
+        if token == 1:
+            print(f"greedy: BOS sampled at step {pos}; run.c stops there")
+            break
         out.append(token)
     return out, min(margins)
 
@@ -181,9 +187,11 @@ def to_hf(cfg, w):
         hf[p + "mlp.up_proj.weight"] = f32(w["w3"][l])
     if not cfg["shared_classifier"]:
         hf["lm_head.weight"] = f32(w["wcls"])
+    # eos_token_id 1: llama2.c's data separates texts by BOS alone, so its models end a text by
+    # predicting BOS, where run.c's generation stops; EOS (2) never occurs in their training data.
     config = {
         "architectures": ["LlamaForCausalLM"], "model_type": "llama", "attention_bias": False,
-        "attention_dropout": 0.0, "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu",
+        "attention_dropout": 0.0, "bos_token_id": 1, "eos_token_id": 1, "hidden_act": "silu",
         "hidden_size": dim, "initializer_range": 0.02, "intermediate_size": cfg["hidden_dim"],
         "max_position_embeddings": cfg["seq_len"], "mlp_bias": False, "num_attention_heads": H,
         "num_hidden_layers": L, "num_key_value_heads": KV, "pretraining_tp": 1, "rms_norm_eps": 1e-05,
@@ -257,14 +265,18 @@ def main():
     whole = hf_logits(config, hf, [1] + greedy[:-1])
     assert [int(i) for i in whole.argmax(-1)] == greedy
     golden["greedy.ids"] = np.array(greedy, dtype=np.int64)
+    greedy_text = Tokenizer(os.path.join(SRC, "tok512.bin"), 512).decode_all(greedy, prev=1)
 
     write_safetensors(os.path.join(OUT, "golden.safetensors"), golden)
     write_safetensors(os.path.join(OUT, "hf-expected", "model.safetensors"), {k: v.numpy() for k, v in hf.items()})
     with open(os.path.join(OUT, "hf-expected", "config.json"), "w") as f:
         json.dump(config, f, indent=2, sort_keys=True)
         f.write("\n")
+    with open(os.path.join(OUT, "greedy.txt"), "wb") as f:
+        f.write(greedy_text)
     print(f"HF layout vs run.c max logit diff {worst:.2e}; smallest greedy top-2 margin {margin:.3f}")
-    print("greedy ids:", " ".join(map(str, greedy)))
+    print(f"greedy ids ({len(greedy)}):", " ".join(map(str, greedy)))
+    print("greedy text:", greedy_text.decode("utf-8", "backslashreplace"))
 
 
 if __name__ == "__main__":

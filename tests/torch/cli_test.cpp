@@ -336,7 +336,7 @@ TEST(CliCausalLM, ConvertedStoriesGenerateWhatRunCGenerates) {
   EXPECT_NE(converted.out.find("5 layers, hidden 64, 8 heads (4 key/value)"), std::string::npos) << converted.out;
   const torch::Tensor greedy = read_safetensors(data + "/golden.safetensors").at("greedy.ids");
   for (const char* cache : {"", "--no-cache"}) {
-    std::vector<std::string> args = {"generate", "--model", dir / "stories", "--ids", "1", "--ids", "1,461,461",
+    std::vector<std::string> args = {"generate", "--model", dir / "stories", "--ids", "1", "--ids", "1,403,407",
                                      "--max-new-tokens", "12"};
     if (*cache) args.push_back(cache);
     CliResult r = run_cli(args, dir);
@@ -350,10 +350,10 @@ TEST(CliCausalLM, ConvertedStoriesGenerateWhatRunCGenerates) {
   EXPECT_NE(inspected.out.find("parameters: 260,032"), std::string::npos) << inspected.out;
 
   expect_one_line_error(run_cli({"generate", "--model", dir / "stories", "hello"}, dir), {"no tokenizer.model or tokenizer.json", "--ids"});
-  // Texts through a sentencepiece BPE tokenizer: <s> first, then the text's ids; the output is
-  // the decoded continuation, here of the tiny test tokenizer (whose ids the model shares).
-  const std::string tiny_bpe = std::string(LADDER_TEST_DATA) + "/tokenizer/tiny-bpe.model";
-  CliResult texts = run_cli({"generate", "--model", dir / "stories", "--tokenizer", tiny_bpe, "Once", "the layers",
+  // Any Llama-family tokenizer of the right size may be passed; the test's tiny BPE model shares
+  // the model's 512 ids.
+  CliResult texts = run_cli({"generate", "--model", dir / "stories", "--tokenizer",
+                             std::string(LADDER_TEST_DATA) + "/tokenizer/tiny-bpe.model", "Once", "the layers",
                              "--max-new-tokens", "4"}, dir);
   ASSERT_EQ(texts.status, 0) << texts.err;
   EXPECT_EQ(lines_of(texts.out).size(), 2u) << texts.out;
@@ -381,20 +381,57 @@ TEST(CliCausalLM, ConvertedStoriesGenerateWhatRunCGenerates) {
   EXPECT_FALSE(fs::exists(dir / "other/config.json"));
 }
 
+// Converted with its own tokenizer, stories260K reads and writes text: greedy generation from <s>
+// alone, and from a prompt, prints llama2.c's documented story (run.c at temperature 0, 256
+// tokens: tests/reference/llama2c_reference.py), with and without the cache.
+TEST(CliCausalLM, StoriesWithItsTokenizerTellsRunCsStory) {
+  TempDir dir;
+  const std::string data = std::string(LADDER_TEST_DATA) + "/llama2c";
+  CliResult converted = run_cli({"convert", "llama2c", data + "/stories260K.bin", "--tokenizer", data + "/tok512.bin",
+                                 "--out", dir / "stories"}, dir);
+  ASSERT_EQ(converted.status, 0) << converted.err;
+  for (const char* file : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"})
+    EXPECT_TRUE(fs::exists(fs::path(dir / "stories") / file)) << file;
+  const std::string story = read_text(data + "/greedy.txt");
+  ASSERT_TRUE(story.rfind("Once upon a time, there was a little girl named Lily. She loved to play outside in the park.", 0) == 0);
+  for (const char* cache : {"", "--no-cache"}) {
+    std::vector<std::string> args = {"generate", "--model", dir / "stories", "--max-new-tokens", "256", ""};
+    if (*cache) args.push_back(cache);
+    CliResult from_start = run_cli(args, dir);
+    ASSERT_EQ(from_start.status, 0) << from_start.err;
+    EXPECT_EQ(from_start.out, story + "\n") << cache;
+  }
+  // "Once upon a time" is the story's first four tokens: its continuation is the same story.
+  CliResult prompted = run_cli({"generate", "--model", dir / "stories", "--max-new-tokens", "252", "Once upon a time"}, dir);
+  ASSERT_EQ(prompted.status, 0) << prompted.err;
+  EXPECT_EQ(prompted.out, story + "\n");
+  CliResult ids = run_cli({"tokenize", "--tokenizer", dir / "stories/tokenizer.json", "Once upon a time"}, dir);
+  EXPECT_EQ(ids.out, "1 403 407 261 378\n") << ids.err;
+  CliResult same = run_cli({"tokenize", "--tokenizer", data + "/tok512.bin", "Once upon a time"}, dir);
+  EXPECT_EQ(same.out, ids.out) << same.err;
+
+  // A tokenizer of another vocabulary is refused before anything is written.
+  expect_one_line_error(run_cli({"convert", "llama2c", data + "/stories260K.bin", "--tokenizer",
+                                 std::string(LADDER_TEST_DATA) + "/tokenizer/llama2/tokenizer.bin", "--out", dir / "wrong"}, dir),
+                        {"tokenizer.bin", "512", "32000"});
+  EXPECT_FALSE(fs::exists(dir / "wrong/config.json"));
+  EXPECT_FALSE(fs::exists(dir / "wrong/tokenizer.json"));
+}
+
 // train, eval and predict on a decoder-only model: a prompt/completion file with LoRA, and GLUE
 // (as prompts with label words) with LST.
 TEST(CliCausalLM, TrainEvalPredict) {
   TempDir dir;
-  ASSERT_EQ(run_cli({"convert", "llama2c", std::string(LADDER_TEST_DATA) + "/llama2c/stories260K.bin", "--out",
+  const std::string data = std::string(LADDER_TEST_DATA) + "/llama2c";
+  ASSERT_EQ(run_cli({"convert", "llama2c", data + "/stories260K.bin", "--tokenizer", data + "/tok512.bin", "--out",
                      dir / "stories"}, dir).status, 0);
-  const std::string tiny_bpe = std::string(LADDER_TEST_DATA) + "/tokenizer/tiny-bpe.model";
   {
     std::ofstream data(dir / "pairs.jsonl");
     for (int i = 0; i < 20; ++i)
       data << nlohmann::json{{"prompt", "the layers " + std::to_string(i % 4)}, {"completion", i % 2 ? "sat" : "ran"}}.dump()
            << "\n";
   }
-  CliResult trained = run_cli({"train", "--model", dir / "stories", "--tokenizer", tiny_bpe, "--task", "completion",
+  CliResult trained = run_cli({"train", "--model", dir / "stories", "--task", "completion",
                                "--data", dir / "pairs.jsonl", "--method", "lora", "--max-steps", "4", "--batch-size", "4",
                                "--lr", "1e-2", "--out", dir / "run", "--threads", "1"}, dir);
   ASSERT_EQ(trained.status, 0) << trained.err;
@@ -408,7 +445,7 @@ TEST(CliCausalLM, TrainEvalPredict) {
   ASSERT_EQ(predicted.status, 0) << predicted.err;
   EXPECT_EQ(lines_of(predicted.out).size(), 2u) << predicted.out;
 
-  CliResult glue = run_cli({"train", "--model", dir / "stories", "--tokenizer", tiny_bpe, "--task", "rte", "--data",
+  CliResult glue = run_cli({"train", "--model", dir / "stories", "--task", "rte", "--data",
                             std::string(LADDER_TEST_DATA) + "/glue_samples", "--method", "lst", "--reduction", "4", "--max-steps", "2",
                             "--batch-size", "2", "--out", dir / "rte", "--threads", "1"}, dir);
   ASSERT_EQ(glue.status, 0) << glue.err;

@@ -3,9 +3,11 @@
 // completion to learn, and a few Adam steps on it.
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "ladder/methods/method.h"
 #include "ladder/models/llama/llama2c.h"
+#include "ladder/tokenizer/llama2c_tokenizer.h"
 #include "test_util.h"
 
 namespace ladder::test {
@@ -19,21 +21,28 @@ inline MethodOptions method_options(const std::string& name, nlohmann::json sett
   return o;
 }
 
-// Converts the committed stories260K checkpoint into DIR/hf and returns that folder.
+inline std::string stories_tokenizer_path() { return std::string(LADDER_TEST_DATA) + "/llama2c/tok512.bin"; }
+
+// Converts the committed stories260K checkpoint, with its own tokenizer, into DIR/hf and
+// returns that folder.
 inline std::string stories_folder(const TempDir& dir) {
-  convert_llama2c(std::string(LADDER_TEST_DATA) + "/llama2c/stories260K.bin", dir / "hf");
+  convert_llama2c(std::string(LADDER_TEST_DATA) + "/llama2c/stories260K.bin", dir / "hf", stories_tokenizer_path());
   return dir / "hf";
 }
 
-// A 5-token prompt and a 5-token completion (the loss is on the completion only). The ids are
-// pieces stories260K was trained on (>= 259): ids 0-258 (<unk>, <s>, </s> and the 256 byte
-// pieces) never occur in TinyStories and share one embedding to within 1e-3, so with the tied
-// head frozen no method but full fine-tuning can tell them apart.
+// A prompt and a completion stories260K finds unlikely, in its own tokenizer's ids, ending with
+// the model's end of text (<s>, id 1: llama2.c's data separates stories by it); the loss is on
+// the completion only.
 inline Seq2SeqBatch stories_completion() {
+  const Llama2cTokenizer tokenizer = Llama2cTokenizer::load(stories_tokenizer_path());
+  std::vector<int64_t> ids = tokenizer.encode("Lily saw a", /*add_bos=*/true);
+  const auto prompt = static_cast<int64_t>(ids.size());
+  for (int64_t id : tokenizer.encode("purple cow.")) ids.push_back(id);
+  ids.push_back(Llama2cTokenizer::kBosId);
   Seq2SeqBatch batch;
-  batch.input_ids = torch::tensor(std::vector<int64_t>{1, 461, 401, 378, 455, 473, 300, 420, 350, 280}).unsqueeze(0);
+  batch.input_ids = torch::tensor(ids).unsqueeze(0);
   batch.labels = batch.input_ids.clone();
-  batch.labels.narrow(1, 0, 5).fill_(-100);
+  batch.labels.narrow(1, 0, prompt).fill_(-100);
   return batch;
 }
 

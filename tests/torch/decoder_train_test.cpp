@@ -18,6 +18,7 @@
 #include "ladder/train/interrupt.h"
 #include "ladder/train/run.h"
 #include "ladder/train/trainer.h"
+#include "ladder/tokenizer/llama2c_tokenizer.h"
 #include "test_util.h"
 
 namespace ladder::train {
@@ -25,8 +26,8 @@ namespace {
 namespace fs = std::filesystem;
 using test::TempDir;
 
-// Ids written as text ("461 401" <-> {461, 401}), so that stories260K, whose own tokenizer
-// llama2.c ships apart from the model, trains on pieces it knows; inputs start with <s> (1).
+// Ids written as text ("461 401" <-> {461, 401}), so that the data tests below can name the ids
+// they expect; inputs start with <s> (1).
 class IdTokenizer : public TextTokenizer {
  public:
   std::vector<int64_t> encode_text(const std::string& text) const override {
@@ -53,10 +54,14 @@ MethodOptions method_options(const std::string& name, nlohmann::json settings = 
   return test::method_options(name, std::move(settings), /*seed=*/3);
 }
 
-// Four prompts, each with its own two-token answer: ids stories260K was trained on (>= 259).
+// Four prompts, each with its own answer of one or two words, none of which stories260K would
+// say there by itself.
 std::vector<data::Example> completion_task() {
-  return {{"461 401 378", "300 420"}, {"455 473", "350 280"}, {"390 401 402 403", "300 350"}, {"420", "455 461"}};
+  return {{"Lily saw a", "purple cow"}, {"Tom ate the", "blue moon"}, {"The dog said", "hello"}, {"Once upon a", "box"}};
 }
+
+// stories260K's own tokenizer (tok512.bin).
+Llama2cTokenizer stories_tokenizer() { return Llama2cTokenizer::load(test::stories_tokenizer_path()); }
 
 TEST(DecoderOnlyData, CompletionsFollowTheirPromptsAndTheLossIsTheCompletions) {
   IdTokenizer tokenizer;
@@ -99,10 +104,11 @@ TEST(DecoderOnlyData, CompletionsFollowTheirPromptsAndTheLossIsTheCompletions) {
 // task's examples.
 struct FreshLora {
   explicit FreshLora(const TempDir& dir)
-      : model(load_causal_lm(test::stories_folder(dir)).model),
+      : tokenizer(stories_tokenizer()),
+        model(load_causal_lm(test::stories_folder(dir)).model),
         method(make_method(model, method_options("lora"))),
-        examples(tokenize_completions(completion_task(), tokenizer, 2, 16, 8)) {}
-  IdTokenizer tokenizer;
+        examples(tokenize_completions(completion_task(), tokenizer, Llama2cTokenizer::kBosId, 16, 8)) {}
+  Llama2cTokenizer tokenizer;
   LlamaForCausalLM model;
   std::unique_ptr<FineTuningMethod> method;
   std::vector<TokenizedExample> examples;
@@ -189,33 +195,45 @@ struct Learned {
   double first_loss = 0, last_loss = 0, exact_match = 0;
 };
 
-// stories260K with an end token it can learn to predict. Its own eos (2) never occurs in
-// TinyStories and shares one embedding with ids 0-258: with the tied head frozen, no method but
-// full fine-tuning can make it likelier than its 258 twins (the loss stays above ln(259) per
-// completion), so an answer could never end by itself. Id 369 has the embedding farthest from
-// every other (L2 2.73); an untrained neighbour such as 500 (0.42 from 497-499) kept LoRA's
-// end token near a third after 60 steps, and on one CPU (CI's) one of four answers was wrong.
-constexpr int64_t kLearnableEos = 369;
-std::string stories_with_learnable_eos(const TempDir& dir) {
-  const std::string folder = test::stories_folder(dir);
-  nlohmann::json config = nlohmann::json::parse(test::read_text(folder + "/config.json"));
-  config["eos_token_id"] = kLearnableEos;
-  std::ofstream(folder + "/config.json") << config.dump(2);
-  return folder;
+// stories260K ends a text by predicting <s> (1): llama2.c's data separates stories by it, and
+// run.c stops there. Its </s> (2) never occurs in that data and keeps its initial embedding, a
+// twin of <unk> and the byte tokens (L2 distance < 1e-3), so the converter makes <s> the end of
+// text (eos_token_id 1) and completions are learned with the end the model already knows.
+TEST(DecoderOnlyData, StoriesEndsItsTextsWithItsStartToken) {
+  TempDir dir;
+  LlamaForCausalLM model = load_causal_lm(test::stories_folder(dir)).model;
+  EXPECT_EQ(model->config.eos_token_ids, (std::vector<int64_t>{1}));
+  torch::NoGradGuard no_grad;
+  model->eval();
+  // Told from <s> alone, its greedy story ends where it predicts <s>, as run.c's does (after 345
+  // tokens); it never writes </s>.
+  GenerationOptions options;
+  options.max_new_tokens = 500;
+  const torch::Tensor story =
+      greedy_generate(*start_causal_decoding(*model, true), torch::tensor({int64_t{1}}).unsqueeze(0), {}, model->config, options)[0];
+  const torch::Tensor ends = (story == 1).nonzero();
+  ASSERT_EQ(ends.size(0), 1) << "no end within 500 tokens";
+  const int64_t end = ends[0][0].item<int64_t>();
+  EXPECT_EQ(end, 345);
+  EXPECT_EQ((story.narrow(0, 0, end) == 2).sum().item<int64_t>(), 0);
+  CausalLMBatch batch;
+  batch.input_ids = torch::cat({torch::tensor({int64_t{1}}), story.narrow(0, 0, end)}).unsqueeze(0);
+  const torch::Tensor next = model->forward(batch).logits[0][-1].softmax(-1);
+  EXPECT_GT(next[1].item<double>(), 100 * next[2].item<double>());
 }
 
 // `steps` updates of `method` on the completion task, then greedy completions of its prompts.
 Learned learn_completions(const std::string& method_name, nlohmann::json settings, const TempDir& dir,
                           int64_t steps, double lr) {
-  LlamaForCausalLM model = load_causal_lm(stories_with_learnable_eos(dir)).model;
+  LlamaForCausalLM model = load_causal_lm(test::stories_folder(dir)).model;
   auto method = make_method(model, method_options(method_name, std::move(settings)));
-  IdTokenizer tokenizer;
+  const Llama2cTokenizer tokenizer = stories_tokenizer();
   TaskSpec task;
   task.task = "custom";
   task.kind = "seq2seq";
   task.decoder_only = true;
   TrainData data;
-  data.train = tokenize_completions(completion_task(), tokenizer, kLearnableEos, 16, 8);
+  data.train = tokenize_completions(completion_task(), tokenizer, Llama2cTokenizer::kBosId, 16, 8);
   data.validation = data.train;
   for (const auto& e : completion_task()) data.validation_references.push_back(e.target);
   TrainOptions options;
@@ -226,7 +244,9 @@ Learned learn_completions(const std::string& method_name, nlohmann::json setting
   options.log_every = 1;
   options.eval_every = steps;
   Trainer trainer(*method, tokenizer, task, data, options, dir / "run", torch::kCPU);
-  EXPECT_EQ(trainer.max_new_tokens(), 3);  // the longest completion and its eos
+  size_t longest = 0;  // the longest completion and its end
+  for (const auto& e : completion_task()) longest = std::max(longest, tokenizer.encode(e.target).size() + 1);
+  EXPECT_EQ(trainer.max_new_tokens(), static_cast<int64_t>(longest));
   const TrainResult result = trainer.run();
   Learned learned;
   std::ifstream log(dir / "run/log.jsonl");
@@ -266,7 +286,6 @@ TEST(DecoderOnlyTraining, APlainTextRunResumesExactly) {
   }
   RunConfig config;
   config.model = model;
-  config.tokenizer = std::string(LADDER_TEST_DATA) + "/tokenizer/tiny-bpe.model";
   config.task.task = "custom";
   config.task.kind = "text";
   config.task.data = dir / "stories.txt";

@@ -4,6 +4,9 @@
 // by regex, Digits, ByteLevel), BPE by merge rank (with ignore_merges), the TemplateProcessing
 // post-processor's special tokens, and the ByteLevel decoder. The regex needs PCRE2 (built
 // with LADDER_HAS_PCRE2); components outside that set are refused by name.
+// Also Llama 2's tokenizer.json (what Hugging Face makes of a sentencepiece BPE model, and what
+// `ladder convert llama2c --tokenizer` writes): '▁' for spaces with one prepended, BPE by merge
+// rank over the whole text with byte fallback, and its decoder; no PCRE2 needed.
 #include <cstdint>
 #include <memory>
 #include <string>

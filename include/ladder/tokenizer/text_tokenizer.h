@@ -23,8 +23,9 @@ class TextTokenizer {
   virtual int64_t vocab_size() const = 0;
 };
 
-// The tokenizer of a decoder-only model: tokenizer.json (byte-level BPE) or a sentencepiece
-// BPE model (tokenizer.model). FormatError naming the file when it is neither.
+// The tokenizer of a decoder-only model, by the file's name: tokenizer.json (byte-level BPE, or
+// Llama 2's BPE with byte fallback), llama2.c's tokenizer (*.bin, e.g. tok512.bin) or a
+// sentencepiece BPE model (tokenizer.model). FormatError naming the file when it is neither.
 std::shared_ptr<TextTokenizer> load_causal_lm_tokenizer(const std::string& path);
 
 }  // namespace ladder

@@ -4,10 +4,12 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "ladder/error.h"
 #include "ladder/io/json_file.h"
 #include "ladder/models/tensor_io.h"
+#include "ladder/tokenizer/llama2c_tokenizer.h"
 
 namespace ladder {
 namespace fs = std::filesystem;
@@ -108,8 +110,10 @@ Llama2cCheckpoint read_llama2c(const std::string& path) {
   c.rms_norm_eps = 1e-5;  // run.c's rmsnorm
   c.rope_theta = 10000.0;
   c.tie_word_embeddings = tied;
+  // llama2.c's training data separates texts by <s> alone: its models end a text by predicting
+  // <s> (run.c stops there) and never saw </s> (2), whose embedding stays at its initial value.
   c.bos_token_id = 1;
-  c.eos_token_ids = {2};
+  c.eos_token_ids = {1};
   c.validate(path);
 
   auto& t = out.tensors;
@@ -131,15 +135,24 @@ Llama2cCheckpoint read_llama2c(const std::string& path) {
   return out;
 }
 
-LlamaConfig convert_llama2c(const std::string& path, const std::string& out_dir) {
+LlamaConfig convert_llama2c(const std::string& path, const std::string& out_dir, const std::string& tokenizer_path) {
   const fs::path dir(out_dir);
-  for (const char* file : {"config.json", "model.safetensors", "model.safetensors.index.json"})
+  for (const char* file : {"config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json",
+                           "tokenizer.model"})
     if (fs::exists(dir / file))
       throw UsageError((dir / file).string() + " exists; convert into a new or empty folder");
   Llama2cCheckpoint checkpoint = read_llama2c(path);
+  std::optional<Llama2cTokenizer> tokenizer;
+  if (!tokenizer_path.empty()) {
+    tokenizer.emplace(Llama2cTokenizer::load(tokenizer_path));
+    if (tokenizer->vocab_size() != checkpoint.config.vocab_size)
+      throw UsageError(expected_found(tokenizer_path + ": tokens", std::to_string(checkpoint.config.vocab_size) + " (the vocabulary of " + path + ")",
+                                      std::to_string(tokenizer->vocab_size()), "the model's own tokenizer? stories260K's is tok512.bin"));
+  }
   std::error_code error;
   fs::create_directories(dir, error);
   if (error) throw Error(out_dir + ": cannot create the folder: " + error.message());
+  if (tokenizer) tokenizer->write_hugging_face_files(out_dir);
   write_safetensors((dir / "model.safetensors").string(), checkpoint.tensors,
                     {{"format", "pt"}, {"source", "llama2.c " + fs::path(path).filename().string()}});
   // Written last: a folder with config.json is complete.

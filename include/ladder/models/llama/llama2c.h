@@ -21,7 +21,9 @@ struct Llama2cCheckpoint {
 Llama2cCheckpoint read_llama2c(const std::string& path);
 
 // Writes DIR/model.safetensors then DIR/config.json (each atomically); refuses a DIR that
-// already holds either. Returns the config written.
-LlamaConfig convert_llama2c(const std::string& path, const std::string& out_dir);
+// already holds either. With `tokenizer_path` (llama2.c's tokenizer file, e.g. tok512.bin,
+// whose vocabulary must be the model's) it first writes the tokenizer as Hugging Face's
+// tokenizer.json, tokenizer_config.json and special_tokens_map.json. Returns the config written.
+LlamaConfig convert_llama2c(const std::string& path, const std::string& out_dir, const std::string& tokenizer_path = "");
 
 }  // namespace ladder
