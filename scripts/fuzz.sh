@@ -6,7 +6,7 @@
 # into the source tree: corpora, scratch files and logs live in a temporary folder, which is
 # kept (and named) when a target fails. Exits non-zero on any crash, sanitizer report, leak,
 # timeout or out-of-memory. LADDER_FUZZ_JOBS sets the build parallelism (default 2);
-# LADDER_FUZZ_TARGETS="safetensors index ..." runs only those targets (default: all ten);
+# LADDER_FUZZ_TARGETS="safetensors index ..." runs only those targets (default: all eleven);
 # LADDER_FUZZ_BUILD_DIR builds there instead of build-fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +31,7 @@ declare -A seeds=(
   [safetensors]="tests/fuzz/corpus/safetensors"
   [index]="tests/fuzz/corpus/index"
   [spiece]="tests/fuzz/corpus/spiece tests/data/tokenizer/tiny-spiece.model tests/data/tokenizer/tiny-bpe.model"
+  [llama2c_tokenizer]="tests/fuzz/corpus/llama2c_tokenizer"
   [tsv]="tests/data/glue_samples/*/*.tsv tests/data/glue_samples/*/*.txt tests/data/glue_samples/malformed/*/*.tsv tests/data/custom_samples/*.tsv"
   [csv]="tests/data/custom_samples/*.csv"
   [jsonl]="tests/fuzz/corpus/jsonl tests/data/custom_samples/*.jsonl tests/data/trainer/sentiment.jsonl"

@@ -769,7 +769,7 @@ nan = bytearray(data); nan[4:8] = struct.pack("<f", float("nan")); open(sys.argv
 bad = bytearray(data); at = bad.find(b"<0x41>"); bad[at + 1] = ord("X"); open(sys.argv[2] + "/tok-bytes.bin", "wb").write(bad)
 PY
 t llama2c-tok-truncated    "tok-short\.bin&truncated"         "$L" convert llama2c "$L2C" --tokenizer "$W/ll/tok-short.bin" --out "$W/ll/t1"
-t llama2c-tok-trailing     "tok-trailing\.bin"                "$L" convert llama2c "$L2C" --tokenizer "$W/ll/tok-trailing.bin" --out "$W/ll/t2"
+t llama2c-tok-trailing     "tok-trailing\.bin&stray bytes"    "$L" convert llama2c "$L2C" --tokenizer "$W/ll/tok-trailing.bin" --out "$W/ll/t2"
 t llama2c-tok-max0         "tok-max0\.bin&max_token_length"   "$L" convert llama2c "$L2C" --tokenizer "$W/ll/tok-max0.bin" --out "$W/ll/t3"
 t llama2c-tok-huge-piece   "tok-huge-piece\.bin&length"       "$L" convert llama2c "$L2C" --tokenizer "$W/ll/tok-huge-piece.bin" --out "$W/ll/t4"
 t llama2c-tok-nan          "tok-nan\.bin&non-finite"          "$L" convert llama2c "$L2C" --tokenizer "$W/ll/tok-nan.bin" --out "$W/ll/t5"

@@ -30,7 +30,7 @@ class Reader {
  public:
   Reader(const std::string& bytes, const std::string& path) : bytes_(bytes), path_(path) {}
   bool done() const { return at_ == bytes_.size(); }
-  size_t offset() const { return at_; }
+  size_t remaining() const { return bytes_.size() - at_; }
   template <typename T>
   T read(const char* what) {
     T value;
@@ -80,6 +80,9 @@ Llama2cTokenizer Llama2cTokenizer::load(const std::string& path) {
   while (!reader.done()) {
     const int64_t id = static_cast<int64_t>(impl->pieces.size());
     if (id >= kMaxVocabulary) throw FormatError(path + ": more than " + std::to_string(kMaxVocabulary) + " tokens");
+    if (reader.remaining() < 8)
+      throw FormatError(path + ": " + std::to_string(reader.remaining()) + " stray bytes after token " + std::to_string(id - 1) +
+                        " (truncated, or not a llama2.c tokenizer file?)");
     const auto score = reader.read<float>("a score");
     const auto length = reader.read<int32_t>("a piece length");
     if (!std::isfinite(score)) throw FormatError(path + ": token " + std::to_string(id) + " has a non-finite score");

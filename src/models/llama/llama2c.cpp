@@ -146,8 +146,8 @@ LlamaConfig convert_llama2c(const std::string& path, const std::string& out_dir,
   if (!tokenizer_path.empty()) {
     tokenizer.emplace(Llama2cTokenizer::load(tokenizer_path));
     if (tokenizer->vocab_size() != checkpoint.config.vocab_size)
-      throw UsageError(expected_found(tokenizer_path + ": tokens", std::to_string(checkpoint.config.vocab_size) + " (the vocabulary of " + path + ")",
-                                      std::to_string(tokenizer->vocab_size()), "the model's own tokenizer? stories260K's is tok512.bin"));
+      throw UsageError(expected_found(tokenizer_path + ": tokens", std::to_string(checkpoint.config.vocab_size) + ", the model's vocabulary",
+                                      std::to_string(tokenizer->vocab_size()), "another model's tokenizer? stories260K's is tok512.bin"));
   }
   std::error_code error;
   fs::create_directories(dir, error);
