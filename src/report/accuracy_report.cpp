@@ -31,15 +31,38 @@ bool before(const std::vector<std::string>& order, const std::string& a, const s
 }
 
 std::string metric_of(const std::string& task) {
+  if (is_perplexity_task(task)) return "perplexity (lower is better)";
   if (task == "cola") return "MCC";
   if (task == "mrpc" || task == "qqp") return "(accuracy + F1) / 2";
   if (task == "stsb") return "(Pearson + Spearman) / 2";
   return "accuracy";
 }
 
-std::string score_text(const Spread& s) {
+// Scores x 100 with one decimal; perplexities as they are, with two.
+std::string score_text(const Spread& s, bool perplexity) {
   if (s.count == 0) return "—";
-  return fixed(100 * s.mean, 1) + " ± " + fixed(100 * s.stddev, 1) + " (" + std::to_string(s.count) + ")";
+  const double scale = perplexity ? 1 : 100;
+  const int digits = perplexity ? 2 : 1;
+  return fixed(scale * s.mean, digits) + " ± " + fixed(scale * s.stddev, digits) + " (" + std::to_string(s.count) + ")";
+}
+
+// Mean seconds per update of a run from its progress log: the trainer's eta is the mean update
+// time of the session so far times the updates left, so the last progress line before the end
+// gives it (training only: no loading, Fisher or evaluation). -1 when no such line exists.
+double step_seconds_from_log(const fs::path& log) {
+  double seconds = -1;
+  std::ifstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto r = nlohmann::json::parse(line, nullptr, false);
+    auto number = [&](const char* key) { return r.contains(key) && r[key].is_number(); };
+    if (!r.is_object() || r.value("type", "") != "train" || !number("eta_seconds") || !number("step") ||
+        !number("total_steps"))
+      continue;
+    const double left = r["total_steps"].get<double>() - r["step"].get<double>();
+    if (left > 0) seconds = r["eta_seconds"].get<double>() / left;
+  }
+  return seconds;
 }
 
 int64_t peak_from_log(const fs::path& log) {
@@ -63,6 +86,8 @@ RunRecord read_run(const fs::path& dir, const fs::path& root, const nlohmann::js
   try {
     r.model = run.at("model").get<std::string>();
     r.task = run.at("task").at("task").get<std::string>();
+    // `--task text` is recorded as a custom task of kind text (a language model's own loss).
+    if (r.task == "custom" && run.at("task").value("kind", "") == "text") r.task = "text";
     r.method = run.at("method").get<std::string>();
     r.seed = run.at("training").at("seed").get<uint64_t>();
   } catch (const nlohmann::json::exception& e) {
@@ -80,10 +105,13 @@ RunRecord read_run(const fs::path& dir, const fs::path& root, const nlohmann::js
   if (r.peak_bytes == 0) r.peak_bytes = peak_from_log(dir / "log.jsonl");
   if (fs::exists(dir / "bench.json"))
     r.train_seconds = read_json_file((dir / "bench.json").string()).value("train_wall_seconds", -1.0);
+  r.step_seconds = step_seconds_from_log(dir / "log.jsonl");
   return r;
 }
 
 }  // namespace
+
+bool is_perplexity_task(const std::string& task) { return task == "text"; }
 
 std::vector<RunRecord> collect_runs(const std::string& root, std::vector<std::string>* skipped) {
   if (!fs::is_directory(root)) throw UsageError(root + ": not a folder of runs (made by bench/accuracy.sh)");
@@ -131,20 +159,25 @@ std::vector<Cell> summarize(const std::vector<RunRecord>& runs) {
     Cell c;
     std::tie(c.backbone, c.task, c.method) = key;
     std::vector<double> scores;
-    double peak = 0, seconds = 0;
-    bool timed = true;
+    double peak = 0, seconds = 0, step = 0;
+    bool timed = true, stepped = true;
     for (const RunRecord* r : members) {
-      scores.push_back(r->test_score);
+      // A perplexity task's cell holds test perplexities (ladder's score there is -loss).
+      scores.push_back(is_perplexity_task(c.task) ? r->test_metrics.value("perplexity", std::exp(-r->test_score))
+                                                  : r->test_score);
       c.seeds.push_back(r->seed);
       peak += static_cast<double>(r->peak_bytes) / (1024.0 * 1024.0);
       timed = timed && r->train_seconds >= 0;
       seconds += r->train_seconds;
+      stepped = stepped && r->step_seconds >= 0;
+      step += r->step_seconds;
       if (r->backbone_parameters > 0)
         c.trainable_percent = 100.0 * static_cast<double>(r->trainable_parameters) / static_cast<double>(r->backbone_parameters);
     }
     c.score = spread_of(scores);
     c.peak_mib = peak / static_cast<double>(members.size());
     c.train_seconds = timed ? seconds / static_cast<double>(members.size()) : -1;
+    c.step_seconds = stepped ? step / static_cast<double>(members.size()) : -1;
     std::sort(c.seeds.begin(), c.seeds.end());
     cells.push_back(std::move(c));
   }
@@ -183,7 +216,8 @@ const Cell* find_cell(const std::vector<Cell>& cells, const std::string& backbon
   return nullptr;
 }
 
-// Mean over tasks of one method on one backbone; only when every task has runs.
+// Mean over tasks of one method on one backbone; only when every task has runs. Perplexity tasks
+// are left out: averaging a perplexity with accuracies would mean nothing.
 struct Average {
   bool complete = false;
   double score = 0, peak_mib = 0, trainable_percent = 0;
@@ -194,6 +228,7 @@ Average average_over_tasks(const std::vector<Cell>& cells, const Axes& axes, con
   Average a;
   int n = 0;
   for (const auto& task : axes.tasks) {
+    if (is_perplexity_task(task)) continue;
     const Cell* c = find_cell(cells, backbone, task, method);
     if (!c) return a;
     a.score += c->score.mean;
@@ -209,6 +244,20 @@ Average average_over_tasks(const std::vector<Cell>& cells, const Axes& axes, con
   return a;
 }
 
+// The tasks that the average over tasks (and the chart) covers.
+std::vector<std::string> averaged_tasks(const Axes& axes) {
+  std::vector<std::string> out;
+  for (const auto& t : axes.tasks)
+    if (!is_perplexity_task(t)) out.push_back(t);
+  return out;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
 }  // namespace
 
 std::string markdown_report(const std::vector<Cell>& cells, const std::string& title) {
@@ -220,8 +269,10 @@ std::string markdown_report(const std::vector<Cell>& cells, const std::string& t
     for (const auto& b : axes.backbones)
       if (b != "random") compared.push_back(b);
   const size_t score_columns = axes.backbones.size() + compared.size();
+  // Differences in the cells' unit: score points x 100, or perplexity (negative: a is better).
   auto difference = [](const Cell* a, const Cell* b) {
-    return a && b ? fixed(100 * (a->score.mean - b->score.mean), 1) : std::string("—");
+    if (!a || !b) return std::string("—");
+    return is_perplexity_task(a->task) ? fixed(a->score.mean - b->score.mean, 2) : fixed(100 * (a->score.mean - b->score.mean), 1);
   };
   // Header and rule of a table: `lead` columns, the score columns, then `tail`.
   auto table_head = [&](std::ostringstream& o, const std::string& lead, const std::string& lead_rule,
@@ -236,12 +287,14 @@ std::string markdown_report(const std::vector<Cell>& cells, const std::string& t
 
   std::ostringstream out;
   out << "# " << title << "\n\n"
-      << "Test-split scores x 100, mean ± sample standard deviation over seeds (number of seeds). "
-         "Peak and time are the mean over seeds on the "
+      << "Test-split scores x 100 (perplexity tasks: test perplexity, lower is better, so there a negative "
+         "difference favours the first), mean ± sample standard deviation over seeds (number of seeds). Peak, time and time per update (training only) are the mean over "
+         "seeds on the "
       << (axes.backbones.empty() ? std::string("first") : axes.backbones.front()) << " backbone.\n";
   for (const auto& task : axes.tasks) {
     out << "\n## " << task << " — " << metric_of(task) << "\n\n";
-    table_head(out, "| method | trainable % |", "|---|---:|", " training peak (MiB) | train time (s) |", "---:|---:|");
+    table_head(out, "| method | trainable % |", "|---|---:|", " training peak (MiB) | train time (s) | s / update |",
+               "---:|---:|---:|");
     for (const auto& method : axes.methods) {
       const Cell* first = nullptr;
       for (const auto& b : axes.backbones)
@@ -250,15 +303,53 @@ std::string markdown_report(const std::vector<Cell>& cells, const std::string& t
       out << "| " << method << " | " << fixed(first->trainable_percent, 3) << " |";
       for (const auto& b : axes.backbones) {
         const Cell* c = find_cell(cells, b, task, method);
-        out << " " << (c ? score_text(c->score) : "—") << " |";
+        out << " " << (c ? score_text(c->score, is_perplexity_task(task)) : "—") << " |";
       }
       for (const auto& b : compared)
         out << " " << difference(find_cell(cells, b, task, method), find_cell(cells, "random", task, method)) << " |";
       out << " " << fixed(first->peak_mib, 0) << " | "
-          << (first->train_seconds >= 0 ? fixed(first->train_seconds, 0) : "—") << " |\n";
+          << (first->train_seconds >= 0 ? fixed(first->train_seconds, 0) : "—") << " | "
+          << (first->step_seconds >= 0 ? fixed(first->step_seconds, 3) : "—") << " |\n";
     }
   }
+  // LST against LoRA and full fine-tuning: per task and backbone, score and peak side by side.
+  const bool has_lst = std::count(axes.methods.begin(), axes.methods.end(), "lst") > 0;
+  std::vector<std::string> rivals;
+  for (const char* m : {"lora", "full"})
+    if (std::count(axes.methods.begin(), axes.methods.end(), m)) rivals.push_back(m);
+  if (has_lst && !rivals.empty()) {
+    out << "\n## LST against " << (rivals.size() == 2 ? "LoRA and full fine-tuning" : rivals[0] == "lora" ? "LoRA" : "full fine-tuning")
+        << "\n\nScore differences x 100 (perplexity tasks: in perplexity, negative = LST better); peak ratios "
+           "LST / other (below 1: LST needs less memory).\n\n| task | backbone | lst |";
+    for (const auto& m : rivals) out << " " << m << " |";
+    for (const auto& m : rivals) out << " lst − " << m << " |";
+    for (const auto& m : rivals) out << " peak lst / " << m << " |";
+    out << "\n|---|---|---:|";
+    for (size_t i = 0; i < 3 * rivals.size(); ++i) out << "---:|";
+    out << "\n";
+    for (const auto& task : axes.tasks)
+      for (const auto& b : axes.backbones) {
+        const Cell* lst = find_cell(cells, b, task, "lst");
+        if (!lst) continue;
+        const bool ppl = is_perplexity_task(task);
+        out << "| " << task << " | " << b << " | " << score_text(lst->score, ppl) << " |";
+        for (const auto& m : rivals) {
+          const Cell* c = find_cell(cells, b, task, m);
+          out << " " << (c ? score_text(c->score, ppl) : "—") << " |";
+        }
+        for (const auto& m : rivals) out << " " << difference(lst, find_cell(cells, b, task, m)) << " |";
+        for (const auto& m : rivals) {
+          const Cell* c = find_cell(cells, b, task, m);
+          out << " " << (c && c->peak_mib > 0 ? fixed(lst->peak_mib / c->peak_mib, 2) : "—") << " |";
+        }
+        out << "\n";
+      }
+  }
+  const std::vector<std::string> averaged = averaged_tasks(axes);
+  if (averaged.empty()) return out.str();  // perplexity tasks only: nothing to average
   out << "\n## Average over tasks\n\n";
+  if (averaged.size() < axes.tasks.size())
+    out << "Over " << joined(averaged) << " only: perplexity tasks are not averaged with scores.\n\n";
   table_head(out, "| method |", "|---|", " training peak (MiB) |", "---:|");
   for (const auto& method : axes.methods) {
     out << "| " << method << " |";
@@ -284,13 +375,14 @@ nlohmann::json json_report(const std::vector<Cell>& cells, const std::vector<Run
                             {"score_mean", c.score.mean}, {"score_stddev", c.score.stddev},
                             {"score_min", c.score.min}, {"score_max", c.score.max}, {"seeds", c.seeds},
                             {"trainable_percent", c.trainable_percent}, {"peak_mib", c.peak_mib},
-                            {"train_seconds", c.train_seconds}});
+                            {"train_seconds", c.train_seconds}, {"step_seconds", c.step_seconds},
+                            {"unit", is_perplexity_task(c.task) ? "perplexity" : "score"}});
   for (const auto& r : runs)
     out["runs"].push_back({{"dir", r.dir}, {"backbone", r.backbone}, {"model", r.model}, {"task", r.task},
                            {"method", r.method}, {"seed", r.seed}, {"test_metrics", r.test_metrics},
                            {"trainable_parameters", r.trainable_parameters},
                            {"backbone_parameters", r.backbone_parameters}, {"peak_bytes", r.peak_bytes},
-                           {"train_seconds", r.train_seconds}});
+                           {"train_seconds", r.train_seconds}, {"step_seconds", r.step_seconds}});
   return out;
 }
 
@@ -337,7 +429,12 @@ SvgCanvas accuracy_chart(const std::vector<Cell>& cells, const std::string& titl
 
   SvgCanvas svg(width, height);
   svg.text(width / 2, 24, title, "middle", 15);
-  svg.axes({left, top, right, bottom}, xt, yt, "training peak memory (MiB, mean over tasks)", "test score x 100, mean over tasks", font);
+  // Perplexity tasks are not on the score axis (average_over_tasks leaves them out); say which tasks are.
+  const std::vector<std::string> averaged = averaged_tasks(axes);
+  const std::string y_label = averaged.size() == axes.tasks.size() ? "test score x 100, mean over tasks"
+                              : averaged.size() == 1 ? "test " + metric_of(averaged[0]) + " x 100, " + averaged[0]
+                                                     : "test score x 100, mean over " + joined(averaged);
+  svg.axes({left, top, right, bottom}, xt, yt, "training peak memory (MiB, mean over tasks)", y_label, font);
 
   std::vector<LabelRequest> requests;
   std::vector<Box> markers;
@@ -382,6 +479,7 @@ std::vector<Cell> cells_from_json(const nlohmann::json& report) {
       c.trainable_percent = j.at("trainable_percent").get<double>();
       c.peak_mib = j.at("peak_mib").get<double>();
       c.train_seconds = j.at("train_seconds").get<double>();
+      c.step_seconds = j.value("step_seconds", -1.0);  // absent in reports made before it was recorded
       cells.push_back(std::move(c));
     }
   } catch (const nlohmann::json::exception& e) {

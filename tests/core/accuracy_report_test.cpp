@@ -1,6 +1,7 @@
 // The accuracy table from hand-made run folders: grouping, spreads, skipping, errors, output.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -27,6 +28,32 @@ void make_run(const fs::path& dir, const std::string& model, const std::string& 
                                   std::to_string(peak_mib * 1024 * 1024) + "}");
   if (tested) write(dir / "eval_test.json", "{\"metrics\": {\"accuracy\": 0.1, \"score\": " + std::to_string(score) + "}}");
   write(dir / "bench.json", "{\"train_wall_seconds\": " + std::to_string(10 * seed) + "}");
+}
+
+// A `ladder train --task text` run: run.json says custom of kind text, the test metrics carry the
+// loss, its perplexity and score = -loss; log.jsonl has the trainer's progress lines.
+void make_text_run(const fs::path& dir, const std::string& method, int seed, double perplexity, int64_t peak_mib,
+                   double eta_at_10_of_20) {
+  write(dir / "run.json", "{\"model\": \"m\", \"method\": \"" + method +
+                              "\", \"task\": {\"task\": \"custom\", \"kind\": \"text\"}, \"training\": {\"seed\": " +
+                              std::to_string(seed) + "}}");
+  write(dir / "metrics.json", "{\"finished\": true, \"trainable_parameters\": 50, \"backbone_parameters\": 1000, "
+                              "\"peak_bytes\": " + std::to_string(peak_mib * 1024 * 1024) + "}");
+  const std::string loss = std::to_string(std::log(perplexity));
+  write(dir / "eval_test.json", "{\"metrics\": {\"loss\": " + loss + ", \"perplexity\": " + std::to_string(perplexity) +
+                                    ", \"score\": -" + loss + "}}");
+  write(dir / "log.jsonl",
+        "{\"type\": \"train\", \"step\": 10, \"total_steps\": 20, \"eta_seconds\": " + std::to_string(eta_at_10_of_20) +
+            "}\n{\"type\": \"eval\", \"step\": 10}\n{\"type\": \"train\", \"step\": 20, \"total_steps\": 20, "
+            "\"eta_seconds\": 0}\n");
+}
+
+// The fixture plus plain-text runs: lst perplexity 30 and 40 on pretrained, 80 on random; lora 36.
+void add_text_runs(const fs::path& root) {
+  make_text_run(root / "pretrained/text/lst/seed1", "lst", 1, 30, 100, 5.0);   // 0.5 s per update
+  make_text_run(root / "pretrained/text/lst/seed2", "lst", 2, 40, 100, 7.0);   // 0.7
+  make_text_run(root / "random/text/lst/seed1", "lst", 1, 80, 100, 5.0);
+  make_text_run(root / "pretrained/text/lora/seed1", "lora", 1, 36, 200, 9.0);
 }
 
 class AccuracyReport : public testing::Test {
@@ -125,6 +152,65 @@ TEST_F(AccuracyReport, ThirdBackboneThroughASymlinkIsComparedWithRandom) {
   // wd has no sst2 run, so its average over tasks is not given.
   EXPECT_NE(md.find("| lst | 72.5 | 45.0 | — | 27.5 | — | 100 |"), std::string::npos) << md;
   EXPECT_NE(svg_chart(cells, "T").find("fill-opacity"), std::string::npos);
+}
+
+TEST_F(AccuracyReport, TextTaskIsScoredByPerplexityAndKeptOutOfTheAverage) {
+  add_text_runs(root_);
+  const auto runs = collect_runs(root_.string());
+  ASSERT_EQ(runs.size(), 10u);
+  const auto cells = summarize(runs);
+  const Cell* lst = nullptr;
+  for (const auto& c : cells)
+    if (c.task == "text" && c.method == "lst" && c.backbone == "pretrained") lst = &c;
+  ASSERT_NE(lst, nullptr) << "a --task text run is the task \"text\", not \"custom\"";
+  EXPECT_TRUE(is_perplexity_task("text"));
+  EXPECT_FALSE(is_perplexity_task("sst2"));
+  EXPECT_NEAR(lst->score.mean, 35, 1e-4);  // perplexities, not scores (-loss)
+  EXPECT_NEAR(lst->step_seconds, 0.6, 1e-9);  // (0.5 + 0.7) / 2 from the eta of the logs
+  const std::string md = markdown_report(cells, "T");
+  EXPECT_NE(md.find("## text — perplexity (lower is better)"), std::string::npos) << md;
+  // pretrained 35 ± 7.07 over 2 seeds, random 80: pretrained − random = -45 perplexity.
+  EXPECT_NE(md.find("| lst | 5.000 | 35.00 ± 7.07 (2) | 80.00 ± 0.00 (1) | -45.00 | 100 | — | 0.600 |"), std::string::npos)
+      << md;
+  // The average over tasks is unchanged by the text runs (still rte and sst2 only) and says so.
+  EXPECT_NE(md.find("| lst | 72.5 | 45.0 | 27.5 | 100 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("Over sst2, rte only: perplexity tasks are not averaged with scores."), std::string::npos) << md;
+  const std::string svg = svg_chart(cells, "T");
+  EXPECT_NE(svg.find("lst (pretrained): 72.5 at 100 MiB"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("mean over sst2, rte"), std::string::npos) << svg;
+}
+
+TEST_F(AccuracyReport, LstAgainstLoraAndFull) {
+  add_text_runs(root_);
+  const std::string md = markdown_report(summarize(collect_runs(root_.string())), "T");
+  EXPECT_NE(md.find("## LST against LoRA and full fine-tuning"), std::string::npos) << md;
+  EXPECT_NE(md.find("| task | backbone | lst | lora | full | lst − lora | lst − full | peak lst / lora | peak lst / full |"),
+            std::string::npos) << md;
+  // rte, pretrained: lst 85 (peak 110) against full 70 (peak 400); no lora run there.
+  EXPECT_NE(md.find("| rte | pretrained | 85.0 ± 7.1 (2) | — | 70.0 ± 0.0 (1) | — | 15.0 | — | 0.28 |"), std::string::npos)
+      << md;
+  // text, pretrained: lst perplexity 35 against lora 36 (peak 100 / 200): 1 lower.
+  EXPECT_NE(md.find("| text | pretrained | 35.00 ± 7.07 (2) | 36.00 ± 0.00 (1) | — | -1.00 | — | 0.50 | — |"),
+            std::string::npos) << md;
+}
+
+TEST_F(AccuracyReport, JsonKeepsPerplexityAndStepTime) {
+  add_text_runs(root_);
+  const auto runs = collect_runs(root_.string());
+  const auto cells = summarize(runs);
+  const nlohmann::json report = json_report(cells, runs);
+  bool saw_text = false;
+  for (const auto& c : report["cells"])
+    if (c["task"] == "text") {
+      saw_text = true;
+      EXPECT_EQ(c["unit"], "perplexity");
+    }
+  EXPECT_TRUE(saw_text);
+  EXPECT_EQ(markdown_report(cells_from_json(report), "T"), markdown_report(cells, "T"));
+  // accuracy.json written before step times were recorded still reads (step time unknown).
+  nlohmann::json old = report;
+  for (auto& c : old["cells"]) c.erase("step_seconds");
+  for (const auto& c : cells_from_json(old)) EXPECT_EQ(c.step_seconds, -1);
 }
 
 TEST_F(AccuracyReport, ErrorsNameTheFile) {
