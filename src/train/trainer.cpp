@@ -300,6 +300,13 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
                                  std::to_string(reducer_->buckets()) + " bucket" + (reducer_->buckets() > 1 ? "s" : "") + ")"
                            : std::string())
          << "\n";
+    // The authors' fixed 500 warmup updates outlast a short run, which then ends before its
+    // learning rate reaches --lr: said loudly, with what to pass.
+    if (schedule.warmup_steps >= total && total > 1 && state_.global_step == 0)
+      *log << "train: WARNING: warmup " << schedule.warmup_steps << " is not shorter than the run's " << total
+           << " updates, so the learning rate never reaches " << options_.learning_rate
+           << (options_.schedule == "linear" ? " and the run ends in warmup" : "") << "; pass --warmup-steps "
+           << std::max<int64_t>(1, total / 10) << " (a tenth of the run) or --warmup-ratio 0.1\n";
   }
   // Settings that cannot be cached fail before the Fisher initialisation spends its minutes.
   if (options_.cache_backbone) {

@@ -435,6 +435,9 @@ TEST(CliCausalLM, TrainEvalPredict) {
                                "--data", dir / "pairs.jsonl", "--method", "lora", "--max-steps", "4", "--batch-size", "4",
                                "--lr", "1e-2", "--out", dir / "run", "--threads", "1"}, dir);
   ASSERT_EQ(trained.status, 0) << trained.err;
+  // The authors' 500 warmup updates outlast these 4: said, with what to pass.
+  EXPECT_NE(trained.err.find("WARNING: warmup 500 is not shorter than the run's 4 updates"), std::string::npos) << trained.err;
+  EXPECT_NE(trained.err.find("pass --warmup-steps 1"), std::string::npos) << trained.err;
   const nlohmann::json run = nlohmann::json::parse(read_text(dir / "run/run.json"));
   EXPECT_TRUE(run["task"]["decoder_only"].get<bool>());
   EXPECT_EQ(run["task"]["source_field"], "prompt");
@@ -447,8 +450,9 @@ TEST(CliCausalLM, TrainEvalPredict) {
 
   CliResult glue = run_cli({"train", "--model", dir / "stories", "--task", "rte", "--data",
                             std::string(LADDER_TEST_DATA) + "/glue_samples", "--method", "lst", "--reduction", "4", "--max-steps", "2",
-                            "--batch-size", "2", "--out", dir / "rte", "--threads", "1"}, dir);
+                            "--warmup-steps", "1", "--batch-size", "2", "--out", dir / "rte", "--threads", "1"}, dir);
   ASSERT_EQ(glue.status, 0) << glue.err;
+  EXPECT_EQ(glue.err.find("WARNING"), std::string::npos) << glue.err;
   const nlohmann::json metrics = nlohmann::json::parse(read_text(dir / "rte/metrics.json"));
   EXPECT_TRUE(metrics["last"]["metrics"].contains("accuracy")) << metrics.dump();
   CliResult rte = run_cli({"predict", "--run", dir / "rte", "--checkpoint", "last", "A man sleeps.\tA man is awake."}, dir);
