@@ -142,10 +142,9 @@ std::string Llama2cTokenizer::decode(const std::vector<int64_t>& ids) const {
   int64_t previous = kBosId;
   for (const int64_t id : ids) {
     const std::string& p = piece(id);
-    if (id == kBosId || id == kEosId) {
-    } else if (id >= kFirstByteId && id < kFirstByteId + 256) {
+    if (id >= kFirstByteId && id < kFirstByteId + 256) {
       text += static_cast<char>(id - kFirstByteId);
-    } else {
+    } else if (id != kBosId && id != kEosId) {
       // sentencepiece leaves out the space that the dummy prefix put before the first word.
       text += previous == kBosId && p[0] == ' ' ? p.substr(1) : p;
     }
