@@ -78,7 +78,7 @@ run generate --model "$work/stories260K" --max-new-tokens 16 "$question"
 
 # LST on story questions (assets/story-qa: 2,000 training pairs, new stories in validation and
 # test): only the side network (ladders from the frozen model's blocks) learns to answer.
-printf '\n== Fine-tuning it with LST: 300 updates of 16 story questions (about a minute)\n'
+printf '\n== Fine-tuning it with LST: 300 updates of 16 story questions (about 20 s)\n'
 run train --model "$work/stories260K" --task completion --data assets/story-qa --method lst \
   --settings '{"reduction": 4, "fisher_samples": 256}' --lr 1e-2 --batch-size 16 --max-steps 300 \
   --warmup-steps 30 --eval-every 100 --log-every 50 --threads 2 --out "$work/story-qa-lst" >/dev/null
