@@ -1,9 +1,9 @@
 #include "bpe_model.h"
 
-#include <cstdio>
 #include <queue>
 
 #include "ladder/error.h"
+#include "piece_decoder.h"
 #include "utf8.h"
 
 namespace ladder::tokenizer {
@@ -44,8 +44,7 @@ BpeModel::BpeModel(const SentencePieceModel& model, int32_t unk_id, const std::s
   user_defined_ = PieceTrie(std::move(user_defined));
   if (byte_fallback_) {
     for (int b = 0; b < 256; ++b) {
-      char name[8];
-      std::snprintf(name, sizeof(name), "<0x%02X>", b);
+      const std::string name = byte_piece_name(static_cast<uint8_t>(b));
       const auto it = byte_pieces.find(name);
       if (it == byte_pieces.end())
         throw FormatError(source + ": trainer_spec.byte_fallback is set but the BYTE piece " + name +

@@ -1,7 +1,6 @@
 #include "ladder/tokenizer/byte_bpe_tokenizer.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <optional>
 #include <limits>
 #include <map>
@@ -95,12 +94,6 @@ struct PreTokenizerStep {
 };
 
 std::string pair_key(const std::string& left, const std::string& right) { return left + '\x01' + right; }
-
-std::string byte_token_name(int byte) {
-  char name[8];
-  std::snprintf(name, sizeof name, "<0x%02X>", byte);
-  return name;
-}
 
 }  // namespace
 
@@ -355,7 +348,7 @@ ByteLevelBpeTokenizer ByteLevelBpeTokenizer::load(const std::string& path) {
       if (!json.contains("decoder") || !is_metaspace_decoder(json["decoder"]))
         unsupported(path, "a decoder other than Llama 2's (Replace '\u2581', ByteFallback, Fuse, Strip)");
       for (int b = 0; b < 256; ++b)
-        if (!impl->vocab.count(byte_token_name(b))) throw FormatError(path + ": byte_fallback is set but " + byte_token_name(b) + " is not in the vocabulary");
+        if (!impl->vocab.count(tokenizer::byte_piece_name(static_cast<uint8_t>(b)))) throw FormatError(path + ": byte_fallback is set but " + tokenizer::byte_piece_name(static_cast<uint8_t>(b)) + " is not in the vocabulary");
     } else if (json.contains("decoder") && !json["decoder"].is_null() && json["decoder"].value("type", std::string()) != "ByteLevel")
       unsupported(path, "decoder \"" + json["decoder"].value("type", std::string("?")) + "\"");
   } catch (const nlohmann::json::exception& error) {
@@ -415,7 +408,7 @@ void ByteLevelBpeTokenizer::Impl::metaspace_bpe(const std::string& text, std::ve
     if (it != vocab.end()) {
       symbols.push_back(it->second);
     } else {
-      for (size_t i = 0; i < length; ++i) symbols.push_back(vocab.at(byte_token_name(static_cast<uint8_t>(normalized[pos + i]))));
+      for (size_t i = 0; i < length; ++i) symbols.push_back(vocab.at(tokenizer::byte_piece_name(static_cast<uint8_t>(normalized[pos + i]))));
     }
     pos += length;
   }

@@ -1,7 +1,6 @@
 #include "ladder/tokenizer/llama2c_tokenizer.h"
 
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +10,7 @@
 
 #include "ladder/error.h"
 #include "pair_merge.h"
+#include "piece_decoder.h"
 
 namespace ladder {
 
@@ -56,12 +56,6 @@ class Reader {
   size_t at_ = 0;
 };
 
-std::string byte_piece_name(int byte) {
-  char name[8];
-  std::snprintf(name, sizeof name, "<0x%02X>", byte);
-  return name;
-}
-
 }  // namespace
 
 Llama2cTokenizer::Llama2cTokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
@@ -98,8 +92,8 @@ Llama2cTokenizer Llama2cTokenizer::load(const std::string& path) {
     throw FormatError(expected_found(path + ": tokens", "at least " + std::to_string(bytes_end) + " (<unk>, <s>, </s>, 256 bytes)",
                                      std::to_string(impl->pieces.size())));
   for (int b = 0; b < 256; ++b)
-    if (impl->pieces[kFirstByteId + b] != byte_piece_name(b))
-      throw FormatError(expected_found(path + ": token " + std::to_string(kFirstByteId + b), "the byte token " + byte_piece_name(b),
+    if (impl->pieces[kFirstByteId + b] != tokenizer::byte_piece_name(static_cast<uint8_t>(b)))
+      throw FormatError(expected_found(path + ": token " + std::to_string(kFirstByteId + b), "the byte token " + tokenizer::byte_piece_name(static_cast<uint8_t>(b)),
                                        "\"" + impl->pieces[kFirstByteId + b] + "\""));
   const auto space = impl->ids.find(" ");
   if (space == impl->ids.end()) throw FormatError(path + ": no \" \" piece, which encoding starts every text with");

@@ -15,6 +15,11 @@ uint8_t byte_of_piece(std::string_view name) {
   return static_cast<uint8_t>(std::stoi(std::string(name.substr(3, 2)), nullptr, 16));
 }
 
+std::string byte_piece_name(uint8_t byte) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  return std::string("<0x") + kHex[byte >> 4] + kHex[byte & 15] + '>';
+}
+
 std::string decode_tokens(const std::vector<DecodedToken>& tokens, const DecodeRules& rules) {
   std::string text;
   std::string bytes;  // a run of byte pieces, decoded together as UTF-8

@@ -26,5 +26,7 @@ std::string decode_tokens(const std::vector<DecodedToken>& tokens, const DecodeR
 bool is_byte_piece_name(std::string_view piece);
 // The byte of a "<0xHH>" piece name.
 uint8_t byte_of_piece(std::string_view name);
+// The name of byte `byte`'s piece, "<0xHH>".
+std::string byte_piece_name(uint8_t byte);
 
 }  // namespace ladder::tokenizer

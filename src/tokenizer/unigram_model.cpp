@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cfloat>
-#include <cstdio>
 #include <unordered_map>
 
 #include "ladder/error.h"
+#include "piece_decoder.h"
 #include "utf8.h"
 
 namespace ladder::tokenizer {
@@ -48,8 +48,7 @@ UnigramModel::UnigramModel(const SentencePieceModel& model, int32_t unk_id,
 
   if (byte_fallback_) {
     for (int b = 0; b < 256; ++b) {
-      char name[8];
-      std::snprintf(name, sizeof(name), "<0x%02X>", b);
+      const std::string name = byte_piece_name(static_cast<uint8_t>(b));
       const auto it = byte_pieces.find(name);
       if (it == byte_pieces.end()) {
         throw FormatError(source + ": trainer_spec.byte_fallback is set but the BYTE piece " +
