@@ -14,7 +14,6 @@ layer's output (embeddings, blocks 1-5) and on their concatenation: trained on t
 from N(0, 0.02) with unit norms, as `arch:` does. Needs Debian's python3-torch and numpy.
 """
 import argparse
-import math
 import os
 import sys
 
@@ -24,46 +23,13 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
-from llama2c_reference import read_checkpoint, to_hf  # noqa: E402
+from llama2c_reference import hf_hidden_states, read_checkpoint, to_hf  # noqa: E402
 from llama2c_tokenizer_reference import Tokenizer  # noqa: E402
 
 
 def layer_means(config, hf, ids):
-    """Mean over positions of the embeddings and of each block's output (Hugging Face's math)."""
-    H, KV = config["num_attention_heads"], config["num_key_value_heads"]
-    D = config["hidden_size"] // H
-    T = len(ids)
-    eps = config["rms_norm_eps"]
-
-    def norm(x, weight):
-        return weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
-
-    def rot(x):
-        return torch.cat((-x[..., D // 2:], x[..., :D // 2]), dim=-1)
-
-    inv = 1.0 / (config["rope_theta"] ** (torch.arange(0, D, 2).float() / D))
-    freqs = torch.arange(T).float()[:, None] * inv
-    emb = torch.cat((freqs, freqs), -1)
-    cos, sin = emb.cos(), emb.sin()
-    allowed = torch.ones(T, T, dtype=torch.bool).tril()
-    x = hf["model.embed_tokens.weight"][torch.tensor(ids)]
-    means = [x.mean(0)]
-    for layer in range(config["num_hidden_layers"]):
-        p = f"model.layers.{layer}."
-        n = norm(x, hf[p + "input_layernorm.weight"])
-        q = (n @ hf[p + "self_attn.q_proj.weight"].T).view(T, H, D).transpose(0, 1)
-        k = (n @ hf[p + "self_attn.k_proj.weight"].T).view(T, KV, D).transpose(0, 1)
-        v = (n @ hf[p + "self_attn.v_proj.weight"].T).view(T, KV, D).transpose(0, 1)
-        q, k = q * cos + rot(q) * sin, k * cos + rot(k) * sin
-        k, v = k.repeat_interleave(H // KV, 0), v.repeat_interleave(H // KV, 0)
-        s = (q @ k.transpose(-1, -2) / math.sqrt(D)).masked_fill(~allowed, float("-inf"))
-        a = (torch.softmax(s, -1) @ v).transpose(0, 1).reshape(T, H * D)
-        h = x + a @ hf[p + "self_attn.o_proj.weight"].T
-        n = norm(h, hf[p + "post_attention_layernorm.weight"])
-        g = torch.nn.functional.silu(n @ hf[p + "mlp.gate_proj.weight"].T) * (n @ hf[p + "mlp.up_proj.weight"].T)
-        x = h + g @ hf[p + "mlp.down_proj.weight"].T
-        means.append(x.mean(0))
-    return torch.stack(means)  # [layers + 1, d]
+    """Mean over positions of the embeddings and of each block's output."""
+    return torch.stack([state.mean(0) for state in hf_hidden_states(config, hf, ids)[:-1]])  # [layers + 1, d]
 
 
 def random_like(hf, seed):

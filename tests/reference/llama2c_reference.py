@@ -202,8 +202,9 @@ def to_hf(cfg, w):
     return config, hf
 
 
-def hf_logits(config, hf, ids):
-    """Hugging Face Llama math (rotate_half RoPE, causal attention over the whole sequence), fp32."""
+def hf_hidden_states(config, hf, ids):
+    """Hugging Face Llama math (rotate_half RoPE, causal attention over the whole sequence), fp32:
+    the embeddings and each block's output, [T, d] each, then the last one after the final norm."""
     eps, H, KV = config["rms_norm_eps"], config["num_attention_heads"], config["num_key_value_heads"]
     D = config["hidden_size"] // H
     T = len(ids)
@@ -220,6 +221,7 @@ def hf_logits(config, hf, ids):
     cos, sin = emb.cos(), emb.sin()
     allowed = torch.ones(T, T, dtype=torch.bool).tril()
     x = hf["model.embed_tokens.weight"][torch.tensor(ids)]
+    states = [x]
     for l in range(config["num_hidden_layers"]):
         p = f"model.layers.{l}."
         n = norm(x, hf[p + "input_layernorm.weight"])
@@ -234,8 +236,13 @@ def hf_logits(config, hf, ids):
         n = norm(h, hf[p + "post_attention_layernorm.weight"])
         g = torch.nn.functional.silu(n @ hf[p + "mlp.gate_proj.weight"].T) * (n @ hf[p + "mlp.up_proj.weight"].T)
         x = h + g @ hf[p + "mlp.down_proj.weight"].T
+        states.append(x)
+    return states + [norm(x, hf["model.norm.weight"])]
+
+
+def hf_logits(config, hf, ids):
     head = hf.get("lm_head.weight", hf["model.embed_tokens.weight"])
-    return (norm(x, hf["model.norm.weight"]) @ head.T).numpy()
+    return (hf_hidden_states(config, hf, ids)[-1] @ head.T).numpy()
 
 
 # ---------------------------------------------------------------- main
