@@ -57,7 +57,7 @@ declare -A lsan_extra=([vl_features]="suppressions=$root/tests/fuzz/lsan-hdf5.su
 # (ladder's code, the harness) fails the run as always.
 declare -A upstream_library=([vl_features]="libhdf5")
 max_upstream_restarts=20
-read -r -a targets <<<"${LADDER_FUZZ_TARGETS:-safetensors index spiece tsv csv jsonl config vl_tasks vl_metrics vl_features}"
+read -r -a targets <<<"${LADDER_FUZZ_TARGETS:-safetensors index spiece llama2c_tokenizer tsv csv jsonl config vl_tasks vl_metrics vl_features}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ladder-fuzz.XXXXXX")
 # Scratch files of the path-based readers (rewritten for every input) go to RAM when it can.
