@@ -25,6 +25,7 @@ struct EvalCommand {
   std::string model, tokenizer, method, weights, output;
   TaskOptions task;
   int64_t max_source_length = 128, batch_size = 100, max_new_tokens = 0, num_beams = 0;
+  bool swap_images = false;
   RuntimeOptions runtime;
 };
 
@@ -41,10 +42,15 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
   decode.device = device;
   nlohmann::json result;
   if (!c.run.empty()) {
-    for (const char* other : {"--model", "--weights", "--method", "--task", "--data", "--tokenizer", "--features",
-                              "--visual-tokens"})
+    for (const char* other : {"--model", "--weights", "--method", "--task", "--data", "--tokenizer", "--visual-tokens"})
       if (app.count(other)) throw UsageError(std::string(other) + " cannot be combined with --run (the run knows it)");
     train::RunConfig config = train::load_run_config(c.run);
+    // Another extraction of the same images (or a copy moved elsewhere); its width is checked.
+    const bool other_features = app.count("--features") > 0;
+    if (other_features) {
+      if (!config.task.is_vl()) throw UsageError("--features: the run at " + c.run + " is not a vision-language run");
+      config.task.features = fs::absolute(c.task.features).lexically_normal().string();
+    }
     const std::string checkpoint = train::run_checkpoint(c.run, c.checkpoint);
     const std::string precision = app.count("--precision") ? c.runtime.precision : config.precision;
     train::LoadedMethod loaded =
@@ -53,14 +59,21 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
     if (app.count("--max-eval-examples")) config.task.max_eval_examples = c.task.max_eval_examples;
     decode.max_new_tokens = c.max_new_tokens > 0 ? c.max_new_tokens : config.train.max_new_tokens;
     decode.num_beams = c.num_beams > 0 ? c.num_beams : config.train.num_beams;
+    decode.swap_images = c.swap_images;
     result = train::evaluate_split(*loaded.method, *loaded.tokenizer, config.task, c.split, config.max_source_length, decode,
                                    config.max_target_length);
     result["checkpoint"] = c.checkpoint;
     result["checkpoint_path"] = checkpoint;
     result["step"] = train::load_training_state(checkpoint).global_step;
     std::cerr << "eval: scored " << c.checkpoint << "/ (" << checkpoint << ", update " << result["step"].get<int64_t>()
-              << ") on the " << c.split << " split\n";
-    write_json_atomically((fs::path(c.run) / ("eval_" + c.split + ".json")).string(), result);
+              << ") on the " << c.split << " split" << (other_features ? " with the features of " + config.task.features : "")
+              << (c.swap_images ? ", every image swapped for another" : "")
+              << "\n";
+    // The run's own record holds scores on its own features only.
+    if (other_features) result["features"] = config.task.features;
+    if (c.swap_images) result["swapped_images"] = true;
+    if (!other_features && !c.swap_images)
+      write_json_atomically((fs::path(c.run) / ("eval_" + c.split + ".json")).string(), result);
   } else {
     if (c.model.empty() || c.weights.empty())
       throw UsageError("give --run RUN, or --model DIR with --weights DIR (and --task, --data)");
@@ -75,6 +88,7 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
                                    c.runtime.backbone_dtype);
     task.decoder_only = loaded.method->backbone_handle().is_causal_lm();  // GLUE as prompts with label words
     decode.num_beams = c.num_beams > 0 ? c.num_beams : 1;
+    decode.swap_images = c.swap_images;
     if (c.max_new_tokens > 0) {
       decode.max_new_tokens = c.max_new_tokens;
     } else if (!train::task_labels(task).empty()) {
@@ -101,6 +115,9 @@ void add_eval_command(CLI::App& root) {
       ->check(CLI::Range(1, 64));
   app->add_option("--checkpoint", c->checkpoint, "last (the final model, as the authors test) or best (highest validation score)")->capture_default_str()->check(CLI::IsMember({"last", "best"}));
   app->add_option("--split", c->split, "validation or test")->capture_default_str()->check(CLI::IsMember({"validation", "test"}));
+  app->add_flag("--swap-images", c->swap_images,
+                "vision-language ablation: every image of the split gets another image's features (the score must "
+                "fall to about text-only if the model reads the images)");
   app->add_option("--model", c->model, "without --run: Hugging Face model folder or arch:NAME");
   app->add_option("--tokenizer", c->tokenizer, "without --run: the model's tokenizer (default: MODEL/spiece.model, tokenizer.model or tokenizer.json)");
   app->add_option("--method", c->method, "without --run: expected method of --weights (checked)");

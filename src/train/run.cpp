@@ -345,6 +345,10 @@ nlohmann::json evaluate_split(FineTuningMethod& method, const TextTokenizer& tok
   std::vector<std::string> references;
   for (const auto& e : dataset.examples) references.push_back(e.target);
   DecodeOptions decode = options;
+  if (options.swap_images) {
+    if (!task.is_vl()) throw UsageError("--swap-images: task " + task.task + " has no images");
+    swap_images(examples);
+  }
   std::shared_ptr<VisualFeatures> visual;
   if (task.is_vl() && !decode.visual) {
     visual = open_visual_features(task);

@@ -1,10 +1,18 @@
 #include "ladder/train/visual_features.h"
 
 #include <cmath>
+#include <set>
 
+#include "ladder/data/shuffle.h"
 #include "ladder/error.h"
 
 namespace ladder::train {
+namespace {
+
+// Any fixed value.
+constexpr uint64_t kSwapImagesSeed = 0x5eed1ab1e;
+
+}  // namespace
 
 VisualFeatures::VisualFeatures(std::shared_ptr<const data::FeatureSource> source, int64_t tokens_per_image,
                                int64_t memory_bytes)
@@ -107,6 +115,20 @@ VisualInput VisualFeatures::batch(const std::vector<TokenizedExample>& examples,
       torch::arange(n, long_options).repeat_interleave(tokens).unsqueeze(0).expand({B, n * tokens}).contiguous();
   visual.object_order = torch::arange(tokens, long_options).repeat({n}).unsqueeze(0).expand({B, n * tokens}).contiguous();
   return visual;
+}
+
+void swap_images(std::vector<TokenizedExample>& examples) {
+  std::set<std::string> distinct;
+  for (const auto& e : examples) distinct.insert(e.image_ids.begin(), e.image_ids.end());
+  if (distinct.size() < 2) throw UsageError("--swap-images needs at least two images in the split");
+  const std::vector<std::string> ids(distinct.begin(), distinct.end());
+  // Each id in a shuffled cycle takes the next one's features: no image keeps its own, and
+  // the same split always gets the same swap.
+  const std::vector<std::size_t> cycle = data::shuffled_indices(ids.size(), kSwapImagesSeed);
+  std::map<std::string, std::string> other;
+  for (std::size_t i = 0; i < cycle.size(); ++i) other[ids[cycle[i]]] = ids[cycle[(i + 1) % cycle.size()]];
+  for (auto& e : examples)
+    for (auto& id : e.image_ids) id = other.at(id);
 }
 
 std::shared_ptr<VisualFeatures> open_visual_features(const TaskSpec& task) {

@@ -3,6 +3,7 @@
 // on the synthetic image world's fixture (tests/data/vl_world, made by bench/vl_world.py).
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -194,6 +195,35 @@ TEST(VlFeatures, BatchesPoolEachImageAndOrderThem) {
   }
 }
 
+// The ablation's swap: every example meets another image, examples of one image all meet the
+// same other image, every image is still used once, and the swap is the same each time.
+TEST(VlFeatures, SwapImagesGivesEveryQuestionAnotherImage) {
+  const data::Dataset vqa = train::load_split(vl_task("vqa,nlvr"), "train");
+  const auto examples = train::tokenize_examples(vqa.examples, tiny_tokenizer(), 32, 16);
+  auto swapped = examples;
+  train::swap_images(swapped);
+  std::map<std::string, std::string> seen;
+  std::set<std::string> before, after;
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    ASSERT_EQ(swapped[i].image_ids.size(), examples[i].image_ids.size());
+    for (std::size_t k = 0; k < examples[i].image_ids.size(); ++k) {
+      const std::string& id = examples[i].image_ids[k];
+      EXPECT_NE(swapped[i].image_ids[k], id) << "example " << i << " kept its image";
+      auto [it, fresh] = seen.emplace(id, swapped[i].image_ids[k]);
+      EXPECT_EQ(it->second, swapped[i].image_ids[k]) << id << " swapped for two different images";
+      before.insert(id);
+      after.insert(swapped[i].image_ids[k]);
+    }
+  }
+  EXPECT_EQ(before, after) << "not a permutation of the split's images";
+  auto again = examples;
+  train::swap_images(again);
+  for (std::size_t i = 0; i < examples.size(); ++i) EXPECT_EQ(again[i].image_ids, swapped[i].image_ids);
+  std::vector<train::TokenizedExample> one_image(2, examples.front());
+  one_image[1].image_ids = one_image[0].image_ids = {examples.front().image_ids.front()};
+  EXPECT_THROW(train::swap_images(one_image), UsageError);
+}
+
 TEST(VlScoring, PerTaskMetricsAndThePapersAverage) {
   const data::Dataset all = train::load_split(vl_task("vqa,nlvr,caption"), "validation");
   std::vector<std::string> perfect, wrong;
@@ -240,6 +270,17 @@ TEST(VlCli, TrainsMultiTaskAndEvaluatesTheRun) {
     test::CliResult eval = test::run_cli({"eval", "--run", run, "--split", "test", "--threads", "1"}, dir);
     ASSERT_EQ(eval.status, 0) << eval.err;
     EXPECT_NE(eval.out.find("vqa_score"), std::string::npos) << eval.out;
+    // The image ablation and another copy of the features: printed, not recorded as the run's score.
+    fs::copy_file(world_features(), dir / "copy.safetensors", fs::copy_options::overwrite_existing);
+    fs::remove(run + "/eval_test.json");
+    test::CliResult swapped = test::run_cli({"eval", "--run", run, "--split", "test", "--threads", "1", "--swap-images",
+                                             "--features", dir / "copy.safetensors"}, dir);
+    ASSERT_EQ(swapped.status, 0) << swapped.err;
+    const nlohmann::json ablation = nlohmann::json::parse(swapped.out);
+    EXPECT_EQ(ablation["swapped_images"], true);
+    EXPECT_EQ(ablation["features"], dir / "copy.safetensors");
+    EXPECT_NE(swapped.err.find("every image swapped for another"), std::string::npos) << swapped.err;
+    EXPECT_FALSE(fs::exists(run + "/eval_test.json"));
     // predict reads IMAGE_ID<TAB>TEXT; NLVR2's two images as ID,ID.
     const data::Dataset val = train::load_split(vl_task("vqa,nlvr"), "validation");
     const std::string one = val.examples.front().image_ids[0] + "\tvqa: how many objects are in the picture?";

@@ -20,6 +20,9 @@ struct DecodeOptions {
   torch::Device device = torch::kCPU;
   int64_t num_beams = 1;                   // > 1: beam search (the authors' VL runs: 5)
   const VisualFeatures* visual = nullptr;  // vision-language runs: the examples' images
+  // The ablation that shows whether a model reads the images: evaluate_split gives every image
+  // of the split the features of another image of the split (a fixed derangement).
+  bool swap_images = false;
 };
 
 // max_new_tokens for a label set: the longest tokenised target (without </s>) + 1 for </s>

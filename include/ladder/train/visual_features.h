@@ -46,6 +46,11 @@ class VisualFeatures {
   mutable int64_t held_bytes_ = 0;
 };
 
+// The ablation that shows whether a model reads its images: every image id of the examples
+// becomes another id of theirs (a fixed derangement), so each question meets another image.
+// UsageError with fewer than two distinct images.
+void swap_images(std::vector<TokenizedExample>& examples);
+
 // The features of a vision-language task (task.features, pooled to task.visual_tokens);
 // nullptr for a text task. UsageError when a vision-language task names no features.
 std::shared_ptr<VisualFeatures> open_visual_features(const TaskSpec& task);
