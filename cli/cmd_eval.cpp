@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "ladder/error.h"
+#include "ladder/io/atomic_file.h"
 #include "ladder/train/checkpoint.h"
 #include "ladder/train/run.h"
 #include "runtime_options.h"
@@ -22,7 +23,7 @@ namespace fs = std::filesystem;
 
 struct EvalCommand {
   std::string run, checkpoint = "last", split = "validation";
-  std::string model, tokenizer, method, weights, output;
+  std::string model, tokenizer, method, weights, output, predictions;
   TaskOptions task;
   int64_t max_source_length = 128, batch_size = 100, max_new_tokens = 0, num_beams = 0;
   bool swap_images = false;
@@ -40,6 +41,7 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
   train::DecodeOptions decode;
   decode.batch_size = c.batch_size;
   decode.device = device;
+  decode.keep_predictions = !c.predictions.empty();
   nlohmann::json result;
   if (!c.run.empty()) {
     for (const char* other : {"--model", "--weights", "--method", "--task", "--data", "--tokenizer", "--visual-tokens"})
@@ -72,8 +74,11 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
     // The run's own record holds scores on its own features only.
     if (other_features) result["features"] = config.task.features;
     if (c.swap_images) result["swapped_images"] = true;
-    if (!other_features && !c.swap_images)
-      write_json_atomically((fs::path(c.run) / ("eval_" + c.split + ".json")).string(), result);
+    if (!other_features && !c.swap_images) {
+      nlohmann::json record = result;
+      record.erase("predictions");
+      write_json_atomically((fs::path(c.run) / ("eval_" + c.split + ".json")).string(), record);
+    }
   } else {
     if (c.model.empty() || c.weights.empty())
       throw UsageError("give --run RUN, or --model DIR with --weights DIR (and --task, --data)");
@@ -100,6 +105,13 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
     }
     result = train::evaluate_split(*loaded.method, *loaded.tokenizer, task, c.split, c.max_source_length, decode);
     result["weights"] = fs::absolute(c.weights).string();
+  }
+  if (!c.predictions.empty()) {
+    std::string lines;
+    for (const auto& row : result["predictions"]) lines += row.dump() + "\n";
+    write_file_atomically(c.predictions, lines);
+    result.erase("predictions");
+    result["predictions_file"] = fs::absolute(c.predictions).lexically_normal().string();
   }
   if (!c.output.empty()) write_json_atomically(c.output, result);
   std::cout << result.dump(2) << std::endl;
@@ -128,6 +140,8 @@ void add_eval_command(CLI::App& root) {
   app->add_option("--max-new-tokens", c->max_new_tokens, "decoding length (default: the run's, longest label + 1)")
       ->check(whole_number(1, kMaxCount));
   app->add_option("--output", c->output, "also write the JSON here");
+  app->add_option("--predictions", c->predictions,
+                  "write one JSON line per example here: source, prediction, target (vision-language: images, answers)");
   add_runtime_options(app, c->runtime);
   add_backbone_dtype_option(app, c->runtime);
   app->callback([c, app] { run_eval(*c, *app); });

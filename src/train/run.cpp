@@ -357,7 +357,25 @@ nlohmann::json evaluate_split(FineTuningMethod& method, const TextTokenizer& tok
     decode.visual = visual.get();
   }
   Evaluation e = evaluate(method, tokenizer, task, examples, references, decode, &dataset.examples);
-  return {{"task", task.task}, {"split", split}, {"examples", examples.size()}, {"metrics", e.metrics}};
+  nlohmann::json result = {{"task", task.task}, {"split", split}, {"examples", examples.size()}, {"metrics", e.metrics}};
+  if (options.keep_predictions) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (std::size_t i = 0; i < examples.size(); ++i) {
+      const data::Example& truth = dataset.examples[i];
+      nlohmann::json row = {{"index", i}, {"source", truth.source}, {"prediction", e.predictions[i]}, {"target", truth.target}};
+      if (task.is_vl()) {
+        row["task"] = truth.vl_task;
+        row["images"] = examples[i].image_ids;  // after --swap-images, the images the model saw
+        if (!truth.answers.empty()) {
+          row["answers"] = nlohmann::json::object();
+          for (const auto& [answer, score] : truth.answers) row["answers"][answer] = score;
+        }
+      }
+      rows.push_back(std::move(row));
+    }
+    result["predictions"] = std::move(rows);
+  }
+  return result;
 }
 
 }  // namespace ladder::train

@@ -281,6 +281,24 @@ TEST(VlCli, TrainsMultiTaskAndEvaluatesTheRun) {
     EXPECT_EQ(ablation["features"], dir / "copy.safetensors");
     EXPECT_NE(swapped.err.find("every image swapped for another"), std::string::npos) << swapped.err;
     EXPECT_FALSE(fs::exists(run + "/eval_test.json"));
+    // Per-example predictions: one line per example, the images the model saw, the answers.
+    test::CliResult listed = test::run_cli({"eval", "--run", run, "--split", "test", "--threads", "1", "--predictions",
+                                            dir / "predictions.jsonl"}, dir);
+    ASSERT_EQ(listed.status, 0) << listed.err;
+    const nlohmann::json summary = nlohmann::json::parse(listed.out);
+    EXPECT_FALSE(summary.contains("predictions"));
+    EXPECT_FALSE(read_json_file(run + "/eval_test.json").contains("predictions"));
+    std::ifstream lines(dir / "predictions.jsonl");
+    std::string line;
+    int64_t rows = 0;
+    while (std::getline(lines, line)) {
+      const nlohmann::json row = nlohmann::json::parse(line);
+      EXPECT_EQ(row["index"], rows);
+      EXPECT_TRUE(row.contains("prediction") && row.contains("source") && row.contains("images")) << line;
+      if (row["task"] == "vqa") EXPECT_TRUE(row["answers"].is_object()) << line;
+      ++rows;
+    }
+    EXPECT_EQ(rows, summary["examples"].get<int64_t>());
     // predict reads IMAGE_ID<TAB>TEXT; NLVR2's two images as ID,ID.
     const data::Dataset val = train::load_split(vl_task("vqa,nlvr"), "validation");
     const std::string one = val.examples.front().image_ids[0] + "\tvqa: how many objects are in the picture?";

@@ -23,6 +23,9 @@ struct DecodeOptions {
   // The ablation that shows whether a model reads the images: evaluate_split gives every image
   // of the split the features of another image of the split (a fixed derangement).
   bool swap_images = false;
+  // evaluate_split adds "predictions": one object per example (source, prediction, target; a
+  // vision-language example's images and scored answers), for `ladder eval --predictions`.
+  bool keep_predictions = false;
 };
 
 // max_new_tokens for a label set: the longest tokenised target (without </s>) + 1 for </s>
