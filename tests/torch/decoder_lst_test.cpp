@@ -58,6 +58,7 @@ TEST(DecoderOnlyLst, SideNetworkShapesAndNames) {
   std::string message = test::error_of<UsageError>(
       [] { make_method(load_causal_lm(llama_dir("llama-gqa")).model, lst_options({{"reduction", 8}})); });
   EXPECT_TRUE(test::contains(message, "head dimension must stay even")) << message;
+  EXPECT_TRUE(test::contains(message, "the largest that fits is 4")) << message;  // head_dim 8: 8 / 4 = 2
   message = test::error_of<UsageError>(
       [] { make_method(load_causal_lm(llama_dir("llama-gqa")).model, lst_options({{"encoder_layers", {0}}})); });
   EXPECT_TRUE(test::contains(message, "no encoder")) << message;

@@ -64,6 +64,17 @@ TEST(LstParameters, BadSettingsAreClearErrors) {
   EXPECT_THROW(make(backbone, {{"side_layers", {1, 0}}}), UsageError);
   EXPECT_THROW(make(backbone, {{"side_layers", {5}}}), UsageError);
   EXPECT_THROW(make(backbone, {{"colour", "red"}}), UsageError);
+  // Too large a reduction names the largest that fits: the smallest of d_model, d_kv and d_ff.
+  const T5Config& config = backbone->config;
+  const int64_t largest = std::min({config.d_model, config.d_kv, config.d_ff});
+  try {
+    make(backbone, {{"reduction", largest + 1}});
+    ADD_FAILURE() << "reduction " << largest + 1 << " was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("the largest that fits is " + std::to_string(largest)), std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(make(backbone, {{"reduction", largest}, {"side_init", "random"}}));
 }
 
 TEST(LstTraining, BackboneGetsNoGradientAndGatesStartAtHalf) {

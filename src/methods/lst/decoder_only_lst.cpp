@@ -25,10 +25,19 @@ LlamaConfig decoder_side_config(const LlamaConfig& backbone, int64_t reduction) 
   side.hidden_size = backbone.hidden_size / reduction;
   side.intermediate_size = backbone.intermediate_size / reduction;
   side.head_dim = backbone.head_dim / reduction;
-  if (side.hidden_size <= 0 || side.intermediate_size <= 0 || side.head_dim < 2 || side.head_dim % 2 != 0)
+  auto fits = [&](int64_t r) {
+    const int64_t head = backbone.head_dim / r;
+    return backbone.hidden_size / r > 0 && backbone.intermediate_size / r > 0 && head >= 2 && head % 2 == 0;
+  };
+  if (!fits(reduction)) {
+    int64_t largest = reduction - 1;
+    while (largest > 0 && !fits(largest)) --largest;
     throw UsageError("lst: reduction " + std::to_string(reduction) + " is too large for hidden_size " +
                      std::to_string(backbone.hidden_size) + " and head_dim " + std::to_string(backbone.head_dim) +
-                     " (the side's head dimension must stay even and at least 2 for RoPE)");
+                     " (the side's head dimension must stay even and at least 2 for RoPE): " +
+                     (largest > 0 ? "the largest that fits is " + std::to_string(largest)
+                                  : std::string("no reduction fits this model")));
+  }
   return side;
 }
 

@@ -1,4 +1,6 @@
 // The side network of one stack (SPEC-LST §3-4) and the LST configuration.
+#include <algorithm>
+
 #include "ladder/error.h"
 #include "ladder/methods/factories.h"
 #include "ladder/methods/lst.h"
@@ -27,7 +29,9 @@ T5Config side_config(const T5Config& backbone, int64_t reduction) {
   if (side.d_model <= 0 || side.d_kv <= 0 || side.d_ff <= 0)
     throw UsageError("LST reduction " + std::to_string(reduction) + " is too large for d_model " +
                      std::to_string(backbone.d_model) + ", d_kv " + std::to_string(backbone.d_kv) +
-                     ", d_ff " + std::to_string(backbone.d_ff));
+                     ", d_ff " + std::to_string(backbone.d_ff) + ": the largest that fits is " +
+                     std::to_string(std::min({backbone.d_model, backbone.d_kv, backbone.d_ff})) +
+                     " (--reduction or --settings '{\"reduction\": N}')");
   return side;
 }
 
