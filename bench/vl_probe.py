@@ -16,26 +16,14 @@ import argparse
 import json
 import os
 import random
-import struct
+import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def read_features(path):
-    with open(path, "rb") as f:
-        blob = f.read()
-    n = struct.unpack("<Q", blob[:8])[0]
-    header = json.loads(blob[8:8 + n])
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        raw = bytearray(blob[8 + n + begin:8 + n + end])
-        out[name] = torch.frombuffer(raw, dtype=torch.float32).reshape(info["shape"]).clone()
-    return out
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
+from lst_reference import read_safetensors  # noqa: E402
 
 
 class Probe(nn.Module):
@@ -61,7 +49,7 @@ def main():
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
-    feats = read_features(os.path.join(args.world, "features.safetensors"))
+    feats = {k: v.float() for k, v in read_safetensors(os.path.join(args.world, "features.safetensors")).items()}
     folder = os.path.join(args.world, args.task)
     train = json.load(open(os.path.join(folder, "train.json")))
     val = json.load(open(os.path.join(folder, "val.json" if args.task == "vqa" else "valid.json")))

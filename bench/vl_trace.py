@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "reference"))
 import lst_model  # noqa: E402
 from lst_model import GATE_T, block, rms_norm, shift_right, t5_stacks  # noqa: E402
+from lst_reference import read_safetensors  # noqa: E402
 from vl_model import joint_bias, visual_embedding, vl_lst_forward  # noqa: E402
 
 
@@ -41,21 +42,7 @@ def rms(t):
 
 
 def read_any(path):
-    # lst_reference reads F32/I64; checkpoints may be bf16.
-    import struct
-    with open(path, "rb") as f:
-        blob = f.read()
-    n = struct.unpack("<Q", blob[:8])[0]
-    header = json.loads(blob[8:8 + n])
-    dtypes = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16, "I64": torch.int64}
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        raw = bytearray(blob[8 + n + begin:8 + n + end])
-        out[name] = torch.frombuffer(raw, dtype=dtypes[info["dtype"]]).reshape(info["shape"]).clone().float()
-    return out
+    return {k: v.float() for k, v in read_safetensors(path).items()}
 
 
 def main():
@@ -92,7 +79,12 @@ def main():
     for i, (s, t) in enumerate(zip(sources, targets)):
         ids[i, :len(s)], mask[i, :len(s)], labels[i, :len(t)] = torch.tensor(s), 1, torch.tensor(t)
     own = torch.stack([feats[r["img_id"]] for r in rows])
-    swapped = own.roll(1, 0)
+    # Each image swapped for the next distinct one: questions about one image come together.
+    distinct = sorted({r["img_id"] for r in rows})
+    if len(distinct) < 2:
+        sys.exit("the first questions are about one image: give more --examples")
+    other = {a: distinct[(i + 1) % len(distinct)] for i, a in enumerate(distinct)}
+    swapped = torch.stack([feats[other[r["img_id"]]] for r in rows])
     w = {**backbone, **trained}
     p = "side_encoder."
     with torch.no_grad():

@@ -51,7 +51,7 @@ SETTINGS = {
 
 # ---------------------------------------------------------------- safetensors, minimal
 
-DTYPES = {"F32": torch.float32, "I64": torch.int64}
+DTYPES = {"F32": torch.float32, "I64": torch.int64, "BF16": torch.bfloat16, "F16": torch.float16}
 NAMES = {v: k for k, v in DTYPES.items()}
 
 
@@ -225,11 +225,10 @@ def check_reference_t5(fixture, cfg, w):
     return diff
 
 
-def make_batch(g, vocab):
-    src_lens, tgt_lens = [7, 5, 3], [4, 2, 3]
-    ids = torch.zeros(3, 7, dtype=torch.long)
-    mask = torch.zeros(3, 7, dtype=torch.long)
-    labels = torch.full((3, 4), -100, dtype=torch.long)
+def make_batch(g, vocab, src_lens=(7, 5, 3), tgt_lens=(4, 2, 3)):
+    ids = torch.zeros(len(src_lens), max(src_lens), dtype=torch.long)
+    mask = torch.zeros(len(src_lens), max(src_lens), dtype=torch.long)
+    labels = torch.full((len(src_lens), max(tgt_lens)), -100, dtype=torch.long)
     for b, (s, t) in enumerate(zip(src_lens, tgt_lens)):
         ids[b, :s] = torch.randint(2, vocab, (s,), generator=g)
         ids[b, s - 1] = 1  # </s>

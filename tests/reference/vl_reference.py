@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lst_model import GATE_T, lst_forward, side_names  # noqa: E402
-from lst_reference import (DATA, REDUCTION, SETTINGS, check_reference_t5, given_side_weights,  # noqa: E402
+from lst_reference import (DATA, make_batch, REDUCTION, SETTINGS, check_reference_t5, given_side_weights,  # noqa: E402
                            read_safetensors, write_safetensors)
 from vl_model import visual_names, vl_lst_forward, vl_t5_forward  # noqa: E402
 
@@ -40,20 +40,6 @@ FEATURE_DIM = 5
 IMAGES = 2
 IMAGE_ORDER = [0, 0, 0, 1, 1, 1]
 OBJECT_ORDER = [0, 1, 2, 0, 1, 2]
-
-
-def make_batch(g, vocab):
-    src_lens, tgt_lens = [6, 4, 6], [3, 4, 2]
-    ids = torch.zeros(3, 6, dtype=torch.long)
-    mask = torch.zeros(3, 6, dtype=torch.long)
-    labels = torch.full((3, 4), -100, dtype=torch.long)
-    for b, (s, t) in enumerate(zip(src_lens, tgt_lens)):
-        ids[b, :s] = torch.randint(2, vocab, (s,), generator=g)
-        ids[b, s - 1] = 1  # </s>
-        mask[b, :s] = 1
-        labels[b, :t] = torch.randint(2, vocab, (t,), generator=g)
-        labels[b, t - 1] = 1
-    return ids, mask, labels
 
 
 def make_visual(g, batch):
@@ -108,7 +94,7 @@ def main():
         w = read_safetensors(os.path.join(folder, "model.safetensors"))
         t5_diff = check_reference_t5(fixture, cfg, w)
         g = torch.Generator().manual_seed(3000 + seed)
-        ids, mask, labels = make_batch(g, 1000)
+        ids, mask, labels = make_batch(g, 1000, (6, 4, 6), (3, 4, 2))
         vis = make_visual(g, ids.shape[0])
         visual = given_visual_weights(visual_names(cfg, FEATURE_DIM, IMAGES), 4000 + seed)
         side = given_side_weights(side_names(cfg, settings, REDUCTION), 5000 + seed)
