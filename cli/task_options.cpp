@@ -21,6 +21,11 @@ void add_task_options(CLI::App* app, TaskOptions& o) {
                   "--downsample of 7x7 CLIP grids); 0: as stored")
       ->capture_default_str()
       ->check(whole_number(0, 4096));
+  app->add_option("--feature-norm", o.feature_norm,
+                  "vision-language: standardize (each feature dimension by the training images' mean and "
+                  "deviation, saved with the method) or none (as stored, the authors')")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"standardize", "none"}));
   app->add_option("--answer-targets", o.answer_targets,
                   "vqa/gqa training targets: sample (drawn from the label scores each epoch, the authors') or top")
       ->capture_default_str()
@@ -78,11 +83,12 @@ train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& o) {
                        "or one .safetensors file)");
     spec.features = fs::absolute(o.features).lexically_normal().string();
     spec.visual_tokens = o.visual_tokens;
+    spec.feature_norm = o.feature_norm;
     spec.answer_targets = o.answer_targets;
     spec.skip_malformed = o.skip_malformed;
     return spec;
   }
-  for (const char* vl_only : {"--features", "--visual-tokens", "--answer-targets", "--skip-malformed"})
+  for (const char* vl_only : {"--features", "--visual-tokens", "--feature-norm", "--answer-targets", "--skip-malformed"})
     if (app.count(vl_only) > 0)
       throw UsageError(std::string(vl_only) + " goes with a vision-language task (vqa, gqa, nlvr, caption)");
   const bool seq2seq = app.count("--source-field") > 0 || app.count("--target-field") > 0;

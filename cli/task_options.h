@@ -17,7 +17,7 @@ struct TaskOptions {
   int64_t max_train_examples = 0, max_eval_examples = 0;
   int64_t validation_size = 1000;
   double stsb_step = 0.1;
-  std::string features, answer_targets = "sample";
+  std::string features, answer_targets = "sample", feature_norm = "standardize";
   int64_t visual_tokens = 0;
   bool skip_malformed = false;
 };

@@ -157,6 +157,15 @@ nlohmann::json backbone_identity(FineTuningMethod& method) {
           {"parameter_checksum", method.backbone_checksum()}};
 }
 
+nlohmann::json visual_json(const VisualConfig& visual) {
+  nlohmann::json out = {{"feature_dim", visual.feature_dim}, {"images", visual.images}};
+  if (!visual.feature_mean.empty()) {
+    out["feature_mean"] = visual.feature_mean;
+    out["feature_std"] = visual.feature_std;
+  }
+  return out;
+}
+
 }  // namespace
 
 void save_method(FineTuningMethod& method, const std::string& dir) {
@@ -167,7 +176,7 @@ void save_method(FineTuningMethod& method, const std::string& dir) {
       {"settings", method.settings()},
       {"base_model", backbone_identity(method)},
       {"trainable_parameters", method.trainable_count()},
-      {"visual", {{"feature_dim", method.visual_config().feature_dim}, {"images", method.visual_config().images}}},
+      {"visual", visual_json(method.visual_config())},
       {"library", "ladder"},
   };
   if (method.name() == "lora") {
@@ -197,6 +206,9 @@ std::unique_ptr<FineTuningMethod> load_method(Backbone backbone, const std::stri
   MethodOptions options;
   options.name = config["method"].get<std::string>();
   options.settings = config["settings"];
+  // LST folders saved before the setting existed computed the authors' visual stream.
+  if (options.name == "lst" && options.settings.is_object() && !options.settings.contains("visual_stream"))
+    options.settings["visual_stream"] = "authors";
   options.backbone_dtype = backbone_dtype;
   if (config.contains("visual")) {
     const auto& visual = config["visual"];
@@ -207,6 +219,12 @@ std::unique_ptr<FineTuningMethod> load_method(Backbone backbone, const std::stri
     options.visual.images = visual.value("images", int64_t{2});
     if (options.visual.feature_dim < 0 || options.visual.images < 1)
       throw FormatError(config_path + ": \"visual\" has a negative feature_dim or no images");
+    try {
+      options.visual.feature_mean = visual.value("feature_mean", std::vector<float>{});
+      options.visual.feature_std = visual.value("feature_std", std::vector<float>{});
+    } catch (const nlohmann::json::exception&) {
+      throw FormatError(config_path + ": \"visual\": feature_mean and feature_std must be lists of numbers");
+    }
   }
   const std::string expected = config["base_model"].value("parameter_checksum", "");
   const std::string found = architecture_checksum(backbone.module());

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <optional>
 #include <ostream>
+#include <tuple>
 
 #include "ladder/error.h"
 #include "ladder/models/quantize.h"
@@ -101,10 +102,15 @@ LoadedBackbone load_backbone(const std::string& model, const std::string& tokeni
 }
 
 // The run's method around `backbone`, on `device`, seeded with the run's seed.
+// train: the training examples, whose images give the feature statistics of a new method.
 std::unique_ptr<FineTuningMethod> build_method(const RunConfig& config, Backbone backbone, const torch::Device& device,
-                                               VisualFeatures* visual) {
+                                               VisualFeatures* visual, const std::vector<TokenizedExample>& train) {
   MethodOptions options;
-  if (visual) options.visual.feature_dim = visual->feature_dim();
+  if (visual) {
+    options.visual.feature_dim = visual->feature_dim();
+    if (config.task.feature_norm == "standardize")
+      std::tie(options.visual.feature_mean, options.visual.feature_std) = visual->statistics(train);
+  }
   options.name = config.method;
   options.settings = config.settings;
   options.seed = config.train.seed;
@@ -161,7 +167,7 @@ InitialMethod initial_method(const RunConfig& config, const torch::Device& devic
     load_examples();
     visual->check_images(examples, config.task.task + " train split");
   }
-  out.loaded.method = build_method(config, backbone.model, device, visual.get());
+  out.loaded.method = build_method(config, backbone.model, device, visual.get(), examples);
   out.loaded.tokenizer = backbone.tokenizer;
   if (out.loaded.method->init_examples_needed() > 0) {
     if (config.task.data.empty())
@@ -255,7 +261,7 @@ TrainResult train_from_start(RunConfig config, const std::string& run_dir, const
     config.task.classification.known_labels = load_split(config.task, "train").labels;
   TrainData data = prepare_data(config, backbone);
 
-  std::unique_ptr<FineTuningMethod> method = build_method(config, backbone.model, context.device, data.visual.get());
+  std::unique_ptr<FineTuningMethod> method = build_method(config, backbone.model, context.device, data.visual.get(), data.train);
   config.settings = method->settings();  // defaults filled in
 
   Trainer trainer(*method, *backbone.tokenizer, config.task, std::move(data), config.train, run_dir, context.device,

@@ -122,6 +122,7 @@ nlohmann::json TaskSpec::to_json() const {
   if (is_vl()) {
     json["features"] = features;
     json["visual_tokens"] = visual_tokens;
+    json["feature_norm"] = feature_norm;
     json["answer_targets"] = answer_targets;
     json["skip_malformed"] = skip_malformed;
   } else if (!is_glue()) {
@@ -158,6 +159,10 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& json, const std::string& sour
     if (t.is_vl()) {
       t.features = json.at("features").get<std::string>();
       t.visual_tokens = json.value("visual_tokens", int64_t{0});
+      // Runs recorded before the option existed read the features as stored.
+      t.feature_norm = json.value("feature_norm", std::string("none"));
+      if (t.feature_norm != "standardize" && t.feature_norm != "none")
+        throw FormatError(source + ": feature_norm must be standardize or none, found \"" + t.feature_norm + "\"");
       t.answer_targets = json.value("answer_targets", t.answer_targets);
       t.skip_malformed = json.value("skip_malformed", false);
     } else if (!t.is_glue()) {

@@ -1,5 +1,6 @@
 #include "ladder/train/visual_features.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -76,6 +77,39 @@ void VisualFeatures::check_images(const std::vector<TokenizedExample>& examples,
 int64_t VisualFeatures::feature_dim() {
   if (width_ == 0) throw Error("internal: feature_dim before any image was checked");
   return width_;
+}
+
+std::pair<std::vector<float>, std::vector<float>> VisualFeatures::statistics(
+    const std::vector<TokenizedExample>& examples, std::size_t max_images) const {
+  std::set<std::string> distinct;
+  for (const auto& e : examples) distinct.insert(e.image_ids.begin(), e.image_ids.end());
+  if (distinct.empty()) throw UsageError("feature statistics: the examples name no image");
+  std::vector<double> sum, sum_sq;
+  int64_t rows = 0;
+  std::size_t read = 0;
+  for (const auto& id : distinct) {
+    if (read++ == max_images) break;
+    const data::FeatureMatrix& m = image(id);
+    if (sum.empty()) {
+      sum.assign(static_cast<std::size_t>(m.cols), 0.0);
+      sum_sq.assign(sum.size(), 0.0);
+    }
+    for (int64_t r = 0; r < m.rows; ++r)
+      for (std::size_t c = 0; c < sum.size(); ++c) {
+        const double v = m.values[static_cast<std::size_t>(r) * sum.size() + c];
+        sum[c] += v;
+        sum_sq[c] += v * v;
+      }
+    rows += m.rows;
+  }
+  std::vector<float> mean(sum.size()), deviation(sum.size());
+  for (std::size_t c = 0; c < sum.size(); ++c) {
+    const double mu = sum[c] / static_cast<double>(rows);
+    const double variance = std::max(0.0, sum_sq[c] / static_cast<double>(rows) - mu * mu);
+    mean[c] = static_cast<float>(mu);
+    deviation[c] = variance > 1e-12 ? static_cast<float>(std::sqrt(variance)) : 1.0f;
+  }
+  return {mean, deviation};
 }
 
 VisualInput VisualFeatures::batch(const std::vector<TokenizedExample>& examples,

@@ -14,7 +14,7 @@ from lst_model import (GATE_T, block, drop, extended_mask, head, position_bias, 
 VIS = "encoder.visual_embedding."
 
 
-def visual_embedding(cfg, w, feats, boxes=None, img_order=None, obj_order=None):
+def visual_embedding(cfg, w, feats, boxes=None, img_order=None, obj_order=None, feature_mean=None, feature_std=None):
     """VisualEmbedding.forward with individual_vis_layer_norm = use_vis_layer_norm =
     use_vis_order_embedding = True: each projection has its own T5 layer norm; the object order
     is a row of the shared table counted from its end (VL-T5's <vis_extra_id_j>)."""
@@ -26,6 +26,8 @@ def visual_embedding(cfg, w, feats, boxes=None, img_order=None, obj_order=None):
         img_order = torch.zeros(b, n, dtype=torch.long)
     if obj_order is None:
         obj_order = torch.arange(n).unsqueeze(0).expand(b, n)
+    if feature_mean is not None:  # ladder's --feature-norm standardize (the authors read them as stored)
+        feats = (feats - feature_mean) / feature_std
     feat = rms_norm(F.linear(feats, w[VIS + "feat_embedding.0.weight"], w[VIS + "feat_embedding.0.bias"]),
                     w[VIS + "feat_embedding.1.weight"], eps)
     area = (boxes[:, :, 3] - boxes[:, :, 2]) * (boxes[:, :, 1] - boxes[:, :, 0])
@@ -75,24 +77,41 @@ def vl_t5_forward(cfg, w, ids, mask, vis, labels, p=0.0):
     return logits, loss
 
 
-def vl_side_encoder(cfg, w, kept, embeddings, ladder_inputs, self_bias, p=0.0):
+def vl_side_encoder(cfg, w, kept, embeddings, ladder_inputs, self_bias, p=0.0, text_mask=None,
+                    visual_stream="authors"):
     """JointEncoder's side half (use_gate learnable, add_residual_after False): as
     lst_model.side_stack, but the stream is [text ; visual] while the backbone states, hence the
     rungs, are text only; the rung is padded with zeros after the ladder Linear (so its bias does
-    not reach the visual positions), and the gate still scales the whole stream."""
+    not reach the visual positions), and the gate still scales the whole stream.
+
+    visual_stream "scaled" is ladder's variant: the gates mix the text positions only, and before
+    the first side block each example's visual positions are scaled (a constant, no gradient) to
+    the RMS of its text positions' stream, padding left out."""
     prefix = "side_encoder."
     s = F.linear(drop(embeddings, p), w[prefix + "first_downsample.weight"], w[prefix + "first_downsample.bias"])
     b, total, d_side = s.shape
     for j, layer in enumerate(kept):
         mu = torch.sigmoid(w[prefix + "gate"][layer] / GATE_T)
         rung = F.linear(ladder_inputs[layer], w[prefix + f"ladder.{j}.weight"], w[prefix + f"ladder.{j}.bias"])
-        rung = torch.cat([rung, rung.new_zeros(b, total - rung.shape[1], d_side)], 1)
-        s = mu * s + (1 - mu) * rung
+        length = rung.shape[1]
+        if visual_stream == "scaled":
+            text = mu * s[:, :length] + (1 - mu) * rung
+            visual = s[:, length:]
+            if j == 0:
+                keep = text_mask[:, :, None].to(text.dtype)
+                text_ms = ((text.detach() ** 2) * keep).sum((1, 2)) / (keep.sum((1, 2)) * d_side)
+                visual_ms = (visual.detach() ** 2).mean((1, 2))
+                ratio = torch.where(keep.sum((1, 2)) > 0, (text_ms / visual_ms).sqrt(), torch.ones_like(text_ms))
+                visual = visual * ratio[:, None, None]
+            s = torch.cat([text, visual], 1)
+        else:
+            rung = torch.cat([rung, rung.new_zeros(b, total - length, d_side)], 1)
+            s = mu * s + (1 - mu) * rung
         s = block(s, w, prefix + f"side.block.{j}.", cfg, cfg["num_heads"], self_bias, p=p)
     return drop(rms_norm(s, w[prefix + "side.final_layer_norm.weight"], 1e-6), p)
 
 
-def vl_lst_forward(cfg, backbone, trained, settings, ids, mask, vis, labels, side_p=0.0):
+def vl_lst_forward(cfg, backbone, trained, settings, ids, mask, vis, labels, side_p=0.0, visual_stream="authors"):
     """VLT5 with use_side_transformers: the frozen backbone reads the text alone; the side
     encoder reads first_downsample([text ; visual]) with the joint mask and the side's own
     relative bias among the text positions; the side decoder cross-attends to all of it.
@@ -109,7 +128,7 @@ def vl_lst_forward(cfg, backbone, trained, settings, ids, mask, vis, labels, sid
     enc_bias, joint_mask = joint_bias(cfg, enc_table, mask, visual.shape[1])
     text = F.embedding(ids, backbone["shared.weight"])
     s_enc = vl_side_encoder(cfg, w, settings["encoder_layers"], torch.cat([text, visual], 1), enc_blocks, enc_bias,
-                            side_p)
+                            side_p, mask, visual_stream)
     n = dec_ids.shape[1]
     dec_bias = (position_bias(w["side_decoder.side.block.0.layer.0.SelfAttention.relative_attention_bias.weight"], n, n,
                               False, cfg)

@@ -123,16 +123,28 @@ def main():
         out.update({"lst.logits": logits.detach(), "lst.loss": loss.detach().reshape(1)})
         out.update({"lst.grad." + n: gr for n, gr in grads_of(loss, params, sorted(params)).items()})
 
+        # lst_scaled: ladder's defaults, the visual stream scaled and out of the gates, and the
+        # features standardised with given statistics.
+        mean = 0.3 * torch.randn(FEATURE_DIM, generator=g)
+        deviation = 0.5 + torch.rand(FEATURE_DIM, generator=g)
+        standardised = {**vis, "feature_mean": mean, "feature_std": deviation}
+        params = {k: v.clone().requires_grad_(True) for k, v in {**side, **visual}.items()}
+        logits, scaled_loss = vl_lst_forward(cfg, w, params, settings, ids, mask, standardised, labels,
+                                             visual_stream="scaled")
+        out.update({"feature_mean": mean, "feature_std": deviation, "lst_scaled.logits": logits.detach(),
+                    "lst_scaled.loss": scaled_loss.detach().reshape(1)})
+        out.update({"lst_scaled.grad." + n: gr for n, gr in grads_of(scaled_loss, params, sorted(params)).items()})
+
         write_safetensors(os.path.join(OUT, fixture + ".safetensors"), out)
         meta = {"fixture": fixture, "feature_dim": FEATURE_DIM, "images": IMAGES, "visual_tokens": len(IMAGE_ORDER),
                 "reduction": REDUCTION, "gate_temperature": GATE_T, "encoder_layers": settings["encoder_layers"],
-                "decoder_layers": settings["decoder_layers"], "full_loss": full_loss, "lst_loss": loss.item(),
+                "decoder_layers": settings["decoder_layers"], "full_loss": full_loss, "lst_loss": loss.item(), "lst_scaled_loss": scaled_loss.item(),
                 "reference_t5_max_logit_difference_to_transformers": t5_diff,
                 "made_by": "/usr/bin/python3 tests/reference/vl_reference.py (torch " + torch.__version__ + ")"}
         with open(os.path.join(OUT, fixture + ".json"), "w") as f:
             json.dump(meta, f, indent=2)
             f.write("\n")
-        print(f"{fixture}: full loss {full_loss:.6f}, LST loss {loss.item():.6f}")
+        print(f"{fixture}: full loss {full_loss:.6f}, LST loss {loss.item():.6f}, LST scaled {scaled_loss.item():.6f}")
 
 
 if __name__ == "__main__":

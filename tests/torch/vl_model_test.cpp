@@ -9,6 +9,7 @@
 #include <cmath>
 #include <set>
 
+#include "../core/expect_error.h"
 #include "ladder/io/json_file.h"
 #include "ladder/methods/lst.h"
 #include "ladder/methods/method.h"
@@ -144,10 +145,16 @@ TEST(VlLst, BackboneNeverSeesVisualTokens) {
     if (item.key().rfind("encoder.visual_embedding.", 0) != 0) EXPECT_FALSE(item.value().grad().defined()) << item.key();
 }
 
-// Before side block j, s = mu_j * s + (1 - mu_j) * [ladder_j(h_j) ; 0]: the visual positions get
-// the gated side stream alone, whatever the ladders carry.
+// The authors' visual stream: before side block j, s = mu_j * s + (1 - mu_j) * [ladder_j(h_j) ; 0]:
+// the visual positions get the gated side stream alone, whatever the ladders carry.
 TEST(VlLst, VisualPositionsGetNoLadderSignal) {
-  auto method = build("lst");
+  MethodOptions options;
+  options.name = "lst";
+  options.settings = settings_for("lst");
+  options.settings["visual_stream"] = "authors";
+  options.visual.feature_dim = kFeatureDim;
+  auto method = make_method(fixture_backbone(), options);
+  method->set_training(false);
   scramble(*method, 6);
   auto& lst = dynamic_cast<LstMethod&>(*method);
   SideStackImpl& side = *lst.side_encoder;
@@ -199,6 +206,51 @@ TEST(VlLst, VisualPositionsGetNoLadderSignal) {
                                o2.index({Slice(), Slice(L, torch::indexing::None)})),
             1e-6);
   EXPECT_GT(test::max_abs_diff(o1.index({Slice(), Slice(0, L)}), o2.index({Slice(), Slice(0, L)})), 1e-3);
+}
+
+// ladder's visual stream (the default): the gates mix the text positions only; before side
+// block 0 each row's visual positions are scaled to the RMS of its text positions (padding
+// left out), so the ladder-fed text stream does not swamp them.
+TEST(VlLst, ScaledVisualStreamStartsAtTheTextScaleAndSkipsTheGates) {
+  auto method = build("lst");
+  ASSERT_EQ(method->settings()["visual_stream"], "scaled");
+  scramble(*method, 6);
+  SideStackImpl& side = *dynamic_cast<LstMethod&>(*method).side_encoder;
+  {
+    torch::NoGradGuard no_grad;
+    side.gate.copy_(torch::tensor({-0.07, 0.12}));
+  }
+  const int64_t B = 2, L = 5, V = 4, d = dynamic_cast<LstMethod&>(*method).config().d_model;
+  torch::Generator gen = at::detail::createCPUGenerator(22);
+  torch::Tensor embeddings = torch::randn({B, L + V, d}, gen);
+  std::vector<torch::Tensor> ladders = {torch::randn({B, L, d}, gen) * 30, torch::randn({B, L, d}, gen) * 30};
+  torch::Tensor mask = torch::ones({B, L + V}, torch::kLong);
+  mask.index_put_({1, L - 1}, 0);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor out = side.forward(embeddings, ladders, mask, {}, {});
+
+  using torch::indexing::None;
+  using torch::indexing::Slice;
+  torch::Tensor s = side.first_downsample->forward(embeddings);
+  T5StackImpl::Inputs inputs;
+  inputs.inputs_embeds = s;
+  inputs.attention_mask = mask;
+  inputs.biased_length = L;
+  const torch::Tensor bias = side.side->self_bias(inputs, 0);
+  for (size_t j = 0; j < side.kept.size(); ++j) {
+    const torch::Tensor mu = torch::sigmoid(side.gate[side.kept[j]] / side.temperature);
+    torch::Tensor text = mu * s.index({Slice(), Slice(0, L)}) + (1 - mu) * side.rung(j, ladders[j]);
+    torch::Tensor visual = s.index({Slice(), Slice(L, None)});
+    if (j == 0)
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t valid = b == 1 ? L - 1 : L;  // row 1's last text position is padding
+        const double text_rms = text[b].narrow(0, 0, valid).pow(2).mean().sqrt().item<double>();
+        const double visual_rms = visual[b].pow(2).mean().sqrt().item<double>();
+        visual.index_put_({b}, visual[b] * (text_rms / visual_rms));
+      }
+    s = side.side->blocks[j]->forward(torch::cat({text, visual}, 1), bias, {}, {}, nullptr);
+  }
+  EXPECT_LT(test::max_abs_diff(out, side.side->final_layer_norm->forward(s)), 1e-5);
 }
 
 // ---- masks and the relative bias ----
@@ -414,6 +466,52 @@ TEST(VlGeneration, ReorderFollowsTheRows) {
 
 // ---- save / load ----
 
+// Feature statistics travel in adapter_config.json: a reloaded method reads the features as
+// the trained one did, and bad statistics are refused with the file's name.
+TEST(VlSaveLoad, FeatureStatisticsRoundTripAndChangeTheOutput) {
+  MethodOptions options;
+  options.name = "lst";
+  options.settings = settings_for("lst");
+  options.visual.feature_dim = kFeatureDim;
+  for (int64_t i = 0; i < kFeatureDim; ++i) {
+    options.visual.feature_mean.push_back(0.1f * static_cast<float>(i % 3));
+    options.visual.feature_std.push_back(0.5f + 0.25f * static_cast<float>(i % 4));
+  }
+  auto method = make_method(fixture_backbone(), options);
+  method->set_training(false);
+  test::TempDir dir;
+  const std::string out = dir / "lst";
+  save_method(*method, out);
+  const nlohmann::json config = read_json_file(out + "/adapter_config.json");
+  EXPECT_EQ(config["visual"]["feature_mean"].size(), static_cast<std::size_t>(kFeatureDim));
+  auto loaded = load_method(fixture_backbone(), out);
+  loaded->set_training(false);
+  EXPECT_EQ(loaded->visual_config().feature_std, options.visual.feature_std);
+  const Seq2SeqBatch batch = vl_batch(9);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor logits = method->forward(batch).logits;
+  EXPECT_LT(test::max_abs_diff(logits, loaded->forward(batch).logits), 1e-6);
+  // The same weights without the statistics read other features.
+  MethodOptions raw = options;
+  raw.visual.feature_mean.clear();
+  raw.visual.feature_std.clear();
+  auto unscaled = make_method(fixture_backbone(), raw);
+  unscaled->set_training(false);
+  EXPECT_GT(test::max_abs_diff(logits, unscaled->forward(batch).logits), 1e-4);
+
+  nlohmann::json bad = config;
+  bad["visual"]["feature_std"][0] = 0.0;
+  write_json_atomically(out + "/adapter_config.json", bad);
+  std::string message = test::error_of<Error>([&] { load_method(fixture_backbone(), out); });
+  EXPECT_TRUE(test::contains(message, "deviation")) << message;
+  EXPECT_TRUE(test::contains(message, "adapter_config.json")) << message;
+  bad = config;
+  bad["visual"]["feature_mean"].erase(0);
+  write_json_atomically(out + "/adapter_config.json", bad);
+  message = test::error_of<Error>([&] { load_method(fixture_backbone(), out); });
+  EXPECT_TRUE(test::contains(message, "means")) << message;
+}
+
 TEST(VlSaveLoad, LstRoundTripRestoresTheVisualEmbedding) {
   auto method = build("lst", 4);
   scramble(*method, 12);  // the visual embedding moves off its (deterministic) initialisation
@@ -426,6 +524,7 @@ TEST(VlSaveLoad, LstRoundTripRestoresTheVisualEmbedding) {
   EXPECT_EQ(config["visual"]["images"], 2);
   const auto stored = read_safetensors(out + "/adapter_model.safetensors");
   for (auto& [n, t] : visual_parameters(*method)) EXPECT_TRUE(stored.count(n)) << n;
+  EXPECT_FALSE(config["visual"].contains("feature_mean")) << "no statistics were given";
 
   auto loaded = load_method(fixture_backbone(), out);
   loaded->set_training(false);

@@ -195,6 +195,37 @@ TEST(VlFeatures, BatchesPoolEachImageAndOrderThem) {
   }
 }
 
+// The statistics --feature-norm standardize gives the visual embedding: mean and deviation per
+// dimension over the distinct images the examples name, as the model reads them (pooled).
+TEST(VlFeatures, StatisticsAreThoseOfTheExamplesImages) {
+  const data::Dataset vqa = train::load_split(vl_task("vqa"), "train");
+  const auto examples = train::tokenize_examples(vqa.examples, tiny_tokenizer(), 32, 16);
+  auto source = std::shared_ptr<const data::FeatureSource>(data::open_feature_source(world_features()));
+  train::VisualFeatures visual(source, 36);
+  visual.check_images(examples, "vqa train split");
+  const auto [mean, deviation] = visual.statistics(examples);
+  std::set<std::string> ids;
+  for (const auto& e : examples) ids.insert(e.image_ids.begin(), e.image_ids.end());
+  std::vector<torch::Tensor> rows;
+  for (const auto& id : ids) {
+    const data::FeatureMatrix m = data::pool_grid(source->read(id), 6);
+    rows.push_back(torch::tensor(m.values).view({m.rows, m.cols}));
+  }
+  const torch::Tensor all = torch::cat(rows).to(torch::kDouble);
+  const torch::Tensor want_mean = all.mean(0), want_std = all.std(0, /*unbiased=*/false);
+  ASSERT_EQ(static_cast<int64_t>(mean.size()), all.size(1));
+  for (int64_t c = 0; c < all.size(1); ++c) {
+    EXPECT_NEAR(mean[c], want_mean[c].item<double>(), 1e-5) << c;
+    const double sd = want_std[c].item<double>();
+    EXPECT_NEAR(deviation[c], sd > 1e-6 ? sd : 1.0, 1e-4) << c;
+  }
+  // At most max_images: the first ids in sorted order.
+  const auto [first_mean, first_std] = visual.statistics(examples, 1);
+  const data::FeatureMatrix first = data::pool_grid(source->read(*ids.begin()), 6);
+  const torch::Tensor one = torch::tensor(first.values).view({first.rows, first.cols}).to(torch::kDouble);
+  EXPECT_NEAR(first_mean[0], one.select(1, 0).mean().item<double>(), 1e-5);
+}
+
 // The ablation's swap: every example meets another image, examples of one image all meet the
 // same other image, every image is still used once, and the swap is the same each time.
 TEST(VlFeatures, SwapImagesGivesEveryQuestionAnotherImage) {
@@ -264,6 +295,10 @@ TEST(VlCli, TrainsMultiTaskAndEvaluatesTheRun) {
     if (method == "lst") EXPECT_EQ(config["settings"]["reduction"], 4);
     const nlohmann::json adapter = read_json_file(run + "/best/adapter_config.json");
     EXPECT_GT(adapter["visual"]["feature_dim"].get<int64_t>(), 0);
+    // Standardised features by default: the training images' statistics travel with the method.
+    EXPECT_EQ(config["task"]["feature_norm"], "standardize");
+    EXPECT_EQ(adapter["visual"]["feature_mean"].size(), adapter["visual"]["feature_dim"].get<std::size_t>());
+    if (method == "lst") EXPECT_EQ(adapter["settings"]["visual_stream"], "scaled");
     const nlohmann::json metrics = read_json_file(run + "/metrics.json");
     EXPECT_TRUE(metrics["last"]["metrics"].contains("vqa_score")) << metrics.dump();
     EXPECT_TRUE(metrics["last"]["metrics"].contains("nlvr_accuracy")) << metrics.dump();

@@ -33,6 +33,13 @@ struct LstConfig {
   // 0: dense ladders (the authors': d x d/r each, ~40% of LST's parameters); k > 0: each
   // ladder is down (d -> k, no bias) then up (k -> d/r), as QST's low-rank ladders.
   int64_t ladder_rank = 0;
+  // The visual positions of a vision-language side encoder, which get no ladder:
+  // "scaled" (ladder's): scaled at entry, per example, to the RMS of the text positions'
+  // stream (embeddings and first ladder), and left out of the gates; "authors": as the authors'
+  // JointEncoder, at the scale of first_downsample and scaled by every gate. With "authors" the
+  // ladder-fed text stream swamps them (RMS ~100 against ~5) and the image never reaches the
+  // logits (README, "Why VQA does not read the image").
+  std::string visual_stream = "scaled";
 
   static LstConfig from_json(const nlohmann::json& settings);
   nlohmann::json to_json() const;
@@ -75,6 +82,7 @@ class SideStackImpl : public torch::nn::Module {
   std::vector<int64_t> kept;
   double temperature;
   double dropout;
+  bool scale_visual;  // LstConfig::visual_stream == "scaled"
 };
 TORCH_MODULE(SideStack);
 

@@ -53,6 +53,10 @@ struct TaskSpec {
   // Visual tokens per image: 0 = as stored; a smaller square (36 of a 7x7 grid's 49) pools
   // the grid as the authors' --downsample.
   int64_t visual_tokens = 0;
+  // "standardize": the visual embedding reads each feature dimension standardised with the
+  // mean and deviation of the training images (saved with the method); "none": as stored
+  // (the authors').
+  std::string feature_norm = "standardize";
   // VQA/GQA training targets: "sample" draws each epoch's answer from the label scores (the
   // authors'); "top" always trains on the highest-scored one (what a backbone-state cache needs).
   std::string answer_targets = "sample";

@@ -27,6 +27,12 @@ class VisualFeatures {
   // feature path and `what`, e.g. "train split"); and the first one's width, as feature_dim().
   void check_images(const std::vector<TokenizedExample>& examples, const std::string& what);
   int64_t feature_dim();
+  // Per-dimension mean and standard deviation of the features (as the model reads them,
+  // pooled) over the distinct images the examples name, at most max_images of them (the first
+  // ids in sorted order, so the same data gives the same numbers). A dimension that does not
+  // vary gets deviation 1: centred, not amplified.
+  std::pair<std::vector<float>, std::vector<float>> statistics(const std::vector<TokenizedExample>& examples,
+                                                               std::size_t max_images = 2000) const;
   int64_t tokens_per_image() const { return tokens_per_image_; }
 
   // The visual tokens of examples[indices]: features [B, V, D] with V = images x tokens; all

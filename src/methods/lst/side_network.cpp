@@ -37,7 +37,8 @@ T5Config side_config(const T5Config& backbone, int64_t reduction) {
 
 LstConfig LstConfig::from_json(const nlohmann::json& s) {
   check_setting_keys(s, {"reduction", "side_layers", "encoder_layers", "decoder_layers", "gate_temperature",
-                         "gate_alpha_init", "backbone_dropout", "side_init", "fisher_samples", "cross_attention_columns", "ladder_rank"},
+                         "gate_alpha_init", "backbone_dropout", "side_init", "fisher_samples", "cross_attention_columns", "ladder_rank",
+                         "visual_stream"},
                      "lst");
   LstConfig c;
   try {
@@ -52,6 +53,7 @@ LstConfig LstConfig::from_json(const nlohmann::json& s) {
     c.fisher_samples = s.value("fisher_samples", c.fisher_samples);
     c.cross_attention_columns = s.value("cross_attention_columns", c.cross_attention_columns);
     c.ladder_rank = s.value("ladder_rank", c.ladder_rank);
+    c.visual_stream = s.value("visual_stream", c.visual_stream);
   } catch (const nlohmann::json::exception& e) {
     throw UsageError(std::string("lst: a setting has the wrong type (") + e.what() + ")");
   }
@@ -62,6 +64,8 @@ LstConfig LstConfig::from_json(const nlohmann::json& s) {
   if (c.cross_attention_columns != "decoder" && c.cross_attention_columns != "encoder")
     throw UsageError("lst: cross_attention_columns must be decoder (the authors') or encoder, found \"" +
                      c.cross_attention_columns + "\"");
+  if (c.visual_stream != "scaled" && c.visual_stream != "authors")
+    throw UsageError("lst: visual_stream must be scaled (ladder's) or authors, found \"" + c.visual_stream + "\"");
   if (c.side_init != "fisher" && c.side_init != "magnitude" && c.side_init != "random")
     throw UsageError("lst: side_init must be fisher, magnitude or random, found \"" + c.side_init + "\"");
   return c;
@@ -72,7 +76,8 @@ nlohmann::json LstConfig::to_json() const {
           {"decoder_layers", decoder_layers}, {"gate_temperature", gate_temperature},
           {"gate_alpha_init", gate_alpha_init}, {"backbone_dropout", backbone_dropout},
           {"side_init", side_init},           {"fisher_samples", fisher_samples},
-          {"cross_attention_columns", cross_attention_columns}, {"ladder_rank", ladder_rank}};
+          {"cross_attention_columns", cross_attention_columns}, {"ladder_rank", ladder_rank},
+          {"visual_stream", visual_stream}};
 }
 
 LowRankLadderImpl::LowRankLadderImpl(int64_t in, int64_t rank, int64_t out) {
@@ -87,7 +92,8 @@ torch::Tensor SideStackImpl::rung(size_t j, const torch::Tensor& h) {
 
 SideStackImpl::SideStackImpl(const T5Config& backbone, const T5Config& side_cfg, bool is_decoder,
                              int64_t backbone_layers, std::vector<int64_t> kept_layers, const LstConfig& lst)
-    : kept(std::move(kept_layers)), temperature(lst.gate_temperature), dropout(side_cfg.dropout_rate) {
+    : kept(std::move(kept_layers)), temperature(lst.gate_temperature), dropout(side_cfg.dropout_rate),
+      scale_visual(lst.visual_stream == "scaled") {
   if (kept.empty()) throw UsageError("lst: at least one side layer must be kept per stack");
   for (size_t j = 0; j < kept.size(); ++j) {
     if (kept[j] < 0 || kept[j] >= backbone_layers || (j > 0 && kept[j] <= kept[j - 1]))
@@ -103,6 +109,25 @@ SideStackImpl::SideStackImpl(const T5Config& backbone, const T5Config& side_cfg,
   gate = register_parameter("gate", torch::full({backbone_layers}, lst.gate_alpha_init));
   side = register_module("side", T5Stack(side_cfg, is_decoder, static_cast<int64_t>(kept.size())));
 }
+
+namespace {
+
+// Per example [B, 1, 1]: the RMS of the text positions' stream (padding left out) over the
+// RMS of the visual positions'. A constant of the batch (no gradient), so that the visual
+// stream starts where the text stream is and training moves neither to chase the other.
+torch::Tensor visual_scale(const torch::Tensor& text, const torch::Tensor& visual, const torch::Tensor& text_mask) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor keep = text_mask.defined() ? text_mask.to(text.scalar_type()).unsqueeze(2)  // [B, L, 1]
+                                           : torch::ones({text.size(0), text.size(1), 1}, text.options());
+  torch::Tensor kept = keep.sum({1, 2});
+  torch::Tensor text_ms = (text.pow(2) * keep).sum({1, 2}) / (kept * text.size(2)).clamp_min(1);
+  torch::Tensor visual_ms = visual.pow(2).mean({1, 2});
+  torch::Tensor ratio = (text_ms / visual_ms.clamp_min(1e-12)).sqrt();
+  // A row without a text position (every text key masked) keeps its visual stream as it is.
+  return torch::where(kept > 0, ratio, torch::ones_like(ratio)).view({-1, 1, 1});
+}
+
+}  // namespace
 
 torch::Tensor SideStackImpl::forward(const torch::Tensor& embeddings, const std::vector<torch::Tensor>& ladder_inputs,
                                      const torch::Tensor& attention_mask, const torch::Tensor& side_encoder_output,
@@ -124,13 +149,24 @@ torch::Tensor SideStackImpl::forward(const torch::Tensor& embeddings, const std:
   if (unladdered > 0) inputs.biased_length = laddered;
   torch::Tensor bias = side->self_bias(inputs, past);
   torch::Tensor enc_bias = side->is_decoder ? side->cross_bias(inputs, s.scalar_type()) : torch::Tensor();
+  using torch::indexing::None;
+  using torch::indexing::Slice;
   for (size_t j = 0; j < kept.size(); ++j) {
     torch::Tensor mu = torch::sigmoid(gate[kept[j]] / temperature);
     torch::Tensor signal = rung(j, ladder_inputs[j].to(dtype));
-    // As the authors' JointEncoder: the gate also scales the visual positions, whose ladder
-    // part is zero.
-    if (unladdered > 0) signal = torch::constant_pad_nd(signal, {0, 0, 0, unladdered});
-    s = mu * s + (1 - mu) * signal;
+    if (unladdered > 0 && scale_visual) {
+      torch::Tensor text = mu * s.index({Slice(), Slice(0, laddered)}) + (1 - mu) * signal;
+      torch::Tensor visual = s.index({Slice(), Slice(laddered, None)});
+      if (j == 0) visual = visual * visual_scale(text, visual,
+                                             attention_mask.defined() ? attention_mask.index({Slice(), Slice(0, laddered)})
+                                                                      : torch::Tensor());
+      s = torch::cat({text, visual}, 1);
+    } else {
+      // As the authors' JointEncoder: the gate also scales the visual positions, whose ladder
+      // part is zero.
+      if (unladdered > 0) signal = torch::constant_pad_nd(signal, {0, 0, 0, unladdered});
+      s = mu * s + (1 - mu) * signal;
+    }
     s = side->blocks[j]->forward(s, bias, side_encoder_output, enc_bias, cache ? &cache->blocks[j] : nullptr);
   }
   if (cache) cache->past_length = past + embeddings.size(1);

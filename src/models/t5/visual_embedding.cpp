@@ -40,6 +40,20 @@ VisualEmbeddingImpl::VisualEmbeddingImpl(const VisualConfig& visual_, int64_t d_
   absolute_vis_pos_embedding =
       register_module("absolute_vis_pos_embedding", torch::nn::Sequential(pos, T5LayerNorm(d_model, eps)));
   img_order_embedding = register_module("img_order_embedding", torch::nn::Embedding(visual.images, d_model));
+  if (!visual.feature_mean.empty() || !visual.feature_std.empty()) {
+    const auto width = static_cast<std::size_t>(visual.feature_dim);
+    if (visual.feature_mean.size() != width || visual.feature_std.size() != width)
+      throw UsageError("visual embedding: the feature statistics have " + std::to_string(visual.feature_mean.size()) +
+                       " means and " + std::to_string(visual.feature_std.size()) + " deviations for " +
+                       std::to_string(width) + " features");
+    for (std::size_t i = 0; i < width; ++i)
+      if (!std::isfinite(visual.feature_mean[i]) || !std::isfinite(visual.feature_std[i]) || visual.feature_std[i] <= 0)
+        throw UsageError("visual embedding: feature " + std::to_string(i) + " has mean " +
+                         std::to_string(visual.feature_mean[i]) + " and deviation " +
+                         std::to_string(visual.feature_std[i]) + " (a positive, finite deviation is needed)");
+    feature_mean_ = torch::tensor(visual.feature_mean);
+    feature_std_ = torch::tensor(visual.feature_std);
+  }
   torch::NoGradGuard no_grad;
   img_order_embedding->weight.copy_(torch::empty(img_order_embedding->weight.sizes()).normal_(0.0, 1.0, gen));
 }
@@ -61,7 +75,10 @@ torch::Tensor VisualEmbeddingImpl::forward(const VisualInput& input, int64_t voc
   torch::Tensor object = input.object_order.defined() ? input.object_order
                                                       : torch::arange(V, long_options).unsqueeze(0).expand({B, V});
   torch::Tensor object_rows = shared_rows(vocab_size - 1 - object).to(dtype);
-  return feat_embedding->forward(feats.to(dtype)) + absolute_vis_pos_embedding->forward(position) +
+  torch::Tensor features = feats.to(torch::kFloat);
+  if (feature_mean_.defined())
+    features = (features - feature_mean_.to(features.device())) / feature_std_.to(features.device());
+  return feat_embedding->forward(features.to(dtype)) + absolute_vis_pos_embedding->forward(position) +
          img_order_embedding->forward(image) + object_rows;
 }
 

@@ -25,6 +25,11 @@ VisualInput visual_rows(const VisualInput& visual, const torch::Tensor& rows);
 struct VisualConfig {
   int64_t feature_dim = 0;  // 0: no visual input
   int64_t images = 2;       // image-order embeddings (VL-T5's n_images)
+  // Per-dimension mean and standard deviation of the training images' features; the embedding
+  // reads (features - mean) / std. Empty: the features as stored (the authors'). Small or
+  // offset features otherwise leave the projection to its bias and every image alike to the
+  // model (README, "Why VQA does not read the image").
+  std::vector<float> feature_mean, feature_std;
   bool defined() const { return feature_dim > 0; }
 };
 
@@ -45,6 +50,9 @@ class VisualEmbeddingImpl : public torch::nn::Module {
   torch::nn::Sequential feat_embedding{nullptr}, absolute_vis_pos_embedding{nullptr};
   torch::nn::Embedding img_order_embedding{nullptr};
   VisualConfig visual;
+
+ private:
+  torch::Tensor feature_mean_, feature_std_;  // [F] or undefined; not parameters (saved in the config)
 };
 TORCH_MODULE(VisualEmbedding);
 
