@@ -87,8 +87,14 @@ def main():
     swapped = torch.stack([feats[other[r["img_id"]]] for r in rows])
     w = {**backbone, **trained}
     p = "side_encoder."
+    stats = {}
+    if "feature_mean" in adapter.get("visual", {}):
+        stats = {"feature_mean": torch.tensor(adapter["visual"]["feature_mean"]),
+                 "feature_std": torch.tensor(adapter["visual"]["feature_std"])}
+    stream = settings.get("visual_stream", "authors")
+    print(f"visual stream: {stream}; features {'standardised' if stats else 'as stored'}")
     with torch.no_grad():
-        ve = [visual_embedding(cfg, w, f) for f in (own, swapped)]
+        ve = [visual_embedding(cfg, w, f, **stats) for f in (own, swapped)]
         print(f"visual embedding            rms {rms(ve[0]):9.3f}  image share {share(*ve):.2e}")
         _, _, enc_blocks, _ = t5_stacks(cfg, backbone, ids, mask, shift_right(labels, 0, 0), 0.0,
                                         (settings["encoder_layers"], settings["decoder_layers"]))
@@ -104,7 +110,15 @@ def main():
             rung = F.linear(enc_blocks[layer], w[p + f"ladder.{j}.weight"], w[p + f"ladder.{j}.bias"])
             for k in range(2):
                 s = streams[k]
-                s = mu * s + (1 - mu) * torch.cat([rung, rung.new_zeros(n, s.shape[1] - L, s.shape[2])], 1)
+                if stream == "scaled":  # as vl_model.vl_side_encoder
+                    text, visual = mu * s[:, :L] + (1 - mu) * rung, s[:, L:]
+                    if j == 0:
+                        keep = mask[:, :, None].float()
+                        text_ms = (text ** 2 * keep).sum((1, 2)) / (keep.sum((1, 2)) * text.shape[2])
+                        visual = visual * (text_ms / (visual ** 2).mean((1, 2))).sqrt()[:, None, None]
+                    s = torch.cat([text, visual], 1)
+                else:
+                    s = mu * s + (1 - mu) * torch.cat([rung, rung.new_zeros(n, s.shape[1] - L, s.shape[2])], 1)
                 streams[k] = block(s, w, p + f"side.block.{j}.", cfg, cfg["num_heads"], bias)
             print(f"after side block {j} (mu {mu.item():.2f}) rms {rms(streams[0][:, L:]):9.3f}  image share "
                   f"{share(streams[0][:, L:], streams[1][:, L:]):.2e}   (rung rms {rms(rung):.1f}, text positions rms "
@@ -122,11 +136,13 @@ def main():
         return attention(x, kv, weights, prefix, heads, attn_bias, p)
 
     lst_model.attention = watched
-    logits, loss = vl_lst_forward(cfg, backbone, trained, settings, ids, mask, {"feats": own}, labels)
+    logits, loss = vl_lst_forward(cfg, backbone, trained, settings, ids, mask, {"feats": own, **stats}, labels,
+                                  visual_stream=stream)
     loss.backward()
     lst_model.attention = attention
     with torch.no_grad():
-        other, _ = vl_lst_forward(cfg, backbone, trained, settings, ids, mask, {"feats": swapped}, labels)
+        other, _ = vl_lst_forward(cfg, backbone, trained, settings, ids, mask, {"feats": swapped, **stats}, labels,
+                                  visual_stream=stream)
     print(f"logits                                      image share {share(logits.detach(), other):.2e}")
     print("side decoder cross-attention mass on visual positions, per layer:", [round(m, 3) for m in mass[:len(mass)]])
     g = trained["encoder.visual_embedding.feat_embedding.0.weight"].grad
