@@ -22,14 +22,6 @@ std::string golden_path(const std::string& fixture, const std::string& ext) {
   return std::string(LADDER_TEST_DATA) + "/lst_golden/" + fixture + ext;
 }
 
-// The tensors under `prefix` with the prefix removed.
-Tensors with_prefix(const Tensors& all, const std::string& prefix) {
-  Tensors out;
-  for (const auto& [name, t] : all)
-    if (name.rfind(prefix, 0) == 0) out[name.substr(prefix.size())] = t;
-  return out;
-}
-
 class LstGolden : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -52,7 +44,7 @@ class LstGolden : public ::testing::TestWithParam<std::string> {
   // An LST whose side weights are the reference's given ones (gates alpha != 0).
   std::unique_ptr<LstMethod> with_given_weights() {
     auto lst = make("random");
-    const Tensors given = with_prefix(golden_, "side.");
+    const Tensors given = test::with_prefix(golden_, "side.");
     torch::NoGradGuard no_grad;
     int copied = 0;
     for (auto& [name, tensor] : lst->named_trainable()) {
@@ -93,7 +85,7 @@ class LstGolden : public ::testing::TestWithParam<std::string> {
   // Every side-block tensor the reference pruned (prefix.NAME) equals ladder's, exactly: both
   // are copies of the same backbone values, so any difference is a different kept set.
   void expect_side_equals(LstMethod& lst, const std::string& prefix) {
-    const Tensors expected = with_prefix(golden_, prefix);
+    const Tensors expected = test::with_prefix(golden_, prefix);
     ASSERT_GT(expected.size(), 10u);
     std::map<std::string, torch::Tensor> ours;
     for (auto& [name, tensor] : lst.named_trainable()) ours[name] = tensor;
@@ -113,7 +105,7 @@ TEST_P(LstGolden, LogitsLossAndEverySideGradientMatchTheReference) {
   EXPECT_LE(test::max_rel_diff(out.logits.detach(), golden_.at("logits")), 2e-6);
   EXPECT_NEAR(out.loss.item<double>(), golden_.at("loss").item<double>(), 2e-6 * golden_.at("loss").item<double>());
   out.loss.backward();
-  const Tensors grads = with_prefix(golden_, "grad.");
+  const Tensors grads = test::with_prefix(golden_, "grad.");
   int compared = 0;
   for (auto& [name, tensor] : lst->named_trainable()) {
     ASSERT_TRUE(grads.count(name)) << name;
@@ -136,7 +128,7 @@ TEST_P(LstGolden, LogitsLossAndEverySideGradientMatchTheReference) {
 TEST_P(LstGolden, FisherImportanceMatchesTheReference) {
   auto lst = make("random");
   const auto fisher = fisher_importance(*lst->backbone(), fisher_examples());
-  const Tensors expected = with_prefix(golden_, "fisher.");
+  const Tensors expected = test::with_prefix(golden_, "fisher.");
   ASSERT_GE(expected.size(), 5u);
   for (const auto& [name, want] : expected) {
     ASSERT_TRUE(fisher.count(name)) << name;
@@ -179,7 +171,7 @@ TEST_P(LstGolden, ForwardCommandWithAdapterWritesTheReferenceLogitsAndGradients)
   EXPECT_LE(test::max_rel_diff(out.at("logits"), golden_.at("logits")), 2e-6);
   EXPECT_NEAR(out.at("loss").item<double>(), golden_.at("loss").item<double>(), 2e-6 * golden_.at("loss").item<double>());
   int grads = 0;
-  for (const auto& [name, want] : with_prefix(golden_, "grad.")) {
+  for (const auto& [name, want] : test::with_prefix(golden_, "grad.")) {
     ASSERT_TRUE(out.count("grad." + name)) << "grad." << name;
     EXPECT_LE(test::max_abs_diff(out.at("grad." + name), want), 1e-5 * std::max(1.0, want.abs().max().item<double>()))
         << name;

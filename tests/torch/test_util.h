@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <sys/wait.h>
 #include <stdexcept>
@@ -103,6 +104,15 @@ inline CliResult run_cli(const std::vector<std::string>& args, const TempDir& di
   result.out = read_text(dir / "stdout");
   result.err = read_text(dir / "stderr");
   return result;
+}
+
+// The tensors of a golden file under `prefix`, with the prefix removed.
+inline std::map<std::string, torch::Tensor> with_prefix(const std::map<std::string, torch::Tensor>& all,
+                                                        const std::string& prefix) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& [name, t] : all)
+    if (name.rfind(prefix, 0) == 0) out[name.substr(prefix.size())] = t;
+  return out;
 }
 
 }  // namespace ladder::test

@@ -24,14 +24,6 @@ std::string golden_path(const std::string& fixture, const std::string& ext) {
   return std::string(LADDER_TEST_DATA) + "/vl_golden/" + fixture + ext;
 }
 
-// The tensors under `prefix` with the prefix removed.
-Tensors with_prefix(const Tensors& all, const std::string& prefix) {
-  Tensors out;
-  for (const auto& [name, t] : all)
-    if (name.rfind(prefix, 0) == 0) out[name.substr(prefix.size())] = t;
-  return out;
-}
-
 class VlGolden : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -62,8 +54,8 @@ class VlGolden : public ::testing::TestWithParam<std::string> {
       options.visual.feature_std.assign(deviation.data_ptr<float>(), deviation.data_ptr<float>() + deviation.numel());
     }
     auto method = make_method(load_model(test::fixture_dir(GetParam())).model, options);
-    Tensors given = with_prefix(golden_, "visual.");
-    if (lst) given.merge(with_prefix(golden_, "side."));
+    Tensors given = test::with_prefix(golden_, "visual.");
+    if (lst) given.merge(test::with_prefix(golden_, "side."));
     std::map<std::string, torch::Tensor> ours;
     for (auto& [n, t] : method->named_trainable()) ours[n] = t;
     torch::NoGradGuard no_grad;
@@ -106,7 +98,7 @@ class VlGolden : public ::testing::TestWithParam<std::string> {
     std::map<std::string, torch::Tensor> ours;
     for (auto& [n, t] : method->named_trainable()) ours[n] = t;
     int compared = 0;
-    for (const auto& [n, want] : with_prefix(golden_, name + ".grad.")) {
+    for (const auto& [n, want] : test::with_prefix(golden_, name + ".grad.")) {
       if (!ours.count(n)) {
         ADD_FAILURE() << name << ": ladder has no trainable tensor " << n;
         continue;
