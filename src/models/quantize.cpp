@@ -43,7 +43,16 @@ QuantizedTensor row_slice(const QuantizedTensor& q, int64_t begin, int64_t end) 
 // more) would otherwise need its whole table in full precision, twice while it is decoded.
 constexpr int64_t kChunkElements = int64_t{1} << 22;
 
-int64_t chunk_rows(const QuantizedTensor& q) { return std::max<int64_t>(1, kChunkElements / std::max<int64_t>(1, q.cols)); }
+// Rows quantised at a time while loading: each fp32 value needs about a dozen bytes of
+// temporaries (absolute values, scaled values, bucket indices), so this keeps them near 12 MiB
+// next to the table being quantised. Loading is not a hot loop; smaller blocks cost nothing.
+constexpr int64_t kQuantizeChunkElements = int64_t{1} << 20;
+
+int64_t rows_per(int64_t elements, const QuantizedTensor& q) {
+  return std::max<int64_t>(1, elements / std::max<int64_t>(1, q.cols));
+}
+
+int64_t chunk_rows(const QuantizedTensor& q) { return rows_per(kChunkElements, q); }
 
 torch::Tensor chunked_forward(const torch::Tensor& x, const QuantizedTensor& q) {
   const int64_t step = chunk_rows(q);
@@ -170,7 +179,7 @@ QuantizedTensor quantize(const torch::Tensor& weight, QuantFormat format) {
   q.rows = weight.size(0);
   q.cols = weight.size(1);
   // In blocks of rows, so the fp32 temporaries stay small next to a vocabulary table.
-  const int64_t step = chunk_rows(q);
+  const int64_t step = rows_per(kQuantizeChunkElements, q);
   for (int64_t r = 0; r < q.rows; r += step) {
     const int64_t n = std::min(q.rows, r + step) - r;
     auto [codes, scales] = quantize_rows(weight.narrow(0, r, n).detach().to(torch::kFloat).contiguous(), format);

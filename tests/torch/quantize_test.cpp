@@ -175,8 +175,8 @@ TEST(QuantizedModel, RandomArchitectureIsQuantisedAsItIsInitialised) {
 
 // Each tensor is quantised right after it is initialised: the high-water mark of loading is
 // the quantised model, the largest tensor in fp32 (the 32128 x 512 table, sampled whole) and
-// its quantisation temporaries (row blocks of 4M elements, a few 16 MiB buffers). Measured
-// 135-151 MiB (depending on what earlier tests left free) of the 230.8 MiB of fp32 weights.
+// its quantisation temporaries (row blocks of 1M elements, about 12 MiB). Measured 105 MiB of
+// the 230.8 MiB of fp32 weights; blocks of 4M elements measured 176 MiB and fail the bounds.
 TEST(QuantizedModel, LoadingPeakStaysFarBelowFp32) {
   if (!runtime::reset_peak_rss()) GTEST_SKIP() << "the kernel refuses to reset the peak RSS here";
   const int64_t before = runtime::current_rss_bytes();
@@ -190,8 +190,8 @@ TEST(QuantizedModel, LoadingPeakStaysFarBelowFp32) {
   std::cout << "arch:t5-small nf4: loading peak " << peak / 1048576 << " MiB, fp32 weights " << fp32_bytes / 1048576
             << " MiB, held " << quantised / 1048576 << " MiB\n";
   // Below a full fp32 copy with room to spare for what earlier tests left in the heap.
-  EXPECT_LT(peak, 0.75 * fp32_bytes);
-  EXPECT_LT(peak, quantised + table + 80.0 * 1048576);
+  EXPECT_LT(peak, 0.6 * fp32_bytes);
+  EXPECT_LT(peak, quantised + table + 40.0 * 1048576);
 }
 
 TEST(QuantizedModel, Bf16ComputeRunsInBf16) {
