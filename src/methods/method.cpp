@@ -37,7 +37,8 @@ const T5Config& FineTuningMethod::config() const {
   return backbone_->config;
 }
 
-std::string FineTuningMethod::initialize_from_examples(const std::vector<Seq2SeqBatch>&, const SumAcrossRanks&) {
+std::string FineTuningMethod::initialize_from_examples(const std::vector<Seq2SeqBatch>&, const SumAcrossRanks&,
+                                                      const ExampleDone&) {
   throw Error("internal: method " + name() + " has no data-dependent initialisation");
 }
 

@@ -243,6 +243,29 @@ std::string run_checkpoint(const std::string& run_dir, const std::string& which)
 
 namespace {
 
+// Updates saved in RUN's checkpoint (last/, or last.old/ where a save was cut short); 0 when
+// it has none, and 1 when one exists but cannot be read (so that it is never discarded).
+int64_t updates_made(const std::string& run_dir) {
+  for (const char* kept : {"last", "last.old"}) {
+    const fs::path dir = fs::path(run_dir) / kept;
+    if (!fs::exists(dir)) continue;
+    try {
+      return load_training_state(checkpoint_path(dir.string())).global_step;
+    } catch (const std::exception&) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+// What training writes besides run.json (which the new start rewrites), so that a run started
+// over begins clean; a backbone cache stays (checked against the weights, data and settings
+// before any entry is used).
+void remove_training_outputs(const std::string& run_dir) {
+  for (const char* written : {"log.jsonl", "metrics.json", "best", "best.old", "last", "last.old"})
+    fs::remove_all(fs::path(run_dir) / written);
+}
+
 // Everything from loading the backbone to the last update, for a run with no checkpoint.
 TrainResult train_from_start(RunConfig config, const std::string& run_dir, const RunContext& context) {
   config.train.validate();
@@ -268,6 +291,7 @@ TrainResult train_from_start(RunConfig config, const std::string& run_dir, const
                   context.group);
   config.train.max_new_tokens = trainer.max_new_tokens();
   config.train.warmup_steps = config.train.warmup_for(trainer.total_steps());
+  trainer.check_settings();  // a refusal leaves nothing behind
   if (context.writes_files()) {
     fs::create_directories(run_dir);
     write_json_atomically(run_json_path(run_dir), config.to_json());
@@ -281,9 +305,16 @@ TrainResult start_run(RunConfig config, const std::string& run_dir, const RunCon
   // Rank 0 checks and writes; the others would find its run.json and its lock.
   if (!context.writes_files()) return train_from_start(std::move(config), run_dir, context);
   RunLock lock(run_dir);  // before anything is written, for the run's whole life
-  if (fs::exists(run_json_path(run_dir)))
-    throw UsageError(run_dir + " already holds a run (run.json): continue it with --resume " + run_dir +
-                     " or pick a new --out");
+  if (fs::exists(run_json_path(run_dir))) {
+    if (updates_made(run_dir) > 0)
+      throw UsageError(run_dir + " already holds a run (run.json): continue it with --resume " + run_dir +
+                       " or pick a new --out");
+    // A run that never made an update (refused, or stopped during its initialisation) holds
+    // nothing a new command would lose but its settings.
+    if (context.hooks.progress)
+      *context.hooks.progress << "train: " << run_dir << " holds a run that made no update: starting this one in its place\n";
+    remove_training_outputs(run_dir);
+  }
   return train_from_start(std::move(config), run_dir, context);
 }
 
@@ -304,8 +335,7 @@ TrainResult resume_run(const std::string& run_dir, const RunContext& context) {
     // starts from the beginning with its recorded settings; what it logged goes.
     if (context.hooks.progress)
       *context.hooks.progress << "train: " << run_dir << " has no checkpoint yet: starting it from the beginning\n";
-    if (context.writes_files())
-      for (const char* stale : {"log.jsonl", "metrics.json", "best", "best.old"}) fs::remove_all(fs::path(run_dir) / stale);
+    if (context.writes_files()) remove_training_outputs(run_dir);
     return train_from_start(std::move(config), run_dir, context);
   }
   if (load_training_state(checkpoint).finished) {

@@ -139,11 +139,49 @@ void Trainer::check_state_fits_the_run(const TrainingState& state, const std::st
     throw FormatError(source + ": does not fit this run: " + problem + " (edited or from another run?)");
 }
 
-void Trainer::initialize_side_if_needed(std::ostream* log) {
+void Trainer::check_settings() const {
+  if (method_.init_examples_needed() > 0 && state_.side_init_done.empty())
+    if (const std::string why = method_.why_init_refused(); !why.empty()) throw UsageError(why);
+  if (!options_.cache_backbone) return;
+  if (const std::string why = method_.why_backbone_not_cacheable(); !why.empty())
+    throw UsageError("--cache-backbone: " + why);
+  // The backbone decoder reads the target: one cached state per example needs one target.
+  if (task_.is_vl() && task_.answer_targets == "sample")
+    for (const auto& e : data_.train)
+      if (e.answer_targets.size() > 1)
+        throw UsageError("--cache-backbone: VQA/GQA targets are drawn each epoch from the answer scores, and the "
+                         "backbone decoder's states depend on the target; train on the top answer "
+                         "(--answer-targets top) to cache them");
+}
+
+void Trainer::initialize_side_if_needed(const TrainerHooks& hooks) {
+  std::ostream* log = writes_files() ? hooks.progress : nullptr;
   if (method_.init_examples_needed() == 0 || !state_.side_init_done.empty()) return;
   const auto start = Clock::now();
-  const std::string done =
-      initialize_from_training_data(method_, data_.train, options_.seed, device_, distributed() ? group_ : nullptr);
+  // Fisher runs the backbone forward and backward once per example (minutes for a large
+  // model): a line every few seconds, and a stop signal honoured between examples. A
+  // data-parallel run only stops where its ranks agree (after an update), so it finishes first.
+  if (log)
+    *log << "init: " << method_.name() << " side network from "
+         << std::min<int64_t>(method_.init_examples_needed(), static_cast<int64_t>(data_.train.size()))
+         << " training examples (Fisher: the backbone forward and backward once each; Ctrl-C stops it)\n";
+  auto last_line = start;
+  auto on_example = [&](std::size_t done, std::size_t total) {
+    if (hooks.stop && !distributed())
+      if (const int signal = hooks.stop(state_.global_step); signal != 0)
+        throw TrainingInterrupted(signal, "training interrupted by signal " + std::to_string(signal) +
+                                              " during the side network's initialisation (" + std::to_string(done) +
+                                              " of " + std::to_string(total) +
+                                              " examples); nothing was trained or saved");
+    if (log && done < total && seconds_since(last_line) >= 5) {
+      last_line = Clock::now();
+      const double elapsed = seconds_since(start);
+      *log << "init: " << done << "/" << total << " examples | " << format_duration(elapsed) << " | eta "
+           << format_duration(elapsed / static_cast<double>(done) * static_cast<double>(total - done)) << "\n";
+    }
+  };
+  const std::string done = initialize_from_training_data(method_, data_.train, options_.seed, device_,
+                                                         distributed() ? group_ : nullptr, on_example);
   state_.side_init_done = "fisher";
   // The initialisation (Fisher) backpropagates through the whole backbone once; the training
   // peaks reported from here on are the method's own.
@@ -308,19 +346,9 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
            << (options_.schedule == "linear" ? " and the run ends in warmup" : "") << "; pass --warmup-steps "
            << std::max<int64_t>(1, total / 10) << " (a tenth of the run) or --warmup-ratio 0.1\n";
   }
-  // Settings that cannot be cached fail before the Fisher initialisation spends its minutes.
-  if (options_.cache_backbone) {
-    if (const std::string why = method_.why_backbone_not_cacheable(); !why.empty())
-      throw UsageError("--cache-backbone: " + why);
-    // The backbone decoder reads the target: one cached state per example needs one target.
-    if (task_.is_vl() && task_.answer_targets == "sample")
-      for (const auto& e : data_.train)
-        if (e.answer_targets.size() > 1)
-          throw UsageError("--cache-backbone: VQA/GQA targets are drawn each epoch from the answer scores, and the "
-                           "backbone decoder's states depend on the target; train on the top answer "
-                           "(--answer-targets top) to cache them");
-  }
-  initialize_side_if_needed(log);
+  // Before the Fisher initialisation spends its minutes.
+  check_settings();
+  initialize_side_if_needed(hooks);
   open_backbone_cache(log);
 
   const BatchingOptions batching{options_.batch_size, options_.bucket_by_length, 50};

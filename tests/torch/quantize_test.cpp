@@ -343,6 +343,9 @@ TEST(QuantizedCli, FullAndFisherRefuseWithOneLine) {
   test::CliResult fisher = test::run_cli(train_args(dir / "fisher", "lst", "nf4", "{}"), dir);
   EXPECT_NE(fisher.status, 0);
   EXPECT_NE(fisher.err.find("side_init"), std::string::npos) << fisher.err;
+  // Refused before anything was written: the corrected command may use the same folder.
+  EXPECT_FALSE(std::filesystem::exists(dir / "fisher/run.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "full/run.json"));
 }
 
 TEST(QuantizedCli, BenchCountsTheQuantisedBytes) {

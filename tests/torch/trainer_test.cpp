@@ -474,9 +474,10 @@ TEST_F(TrainerTest, CliTrainEvalPredict) {
   EXPECT_NE(bad.err.find("tab"), std::string::npos);
 }
 
-// `ladder ARGS` (a long run into RUN) in a child process, stdout and stderr into `log_path`,
-// once it has logged a training update; pid -1 (and the child killed) when none came in 300 s.
-pid_t start_training_in_background(std::vector<std::string> args, const std::string& run, const std::string& log_path) {
+// `ladder ARGS` in a child process, stdout and stderr into `log_path`, once `file` holds
+// `text`; pid -1 (and the child killed) when it did not within 300 s.
+pid_t start_in_background(std::vector<std::string> args, const std::string& log_path, const std::string& file,
+                          const std::string& text) {
   args.insert(args.begin(), LADDER_CLI);
   // Everything the child needs is prepared before fork: only async-signal-safe calls after it.
   std::vector<char*> argv;
@@ -495,12 +496,18 @@ pid_t start_training_in_background(std::vector<std::string> args, const std::str
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
   // Text search: the line being written may still be incomplete.
   while (std::chrono::steady_clock::now() < deadline) {
-    if (read_text(run + "/log.jsonl").find("\"type\":\"train\"") != std::string::npos) return pid;
+    if (read_text(file).find(text) != std::string::npos) return pid;
+    if (::waitpid(pid, nullptr, WNOHANG) == pid) return -1;  // ended without it
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ::kill(pid, SIGKILL);  // do not leave a million-step run behind
   ::waitpid(pid, nullptr, 0);
   return -1;
+}
+
+// The same, for a long run into RUN, once it has logged a training update.
+pid_t start_training_in_background(std::vector<std::string> args, const std::string& run, const std::string& log_path) {
+  return start_in_background(std::move(args), log_path, run + "/log.jsonl", "\"type\":\"train\"");
 }
 
 TEST_F(TrainerTest, CliSigtermSavesLastAndExits143) {
@@ -521,6 +528,79 @@ TEST_F(TrainerTest, CliSigtermSavesLastAndExits143) {
   EXPECT_FALSE(state.finished);
   LoadedMethod loaded = load_trained_method(tiny_model(), tokenizer_path(), run + "/last", "fp32", torch::kCPU);
   EXPECT_GT(loaded.method->trainable_count(), 0);
+}
+
+// LST's Fisher pass over an untrained t5-small (about 0.1 s an example here) on 400 made-up
+// RTE rows: long enough to be stopped in the middle.
+TEST(CliTrainSignals, SigintDuringFisherExitsAtOnceAndTheFolderCanBeReused) {
+  TempDir dir;
+  fs::create_directories(dir / "data/RTE");
+  {
+    std::ofstream train(dir / "data/RTE/train.tsv"), dev(dir / "data/RTE/dev.tsv");
+    train << "index\tsentence1\tsentence2\tlabel\n";
+    dev << "index\tsentence1\tsentence2\tlabel\n";
+    for (int i = 0; i < 400; ++i)
+      train << i << "\ta film numbered " << i << "\tit is " << (i % 2 ? "good" : "bad") << "\t"
+            << (i % 2 ? "entailment" : "not_entailment") << "\n";
+    dev << "0\ta good film\tit is good\tentailment\n1\ta bad film\tit is good\tnot_entailment\n";
+  }
+  const std::string run = dir / "run";
+  auto args = [&](const std::string& settings) {
+    return std::vector<std::string>{"train", "--model", "arch:t5-small", "--tokenizer", tokenizer_path(), "--task", "rte",
+                                    "--data", dir / "data", "--method", "lst", "--settings", settings, "--batch-size", "4",
+                                    "--max-steps", "1", "--max-eval-examples", "2", "--threads", "1", "--out", run};
+  };
+  const pid_t pid = start_in_background(args(R"({"fisher_samples": 400})"), dir / "stderr", dir / "stderr", "init: ");
+  ASSERT_GT(pid, 0) << "the Fisher pass did not start within 300 s:\n" << read_text(dir / "stderr");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(pid, SIGINT);
+  const auto sent = std::chrono::steady_clock::now();
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
+  const std::string err = read_text(dir / "stderr");
+  ASSERT_TRUE(WIFEXITED(status)) << err;
+  EXPECT_EQ(WEXITSTATUS(status), 130) << err;
+  EXPECT_LT(seconds, 2.0) << err;
+  EXPECT_NE(err.find("during the side network's initialisation"), std::string::npos) << err;
+  EXPECT_EQ(err.find("fisher: side network initialised"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(run + "/last"));
+  // Nothing was trained: a new command (other settings) may take the folder.
+  test::CliResult again = test::run_cli(args(R"({"side_init": "random"})"), dir);
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_NE(again.err.find("made no update"), std::string::npos) << again.err;
+  EXPECT_EQ(read_json_file(run + "/run.json")["settings"]["side_init"], "random");
+}
+
+// A refused setting writes nothing, and a run that made no update gives way to a new command;
+// one that made updates does not.
+TEST_F(TrainerTest, CliRefusalsLeaveNoRunAndOnlyARunWithUpdatesIsKept) {
+  TempDir dir;
+  const std::string run = dir / "run";
+  std::vector<std::string> cached = cli_train_args(run, "2");
+  cached.insert(cached.end(), {"--method", "lst", "--cache-backbone"});
+  test::CliResult refused = test::run_cli(cached, dir);
+  EXPECT_NE(refused.status, 0);
+  EXPECT_NE(refused.err.find("backbone_dropout"), std::string::npos) << refused.err;
+  EXPECT_FALSE(fs::exists(run + "/run.json"));
+
+  std::vector<std::string> fixed = cached;
+  *(std::find(fixed.begin(), fixed.end(), "--settings") + 1) = R"({"side_init": "random", "backbone_dropout": false})";
+  test::CliResult trained = test::run_cli(fixed, dir);
+  ASSERT_EQ(trained.status, 0) << trained.err;
+  test::CliResult again = test::run_cli(fixed, dir);
+  EXPECT_NE(again.status, 0);
+  EXPECT_NE(again.err.find("already holds a run"), std::string::npos) << again.err;
+  EXPECT_EQ(load_training_state(run + "/last").global_step, 2);
+
+  // run.json with no checkpoint (a run stopped before its first update): replaced.
+  const std::string stale = dir / "stale";
+  fs::create_directories(stale);
+  fs::copy_file(run + "/run.json", stale + "/run.json");
+  test::CliResult fresh = test::run_cli(cli_train_args(stale, "2"), dir);
+  ASSERT_EQ(fresh.status, 0) << fresh.err;
+  EXPECT_NE(fresh.err.find("made no update"), std::string::npos) << fresh.err;
+  EXPECT_EQ(load_training_state(stale + "/last").global_step, 2);
 }
 
 // ---- reliability of the run folder ----------------------------------------------------------

@@ -52,8 +52,10 @@ class DecoderOnlyLstMethod : public FineTuningMethod {
   std::string why_backbone_not_cacheable() const override;
 
   int64_t init_examples_needed() const override { return needs_fisher() ? config_.fisher_samples : 0; }
+  std::string why_init_refused() const override { return needs_fisher() ? fisher_refusal(handle_.module()) : ""; }
   std::string initialize_from_examples(const std::vector<Seq2SeqBatch>& examples,
-                                       const SumAcrossRanks& sum_across_ranks = {}) override;
+                                       const SumAcrossRanks& sum_across_ranks = {},
+                                       const ExampleDone& on_example = {}) override;
   bool needs_fisher() const { return config_.side_init == "fisher" && !side_initialized_; }
   // Side initialisation from per-parameter importance (Fisher or magnitude).
   void initialize_side(const std::map<std::string, torch::Tensor>& importance);
@@ -80,7 +82,8 @@ class DecoderOnlyLstMethod : public FineTuningMethod {
 // Empirical Fisher (sum of grad**2 of the causal-LM loss over `batches`, batch size 1 each)
 // and |weight| for every backbone parameter of a decoder-only model.
 std::map<std::string, torch::Tensor> fisher_importance(LlamaForCausalLMImpl& model,
-                                                       const std::vector<Seq2SeqBatch>& batches);
+                                                       const std::vector<Seq2SeqBatch>& batches,
+                                                       const FineTuningMethod::ExampleDone& on_example = {});
 std::map<std::string, torch::Tensor> magnitude_importance(LlamaForCausalLMImpl& model);
 
 }  // namespace ladder

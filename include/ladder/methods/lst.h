@@ -86,6 +86,10 @@ class SideStackImpl : public torch::nn::Module {
 };
 TORCH_MODULE(SideStack);
 
+// "" when the empirical Fisher can be computed on `model`; otherwise why not (a quantised
+// backbone holds no weights to take gradients of).
+std::string fisher_refusal(const torch::nn::Module& model);
+
 class LstMethod : public FineTuningMethod {
  public:
   LstMethod(T5ForConditionalGeneration backbone, const MethodOptions& options);
@@ -126,8 +130,10 @@ class LstMethod : public FineTuningMethod {
   void initialize_side(const std::map<std::string, torch::Tensor>& importance);
   bool needs_fisher() const { return config_.side_init == "fisher" && !side_initialized_; }
   int64_t init_examples_needed() const override { return needs_fisher() ? config_.fisher_samples : 0; }
+  std::string why_init_refused() const override { return needs_fisher() ? fisher_refusal(handle_.module()) : ""; }
   std::string initialize_from_examples(const std::vector<Seq2SeqBatch>& examples,
-                                       const SumAcrossRanks& sum_across_ranks = {}) override;
+                                       const SumAcrossRanks& sum_across_ranks = {},
+                                       const ExampleDone& on_example = {}) override;
   const LstConfig& lst_config() const { return config_; }
 
   SideStack side_encoder{nullptr}, side_decoder{nullptr};
@@ -147,7 +153,8 @@ class LstMethod : public FineTuningMethod {
 // every backbone parameter, with the plain T5 in eval mode. No batches: zeros (a rank of a
 // data-parallel run with no example of its own).
 std::map<std::string, torch::Tensor> fisher_importance(T5ForConditionalGenerationImpl& model,
-                                                       const std::vector<Seq2SeqBatch>& batches);
+                                                       const std::vector<Seq2SeqBatch>& batches,
+                                                       const FineTuningMethod::ExampleDone& on_example = {});
 // |weight| of every backbone parameter (no data needed).
 std::map<std::string, torch::Tensor> magnitude_importance(T5ForConditionalGenerationImpl& model);
 // Indices of the `keep` rows of `importance` [n, m] (restricted beforehand) with the largest

@@ -74,9 +74,16 @@ class FineTuningMethod {
   // rank passes its share of the examples and `sum_across_ranks`, which sums a statistic over
   // the ranks in place, so every rank ends with the initialisation one process would compute.
   using SumAcrossRanks = std::function<void(torch::Tensor&)>;
+  // Called after each example with (examples done, examples in all); it may throw to abandon
+  // the initialisation, which then leaves the method as it was (a stop signal, say).
+  using ExampleDone = std::function<void(std::size_t done, std::size_t total)>;
   virtual int64_t init_examples_needed() const { return 0; }
+  // "" when initialize_from_examples can run on this backbone; otherwise why not (checked
+  // before a run writes anything, so that a refusal leaves no folder behind).
+  virtual std::string why_init_refused() const { return ""; }
   virtual std::string initialize_from_examples(const std::vector<Seq2SeqBatch>& examples,
-                                               const SumAcrossRanks& sum_across_ranks = {});
+                                               const SumAcrossRanks& sum_across_ranks = {},
+                                               const ExampleDone& on_example = {});
   // Backbone-state caching. "" when forward(batch) equals forward_from_states(batch,
   // backbone_states(batch)) with backbone_states a pure function of each example; otherwise
   // the reason, for the error message.

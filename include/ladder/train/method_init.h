@@ -22,8 +22,10 @@ std::vector<std::size_t> init_sample_indices(std::size_t n, int64_t count, uint6
 // Runs method.initialize_from_examples on those examples (batch size 1 each) when the method
 // wants data; returns its log line, or "" when there was nothing to do. With a process group
 // each rank takes its slice of the sample (dist::shard_range) and the statistic is summed.
+// `on_example` follows the examples of this process (see FineTuningMethod::ExampleDone).
 std::string initialize_from_training_data(FineTuningMethod& method, const std::vector<TokenizedExample>& train,
                                           uint64_t seed, const torch::Device& device,
-                                          dist::ProcessGroup* group = nullptr);
+                                          dist::ProcessGroup* group = nullptr,
+                                          const FineTuningMethod::ExampleDone& on_example = {});
 
 }  // namespace ladder::train

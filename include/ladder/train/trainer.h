@@ -112,6 +112,10 @@ class Trainer {
   // best score. The method's weights must already be loaded from the same directory.
   void restore(const std::string& checkpoint_dir);
 
+  // UsageError for settings this run cannot train with (a backbone cache the method cannot
+  // use, an initialisation the backbone does not allow): checked before anything is written.
+  void check_settings() const;
+
   // Trains to the end (or to an interruption, see TrainerHooks::stop).
   TrainResult run(const TrainerHooks& hooks = {});
 
@@ -121,7 +125,7 @@ class Trainer {
   int64_t max_new_tokens() const { return max_new_tokens_; }
 
  private:
-  void initialize_side_if_needed(std::ostream* log);
+  void initialize_side_if_needed(const TrainerHooks& hooks);
   // FormatError naming `source` when a restored state cannot belong to this run (edited, or
   // another run's): seeds, position in the epoch, counters, evaluations.
   void check_state_fits_the_run(const TrainingState& state, const std::string& source) const;

@@ -209,9 +209,10 @@ std::unique_ptr<CausalDecodingSession> DecoderOnlyLstMethod::start_causal_decodi
 }
 
 std::string DecoderOnlyLstMethod::initialize_from_examples(const std::vector<Seq2SeqBatch>& examples,
-                                                           const SumAcrossRanks& sum_across_ranks) {
+                                                           const SumAcrossRanks& sum_across_ranks,
+                                                           const ExampleDone& on_example) {
   if (!needs_fisher()) return "";
-  std::map<std::string, torch::Tensor> importance = fisher_importance(*causal, examples);
+  std::map<std::string, torch::Tensor> importance = fisher_importance(*causal, examples, on_example);
   if (sum_across_ranks)
     for (auto& [name, value] : importance) sum_across_ranks(value);
   initialize_side(importance);

@@ -24,16 +24,8 @@ std::map<std::string, torch::Tensor> magnitudes(torch::nn::Module& model) {
 using LossOf = std::function<torch::Tensor(const Seq2SeqBatch&)>;
 
 std::map<std::string, torch::Tensor> fisher_sums(torch::nn::Module& model, const std::vector<Seq2SeqBatch>& batches,
-                                                 const LossOf& loss_of) {
-  // Fisher needs dL/dW of every backbone weight, and a quantised weight is not a parameter:
-  // a gradient for it would mean a full-precision copy of the backbone, which is what
-  // quantising avoids. Refused, naming the alternatives.
-  const QuantFormat quantization = quantization_of(model);
-  if (quantization != QuantFormat::none)
-    throw UsageError("lst: side_init \"fisher\" needs gradients of the backbone weights, which a --backbone-dtype " +
-                     quant_format_name(quantization) +
-                     " backbone does not hold; use --settings '{\"side_init\": \"magnitude\"}' (|W| of the "
-                     "dequantised weights) or \"random\", or --backbone-dtype fp32 or bf16");
+                                                 const LossOf& loss_of, const FineTuningMethod::ExampleDone& on_example) {
+  if (const std::string why = fisher_refusal(model); !why.empty()) throw UsageError(why);
   const bool was_training = model.is_training();
   model.eval();
   std::map<std::string, torch::Tensor> sums;
@@ -44,45 +36,69 @@ std::map<std::string, torch::Tensor> fisher_sums(torch::nn::Module& model, const
     // Summed on the model's device; moved to the CPU once at the end.
     sums[item.key()] = torch::zeros(item.value().sizes(), item.value().options().dtype(torch::kFloat));
   }
-  for (const auto& batch : batches) {
+  auto put_back = [&] {
     model.zero_grad();
-    loss_of(batch).backward();
-    torch::NoGradGuard no_grad;
-    for (auto& item : model.named_parameters())
-      if (item.value().grad().defined()) sums[item.key()] += item.value().grad().to(torch::kFloat).pow(2);
+    for (auto& [tensor, requires_grad] : restore) {
+      tensor.set_requires_grad(requires_grad);
+      tensor.mutable_grad() = torch::Tensor();
+    }
+    model.train(was_training);
+  };
+  try {
+    for (std::size_t k = 0; k < batches.size(); ++k) {
+      model.zero_grad();
+      loss_of(batches[k]).backward();
+      torch::NoGradGuard no_grad;
+      for (auto& item : model.named_parameters())
+        if (item.value().grad().defined()) sums[item.key()] += item.value().grad().to(torch::kFloat).pow(2);
+      if (on_example) on_example(k + 1, batches.size());
+    }
+  } catch (...) {
+    put_back();
+    throw;
   }
-  model.zero_grad();
-  for (auto& [tensor, requires_grad] : restore) {
-    tensor.set_requires_grad(requires_grad);
-    tensor.mutable_grad() = torch::Tensor();
-  }
-  model.train(was_training);
+  put_back();
   for (auto& [name, sum] : sums) sum = sum.cpu();
   return sums;
 }
 
 }  // namespace
 
+std::string fisher_refusal(const torch::nn::Module& model) {
+  // Fisher needs dL/dW of every backbone weight, and a quantised weight is not a parameter:
+  // a gradient for it would mean a full-precision copy of the backbone, which is what
+  // quantising avoids. Refused, naming the alternatives.
+  const QuantFormat quantization = quantization_of(model);
+  if (quantization == QuantFormat::none) return "";
+  return "lst: side_init \"fisher\" needs gradients of the backbone weights, which a --backbone-dtype " +
+         quant_format_name(quantization) +
+         " backbone does not hold; use --settings '{\"side_init\": \"magnitude\"}' (|W| of the "
+         "dequantised weights) or \"random\", or --backbone-dtype fp32 or bf16";
+}
+
 std::map<std::string, torch::Tensor> magnitude_importance(T5ForConditionalGenerationImpl& model) { return magnitudes(model); }
 std::map<std::string, torch::Tensor> magnitude_importance(LlamaForCausalLMImpl& model) { return magnitudes(model); }
 
 std::map<std::string, torch::Tensor> fisher_importance(T5ForConditionalGenerationImpl& model,
-                                                       const std::vector<Seq2SeqBatch>& batches) {
-  return fisher_sums(model, batches, [&](const Seq2SeqBatch& batch) { return model.forward(batch).loss; });
+                                                       const std::vector<Seq2SeqBatch>& batches,
+                                                       const FineTuningMethod::ExampleDone& on_example) {
+  return fisher_sums(model, batches, [&](const Seq2SeqBatch& batch) { return model.forward(batch).loss; }, on_example);
 }
 
 std::map<std::string, torch::Tensor> fisher_importance(LlamaForCausalLMImpl& model,
-                                                       const std::vector<Seq2SeqBatch>& batches) {
-  return fisher_sums(model, batches, [&](const Seq2SeqBatch& batch) { return model.forward(causal_batch(batch)).loss; });
+                                                       const std::vector<Seq2SeqBatch>& batches,
+                                                       const FineTuningMethod::ExampleDone& on_example) {
+  return fisher_sums(model, batches, [&](const Seq2SeqBatch& batch) { return model.forward(causal_batch(batch)).loss; },
+                     on_example);
 }
 
 std::string LstMethod::initialize_from_examples(const std::vector<Seq2SeqBatch>& examples,
-                                               const SumAcrossRanks& sum_across_ranks) {
+                                               const SumAcrossRanks& sum_across_ranks, const ExampleDone& on_example) {
   if (examples.empty() && !sum_across_ranks) throw Error("Fisher importance needs at least one training example");
   // On the text part, as for text tasks: the backbone never sees the visual tokens.
   std::vector<Seq2SeqBatch> text_only = examples;
   for (auto& batch : text_only) batch.visual = {};
-  std::map<std::string, torch::Tensor> importance = fisher_importance(*backbone_, text_only);
+  std::map<std::string, torch::Tensor> importance = fisher_importance(*backbone_, text_only, on_example);
   // Sums of grad**2: the ranks' partial sums add up to the whole sample's.
   if (sum_across_ranks)
     for (auto& [name, sum] : importance) sum_across_ranks(sum);
