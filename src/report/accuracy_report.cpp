@@ -43,7 +43,26 @@ std::string score_text(const Spread& s, bool perplexity) {
   if (s.count == 0) return "—";
   const double scale = perplexity ? 1 : 100;
   const int digits = perplexity ? 2 : 1;
-  return fixed(scale * s.mean, digits) + " ± " + fixed(scale * s.stddev, digits) + " (" + std::to_string(s.count) + ")";
+  // One seed has no spread to give.
+  if (s.count == 1) return fixed(scale * s.mean, digits) + " (1 seed)";
+  return fixed(scale * s.mean, digits) + " ± " + fixed(scale * s.stddev, digits) + " (" + std::to_string(s.count) + " seeds)";
+}
+
+// "(277 test examples)", "(200 to 277 test examples)" where runs were scored on different
+// subsets (--max-eval-examples), "" when no run recorded it.
+std::string test_examples_text(const std::vector<Cell>& cells, const std::string& task) {
+  int64_t low = -1, high = -1;
+  bool unknown = false;
+  for (const auto& c : cells)
+    if (c.task == task)
+      for (int64_t n : c.test_examples) {
+        if (n < 0) { unknown = true; continue; }
+        low = low < 0 ? n : std::min(low, n);
+        high = std::max(high, n);
+      }
+  if (high < 0) return "";
+  std::string text = " (" + std::to_string(low) + (low == high ? "" : " to " + std::to_string(high)) + " test examples";
+  return text + (unknown ? ", some runs unrecorded)" : ")");
 }
 
 // Mean seconds per update of a run from its progress log: the trainer's eta is the mean update
@@ -96,6 +115,7 @@ RunRecord read_run(const fs::path& dir, const fs::path& root, const nlohmann::js
   try {
     r.test_metrics = test.at("metrics");
     r.test_score = r.test_metrics.at("score").get<double>();
+    if (test.contains("examples")) r.test_examples = test.at("examples").get<int64_t>();
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(test_path.string() + ": no test score (" + e.what() + "; made by ladder eval --split test)");
   }
@@ -166,6 +186,7 @@ std::vector<Cell> summarize(const std::vector<RunRecord>& runs) {
       scores.push_back(is_perplexity_task(c.task) ? r->test_metrics.value("perplexity", std::exp(-r->test_score))
                                                   : r->test_score);
       c.seeds.push_back(r->seed);
+      c.test_examples.push_back(r->test_examples);
       peak += static_cast<double>(r->peak_bytes) / (1024.0 * 1024.0);
       timed = timed && r->train_seconds >= 0;
       seconds += r->train_seconds;
@@ -288,11 +309,12 @@ std::string markdown_report(const std::vector<Cell>& cells, const std::string& t
   std::ostringstream out;
   out << "# " << title << "\n\n"
       << "Test-split scores x 100 (perplexity tasks: test perplexity, lower is better, so there a negative "
-         "difference favours the first), mean ± sample standard deviation over seeds (number of seeds). Peak, time and time per update (training only) are the mean over "
+         "difference favours the first), mean ± sample standard deviation over seeds (number of seeds; one seed has no ±), "
+         "on the number of test examples each heading gives. Peak, time and time per update (training only) are the mean over "
          "seeds on the "
       << (axes.backbones.empty() ? std::string("first") : axes.backbones.front()) << " backbone.\n";
   for (const auto& task : axes.tasks) {
-    out << "\n## " << task << " — " << metric_of(task) << "\n\n";
+    out << "\n## " << task << " — " << metric_of(task) << test_examples_text(cells, task) << "\n\n";
     table_head(out, "| method | trainable % |", "|---|---:|", " training peak (MiB) | train time (s) | s / update |",
                "---:|---:|---:|");
     for (const auto& method : axes.methods) {
@@ -374,7 +396,7 @@ nlohmann::json json_report(const std::vector<Cell>& cells, const std::vector<Run
     out["cells"].push_back({{"backbone", c.backbone}, {"task", c.task}, {"method", c.method},
                             {"score_mean", c.score.mean}, {"score_stddev", c.score.stddev},
                             {"score_min", c.score.min}, {"score_max", c.score.max}, {"seeds", c.seeds},
-                            {"trainable_percent", c.trainable_percent}, {"peak_mib", c.peak_mib},
+                            {"test_examples", c.test_examples}, {"trainable_percent", c.trainable_percent}, {"peak_mib", c.peak_mib},
                             {"train_seconds", c.train_seconds}, {"step_seconds", c.step_seconds},
                             {"unit", is_perplexity_task(c.task) ? "perplexity" : "score"}});
   for (const auto& r : runs)
@@ -471,6 +493,9 @@ std::vector<Cell> cells_from_json(const nlohmann::json& report) {
       c.task = j.at("task").get<std::string>();
       c.method = j.at("method").get<std::string>();
       c.seeds = j.at("seeds").get<std::vector<uint64_t>>();
+      // Reports written before the counts were kept: unknown.
+      c.test_examples = j.contains("test_examples") ? j.at("test_examples").get<std::vector<int64_t>>()
+                                                    : std::vector<int64_t>(c.seeds.size(), -1);
       c.score.count = static_cast<int>(c.seeds.size());
       c.score.mean = j.at("score_mean").get<double>();
       c.score.stddev = j.at("score_stddev").get<double>();

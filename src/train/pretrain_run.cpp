@@ -160,7 +160,8 @@ class Pretrainer {
         train::ProgressRecord record;
         record.step = counters_.step;
         record.total_steps = options_.max_steps;
-        record.epoch = epoch + 1;
+        record.epoch = static_cast<double>(epoch + 1);
+        record.streamed = true;
         record.loss = mean_loss;
         record.lr = learning_rate_at(options_, counters_.step - 1);
         record.grad_norm = grad_norm;

@@ -25,9 +25,11 @@ std::string format_duration(double seconds) {
 
 std::string format_progress_line(const ProgressRecord& r) {
   char buffer[256];
-  std::snprintf(buffer, sizeof buffer, "step %lld/%lld | epoch %lld | loss %.4f | lr %.1e | %.0f tok/s | eta %s | peak %s",
-                static_cast<long long>(r.step), static_cast<long long>(r.total_steps), static_cast<long long>(r.epoch),
-                r.loss, r.lr, r.tokens_per_second, format_duration(r.eta_seconds).c_str(),
+  char epoch[48];
+  if (r.streamed) std::snprintf(epoch, sizeof epoch, "pass %lld", static_cast<long long>(r.epoch));
+  else std::snprintf(epoch, sizeof epoch, "epoch %.2f", r.epoch);
+  std::snprintf(buffer, sizeof buffer, "step %lld/%lld | %s | loss %.4f | lr %.1e | %.0f tok/s | eta %s | peak %s",
+                static_cast<long long>(r.step), static_cast<long long>(r.total_steps), epoch, r.loss, r.lr, r.tokens_per_second, format_duration(r.eta_seconds).c_str(),
                 runtime::format_bytes(r.peak_bytes).c_str());
   std::string line = buffer;
   if (r.cache_hit_rate >= 0) {
@@ -41,7 +43,7 @@ nlohmann::json progress_json(const ProgressRecord& r) {
   nlohmann::json j = {{"type", "train"},
           {"step", r.step},
           {"total_steps", r.total_steps},
-          {"epoch", r.epoch},
+          {r.streamed ? "pass" : "epoch", r.epoch},
           {"loss", r.loss},
           {"lr", r.lr},
           {"grad_norm", r.grad_norm},

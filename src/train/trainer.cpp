@@ -74,6 +74,11 @@ Trainer::Trainer(FineTuningMethod& method, const TextTokenizer& tokenizer, TaskS
   }
 }
 
+double Trainer::epochs_done() const {
+  const double batches = static_cast<double>((data_.train.size() + options_.batch_size - 1) / options_.batch_size);
+  return static_cast<double>(state_.epoch) + static_cast<double>(state_.batch_in_epoch) / batches;
+}
+
 int64_t Trainer::steps_per_epoch() const {
   const int64_t n = static_cast<int64_t>(data_.train.size());
   const int64_t batches = (n + options_.batch_size - 1) / options_.batch_size;
@@ -300,10 +305,9 @@ nlohmann::json Trainer::evaluate_now() {
     e.predictions = validation_predictions();
     e.metrics = score_evaluation(task_, e.predictions, data_.validation_references, &data_.validation_truth);
   }
-  const double batches = static_cast<double>((data_.train.size() + options_.batch_size - 1) / options_.batch_size);
   nlohmann::json record = {{"type", "eval"},
                            {"step", state_.global_step},
-                           {"epoch", static_cast<double>(state_.epoch) + state_.batch_in_epoch / batches},
+                           {"epoch", epochs_done()},
                            {"split", "validation"},
                            {"examples", data_.validation.size()},
                            {"metrics", e.metrics}};
@@ -440,7 +444,6 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
     const double lr = schedule.lr_at(state_.global_step);
     optimizer_.step(lr);
     optimizer_.zero_grad();
-    const int64_t epoch_of_update = state_.epoch + 1;
     state_.batch_in_epoch += micro;
     state_.global_step += 1;
     const bool epoch_end = state_.batch_in_epoch >= static_cast<int64_t>(plan.size());
@@ -461,7 +464,7 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
       ProgressRecord record;
       record.step = state_.global_step;
       record.total_steps = total;
-      record.epoch = epoch_of_update;
+      record.epoch = epochs_done();
       record.loss = state_.interval_loss_sum / static_cast<double>(state_.interval_updates);
       record.lr = lr;
       record.grad_norm = grad_norm;

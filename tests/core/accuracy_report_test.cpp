@@ -26,7 +26,11 @@ void make_run(const fs::path& dir, const std::string& model, const std::string& 
   write(dir / "metrics.json", std::string("{\"finished\": ") + (finished ? "true" : "false") +
                                   ", \"trainable_parameters\": 25, \"backbone_parameters\": 1000, \"peak_bytes\": " +
                                   std::to_string(peak_mib * 1024 * 1024) + "}");
-  if (tested) write(dir / "eval_test.json", "{\"metrics\": {\"accuracy\": 0.1, \"score\": " + std::to_string(score) + "}}");
+  // The test split's size; seed 2 was scored on a --max-eval-examples subset.
+  const int examples = seed == 2 ? 200 : 277;
+  if (tested)
+    write(dir / "eval_test.json", "{\"examples\": " + std::to_string(examples) + ", \"metrics\": {\"accuracy\": 0.1, \"score\": " +
+                                      std::to_string(score) + "}}");
   write(dir / "bench.json", "{\"train_wall_seconds\": " + std::to_string(10 * seed) + "}");
 }
 
@@ -117,10 +121,11 @@ TEST_F(AccuracyReport, SpreadsOverSeeds) {
 TEST_F(AccuracyReport, MarkdownAndChart) {
   const auto cells = summarize(collect_runs(root_.string()));
   const std::string md = markdown_report(cells, "T");
-  EXPECT_NE(md.find("## rte — accuracy"), std::string::npos) << md;
-  EXPECT_NE(md.find("| lst | 2.500 | 85.0 ± 7.1 (2) | 50.0 ± 0.0 (1) | 35.0 | 110 | 15 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("## rte — accuracy (200 to 277 test examples)"), std::string::npos) << md;
+  EXPECT_NE(md.find("## sst2 — accuracy (277 test examples)"), std::string::npos) << md;
+  EXPECT_NE(md.find("| lst | 2.500 | 85.0 ± 7.1 (2 seeds) | 50.0 (1 seed) | 35.0 | 110 | 15 |"), std::string::npos) << md;
   // full has no random run: its cells say so instead of inventing a number.
-  EXPECT_NE(md.find("| full | 2.500 | 70.0 ± 0.0 (1) | — | — | 400 | 10 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| full | 2.500 | 70.0 (1 seed) | — | — | 400 | 10 |"), std::string::npos) << md;
   // Average over tasks: lst pretrained (85 + 60) / 2, random (50 + 40) / 2; full lacks sst2.
   EXPECT_NE(md.find("| lst | 72.5 | 45.0 | 27.5 | 100 |"), std::string::npos) << md;
   EXPECT_NE(md.find("| full | — | — | — | — |"), std::string::npos) << md;
@@ -148,7 +153,7 @@ TEST_F(AccuracyReport, ThirdBackboneThroughASymlinkIsComparedWithRandom) {
   EXPECT_NE(md.find("| method | trainable % | pretrained | random | wd | pretrained − random | wd − random |"),
             std::string::npos) << md;
   // rte lst: pretrained 85, random 50, wd 65 -> differences 35 and 15.
-  EXPECT_NE(md.find("| 85.0 ± 7.1 (2) | 50.0 ± 0.0 (1) | 65.0 ± 0.0 (1) | 35.0 | 15.0 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 85.0 ± 7.1 (2 seeds) | 50.0 (1 seed) | 65.0 (1 seed) | 35.0 | 15.0 |"), std::string::npos) << md;
   // wd has no sst2 run, so its average over tasks is not given.
   EXPECT_NE(md.find("| lst | 72.5 | 45.0 | — | 27.5 | — | 100 |"), std::string::npos) << md;
   EXPECT_NE(svg_chart(cells, "T").find("fill-opacity"), std::string::npos);
@@ -170,7 +175,7 @@ TEST_F(AccuracyReport, TextTaskIsScoredByPerplexityAndKeptOutOfTheAverage) {
   const std::string md = markdown_report(cells, "T");
   EXPECT_NE(md.find("## text — perplexity (lower is better)"), std::string::npos) << md;
   // pretrained 35 ± 7.07 over 2 seeds, random 80: pretrained − random = -45 perplexity.
-  EXPECT_NE(md.find("| lst | 5.000 | 35.00 ± 7.07 (2) | 80.00 ± 0.00 (1) | -45.00 | 100 | — | 0.600 |"), std::string::npos)
+  EXPECT_NE(md.find("| lst | 5.000 | 35.00 ± 7.07 (2 seeds) | 80.00 (1 seed) | -45.00 | 100 | — | 0.600 |"), std::string::npos)
       << md;
   // The average over tasks is unchanged by the text runs (still rte and sst2 only) and says so.
   EXPECT_NE(md.find("| lst | 72.5 | 45.0 | 27.5 | 100 |"), std::string::npos) << md;
@@ -187,10 +192,10 @@ TEST_F(AccuracyReport, LstAgainstLoraAndFull) {
   EXPECT_NE(md.find("| task | backbone | lst | lora | full | lst − lora | lst − full | peak lst / lora | peak lst / full |"),
             std::string::npos) << md;
   // rte, pretrained: lst 85 (peak 110) against full 70 (peak 400); no lora run there.
-  EXPECT_NE(md.find("| rte | pretrained | 85.0 ± 7.1 (2) | — | 70.0 ± 0.0 (1) | — | 15.0 | — | 0.28 |"), std::string::npos)
+  EXPECT_NE(md.find("| rte | pretrained | 85.0 ± 7.1 (2 seeds) | — | 70.0 (1 seed) | — | 15.0 | — | 0.28 |"), std::string::npos)
       << md;
   // text, pretrained: lst perplexity 35 against lora 36 (peak 100 / 200): 1 lower.
-  EXPECT_NE(md.find("| text | pretrained | 35.00 ± 7.07 (2) | 36.00 ± 0.00 (1) | — | -1.00 | — | 0.50 | — |"),
+  EXPECT_NE(md.find("| text | pretrained | 35.00 ± 7.07 (2 seeds) | 36.00 (1 seed) | — | -1.00 | — | 0.50 | — |"),
             std::string::npos) << md;
 }
 

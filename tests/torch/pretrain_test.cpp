@@ -174,7 +174,7 @@ TEST(Pretrain, SmokeRunLowersTheLossAndWritesALoadableHuggingFaceFolder) {
   EXPECT_EQ(train.back()["step"], 20);
   EXPECT_EQ(train.back()["tokens_seen"], 20 * 8 * (32 + compute_input_and_target_lengths(32).targets_length));
   EXPECT_NE(progress.str().find("unigram baseline"), std::string::npos);
-  EXPECT_NE(progress.str().find("step 20/20 | epoch"), std::string::npos) << progress.str();
+  EXPECT_NE(progress.str().find("step 20/20 | pass 1"), std::string::npos) << progress.str();
 
   // The Hugging Face folder: untied v1.1 config, format=pt weights with lm_head, and
   // load_model gives exactly the in-memory model's logits.

@@ -215,10 +215,14 @@ TEST(TrainOptimizer, ClipsTheGlobalNorm) {
 
 TEST(TrainProgress, LineFormat) {
   ProgressRecord r;
-  r.step = 120, r.total_steps = 1000, r.epoch = 2, r.loss = 0.43124, r.lr = 2.9e-3;
+  r.step = 120, r.total_steps = 1000, r.epoch = 0.05, r.loss = 0.43124, r.lr = 2.9e-3;
   r.tokens_per_second = 1534.2, r.eta_seconds = 192, r.peak_bytes = 851758285;  // 812.3 MiB
+  // Epochs done: a twentieth of the first, not "epoch 1".
   EXPECT_EQ(format_progress_line(r),
-            "step 120/1000 | epoch 2 | loss 0.4312 | lr 2.9e-03 | 1534 tok/s | eta 3m12s | peak 812.3 MiB");
+            "step 120/1000 | epoch 0.05 | loss 0.4312 | lr 2.9e-03 | 1534 tok/s | eta 3m12s | peak 812.3 MiB");
+  r.epoch = 2, r.streamed = true;
+  EXPECT_EQ(format_progress_line(r),
+            "step 120/1000 | pass 2 | loss 0.4312 | lr 2.9e-03 | 1534 tok/s | eta 3m12s | peak 812.3 MiB");
   EXPECT_EQ(format_duration(45), "45s");
   EXPECT_EQ(format_duration(3725), "1h02m");
 }
@@ -453,7 +457,7 @@ TEST_F(TrainerTest, CliTrainEvalPredict) {
   CliResult train = run_cli(args, dir);
   ASSERT_EQ(train.status, 0) << train.err;
   EXPECT_EQ(nlohmann::json::parse(train.out)["global_step"], 12);
-  const std::regex line(R"(step \d+/12 \| epoch \d+ \| loss \d+\.\d{4} \| lr \d\.\de[-+]\d\d \| \d+ tok/s \| eta \S+ \| peak \d+\.\d [KMG]iB)");
+  const std::regex line(R"(step \d+/12 \| epoch \d+\.\d\d \| loss \d+\.\d{4} \| lr \d\.\de[-+]\d\d \| \d+ tok/s \| eta \S+ \| peak \d+\.\d [KMG]iB)");
   int progress_lines = 0;
   std::istringstream err(train.err);
   for (std::string l; std::getline(err, l);) progress_lines += std::regex_match(l, line);

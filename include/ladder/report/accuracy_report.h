@@ -20,6 +20,7 @@ struct RunRecord {
   uint64_t seed = 0;
   double test_score = 0;           // the task's score on the test split (eval_test.json)
   nlohmann::json test_metrics;     // every test metric
+  int64_t test_examples = -1;      // examples the test score is over (eval_test.json), -1 when unknown
   int64_t trainable_parameters = 0, backbone_parameters = 0;
   int64_t peak_bytes = 0;          // training peak (CPU: process peak RSS; CUDA: allocator peak)
   double train_seconds = -1;       // wall time of `ladder train` (bench.json), -1 when unknown
@@ -47,6 +48,7 @@ struct Cell {
   std::string backbone, task, method;
   Spread score;  // the test score; for a perplexity task the test perplexity
   std::vector<uint64_t> seeds;
+  std::vector<int64_t> test_examples;  // per seed, as the runs recorded them (-1: unknown)
   double trainable_percent = 0;
   double peak_mib = 0;        // mean over seeds
   double train_seconds = -1;  // mean over seeds, -1 when unknown

@@ -12,7 +12,10 @@ namespace ladder::train {
 
 struct ProgressRecord {
   int64_t step = 0, total_steps = 0;
-  int64_t epoch = 0;  // 1-based for people
+  // Epochs done, fractional: 0.05 early in the first, 1.00 right after it (as eval records).
+  double epoch = 0;
+  // A stream whose length is unknown (pretraining): `epoch` is its 1-based pass, "pass N".
+  bool streamed = false;
   double loss = 0;    // mean training loss over the interval
   double lr = 0;
   double grad_norm = 0;  // before clipping, last update of the interval

@@ -120,6 +120,8 @@ class Trainer {
   TrainResult run(const TrainerHooks& hooks = {});
 
   int64_t steps_per_epoch() const;
+  // Epochs done, fractional (as the progress and evaluation records give them).
+  double epochs_done() const;
   int64_t total_steps() const;
   const TrainingState& state() const { return state_; }
   int64_t max_new_tokens() const { return max_new_tokens_; }
