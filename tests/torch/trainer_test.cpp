@@ -421,7 +421,6 @@ TEST_F(TrainerTest, RunDirectoryDecidesNewOrResume) {
   const RunConfig c = tiny_run(tiny_model(), "bitfit");
   fs::create_directories(dir / "run");
   write_json_atomically(dir / "run/run.json", c.to_json());
-  EXPECT_THROW(start_run(c, dir / "run", {}), UsageError);   // already a run
   EXPECT_THROW(resume_run(dir / "nothing", {}), UsageError);  // no run.json
   // Killed before its first checkpoint (run.json, no last/): a resume starts it from the
   // beginning with its recorded settings, dropping what the killed process had logged.
@@ -429,6 +428,7 @@ TEST_F(TrainerTest, RunDirectoryDecidesNewOrResume) {
   const TrainResult restarted = resume_run(dir / "run", {});
   EXPECT_TRUE(restarted.state.finished);
   EXPECT_TRUE(fs::exists(dir / "run/last/adapter_model.safetensors"));
+  EXPECT_THROW(start_run(c, dir / "run", {}), UsageError);  // a run with updates is never replaced
   const TrainResult straight = start_run(c, dir / "straight", {});
   const auto a = read_jsonl(dir / "run/log.jsonl", "train"), b = read_jsonl(dir / "straight/log.jsonl", "train");
   ASSERT_EQ(a.size(), b.size());
