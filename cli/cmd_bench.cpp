@@ -74,12 +74,13 @@ runtime::BenchRecord run_child(const runtime::BenchConfig& c, int threads) {
 
 void add_shape_options(CLI::App* app, runtime::BenchConfig& c) {
   app->add_option("--model", c.model, "model directory or arch:NAME")->capture_default_str();
-  app->add_option("--batch", c.batch, "batch size")->capture_default_str()->check(whole_number(1, kMaxCount));
-  app->add_option("--src-len,--seq-len", c.source_length,
+  // train's names too, so that one set of flags works everywhere.
+  app->add_option("--batch,--batch-size", c.batch, "batch size")->capture_default_str()->check(whole_number(1, kMaxCount));
+  app->add_option("--src-len,--seq-len,--max-source-length", c.source_length,
                   "source tokens per example (a decoder-only model: the whole sequence, every token a target)")
       ->capture_default_str()
       ->check(whole_number(1, 1 << 20));
-  app->add_option("--tgt-len", c.target_length, "target tokens per example")->capture_default_str()->check(whole_number(1, 1 << 20));
+  app->add_option("--tgt-len,--max-target-length", c.target_length, "target tokens per example")->capture_default_str()->check(whole_number(1, 1 << 20));
   app->add_option("--warmup", c.warmup_steps, "untimed steps first")->capture_default_str()->check(whole_number(0, kMaxCount));
   app->add_option("--steps", c.timed_steps, "timed steps")->capture_default_str()->check(whole_number(1, kMaxCount));
   app->add_option("--settings", c.settings, "method settings as JSON (the same for every method)");

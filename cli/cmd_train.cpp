@@ -110,16 +110,20 @@ train::RunConfig run_config(const TrainCommand& c, const CLI::App& app) {
   return config;
 }
 
-// With --resume everything comes from RUN/run.json; only where and how to run may change.
+// With --resume everything comes from RUN/run.json; only where and how to run may change, and
+// how long (--max-steps or --epochs: a longer run).
 void check_resume_options(const CLI::App& app) {
   for (const CLI::Option* option : app.get_options()) {
     const std::string name = option->get_name();
     if (option->count() == 0 || name == "--resume" || name == "--device" || name == "--threads" || name == "--help" ||
-        name == "--nproc" || name == "--dist-backend" || name == "--dist-timeout")
+        name == "--nproc" || name == "--dist-backend" || name == "--dist-timeout" || name == "--max-steps" ||
+        name == "--epochs")
       continue;
     throw UsageError(name + " cannot be combined with --resume: the run's settings are in RUN/run.json "
-                     "(only --device, --threads and the --nproc/--dist-* options may change)");
+                     "(only --max-steps or --epochs, --device, --threads and the --nproc/--dist-* options may change)");
   }
+  if (app.count("--max-steps") > 0 && app.count("--epochs") > 0)
+    throw UsageError("--resume takes a new length as --max-steps or --epochs, not both");
 }
 
 // `ladder train --nproc N`: the same command in N workers, joined as torchrun would join them.
@@ -172,7 +176,10 @@ void run_train(const TrainCommand& c, const CLI::App& app, const std::vector<std
   try {
     if (!c.resume.empty()) {
       check_resume_options(app);
-      result = train::resume_run(c.resume, context);
+      train::RunExtension longer;
+      if (app.count("--max-steps") > 0) longer.max_steps = c.max_steps;
+      if (app.count("--epochs") > 0) longer.epochs = c.epochs;
+      result = train::resume_run(c.resume, context, longer);
     } else {
       result = train::start_run(run_config(c, app), c.out, context);
     }

@@ -2,15 +2,18 @@
 #include <iostream>
 
 #include <c10/util/Exception.h>
+#include <torch/version.h>
 
 #include "commands.h"
 #include "ladder/dist/launcher.h"
 #include "ladder/error.h"
 #include "ladder/train/interrupt.h"
+#include "ladder/version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"ladder: memory-efficient fine-tuning of T5 models (Ladder Side-Tuning and baselines)"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("ladder ") + ladder::kVersion + " (libtorch " + TORCH_VERSION + ")");
   ladder::cli::add_inspect_command(app);
   ladder::cli::add_tokenize_command(app);
   ladder::cli::add_forward_command(app);

@@ -112,7 +112,13 @@ train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& o) {
     return spec;
   }
   if (o.task != "custom") {
-    data::glue_task(o.task);  // UsageError listing the tasks
+    if (!data::is_glue_task(o.task)) {
+      std::string glue;
+      for (const auto& t : data::glue_tasks()) glue += (glue.empty() ? "" : ", ") + t.name;
+      throw UsageError("--task: unknown task '" + o.task + "' (GLUE: " + glue +
+                       "; your data: custom, completion, text; images: vqa, gqa, nlvr, caption, or several "
+                       "joined by commas)");
+    }
     if (seq2seq || classification || app.count("--prefix") > 0)
       throw UsageError("--text-field, --label-field, --source-field, --target-field and --prefix go with --task custom "
                        "(GLUE tasks have fixed formats)");

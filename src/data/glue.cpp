@@ -58,6 +58,19 @@ const Format& format_of(const std::string& task) {
   throw Error("internal: no text-to-text format for GLUE task " + task);
 }
 
+}  // namespace
+
+std::string glue_data_label(const std::string& task_name, const std::string& target) {
+  const GlueTask& task = glue_task(task_name);
+  if (task.labels.empty()) return target;
+  if (std::find(task.labels.begin(), task.labels.end(), target) == task.labels.end()) return "";
+  for (const auto& [word, label] : format_of(task.name).words)
+    if (label == target) return word;
+  return target;
+}
+
+namespace {
+
 // Layout of one file, decided from the task and (for MRPC/STS-B) its first line.
 enum class Layout { kHeader, kColaNoHeader, kStsOriginal };
 

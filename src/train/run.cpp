@@ -318,8 +318,13 @@ TrainResult start_run(RunConfig config, const std::string& run_dir, const RunCon
   return train_from_start(std::move(config), run_dir, context);
 }
 
-TrainResult resume_run(const std::string& run_dir, const RunContext& context) {
+TrainResult resume_run(const std::string& run_dir, const RunContext& context, const RunExtension& longer) {
   RunConfig config = load_run_config(run_dir);
+  if (longer.max_steps > 0) config.train.max_steps = longer.max_steps;
+  if (longer.epochs > 0) {
+    config.train.epochs = longer.epochs;
+    config.train.max_steps = 0;  // --epochs sets the length; a recorded --max-steps would win
+  }
   std::optional<RunLock> lock;
   if (context.writes_files()) lock.emplace(run_dir);
   std::string checkpoint;
@@ -338,7 +343,7 @@ TrainResult resume_run(const std::string& run_dir, const RunContext& context) {
     if (context.writes_files()) remove_training_outputs(run_dir);
     return train_from_start(std::move(config), run_dir, context);
   }
-  if (load_training_state(checkpoint).finished) {
+  if (load_training_state(checkpoint).finished && !longer.any()) {
     if (context.hooks.progress) *context.hooks.progress << "train: " << run_dir << " has already finished\n";
     TrainResult result;
     result.state = load_training_state(checkpoint);
@@ -353,7 +358,13 @@ TrainResult resume_run(const std::string& run_dir, const RunContext& context) {
   check_visual_width(*method, data.visual.get(), checkpoint);
   Trainer trainer(*method, *backbone.tokenizer, config.task, std::move(data), config.train, run_dir, context.device,
                   context.group);
-  trainer.restore(checkpoint);
+  trainer.restore(checkpoint, longer.any());
+  if (longer.any() && context.writes_files()) {
+    if (context.hooks.progress)
+      *context.hooks.progress << "train: " << run_dir << " continues to " << trainer.total_steps()
+                              << " updates (the learning-rate schedule follows the new length)\n";
+    write_json_atomically(run_json_path(run_dir), config.to_json());
+  }
   return trainer.run(context.hooks);
 }
 

@@ -219,8 +219,15 @@ std::vector<std::string> task_labels(const TaskSpec& task) {
   return task.classification.known_labels;
 }
 
-std::map<std::string, double> score_predictions(const TaskSpec& task, const std::vector<std::string>& predictions,
-                                                const std::vector<std::string>& references) {
+namespace {
+
+std::string trimmed(const std::string& text) {
+  const std::size_t begin = text.find_first_not_of(" \t\r\n");
+  return begin == std::string::npos ? "" : text.substr(begin, text.find_last_not_of(" \t\r\n") + 1 - begin);
+}
+
+std::map<std::string, double> task_metrics(const TaskSpec& task, const std::vector<std::string>& predictions,
+                                           const std::vector<std::string>& references) {
   if (task.is_glue() && task.decoder_only) {
     std::vector<std::string> labels, reference_labels;
     for (const auto& p : predictions) labels.push_back(label_of_word(task.task, p));
@@ -231,16 +238,40 @@ std::map<std::string, double> score_predictions(const TaskSpec& task, const std:
   if (task.scored_by_loss())
     throw Error("internal: a plain-text task is scored by its loss (evaluate_loss), not by generated texts");
   // Custom references were trimmed when loaded (data/custom.h); predictions are trimmed alike.
-  std::vector<std::string> trimmed;
-  trimmed.reserve(predictions.size());
-  for (const std::string& p : predictions) {
-    const std::size_t begin = p.find_first_not_of(" \t\r\n");
-    trimmed.push_back(begin == std::string::npos ? "" : p.substr(begin, p.find_last_not_of(" \t\r\n") + 1 - begin));
-  }
+  std::vector<std::string> cleaned;
+  cleaned.reserve(predictions.size());
+  for (const std::string& p : predictions) cleaned.push_back(trimmed(p));
   if (task.kind == "classification")
-    return data::evaluate_classification(trimmed, references, task.classification.known_labels);
-  const double exact = data::accuracy(trimmed, references);
+    return data::evaluate_classification(cleaned, references, task.classification.known_labels);
+  const double exact = data::accuracy(cleaned, references);
   return {{"exact_match", exact}, {"score", exact}};
+}
+
+}  // namespace
+
+std::string glue_prediction_label(const TaskSpec& task, const std::string& prediction) {
+  const std::string target = task.decoder_only ? label_of_word(task.task, prediction) : prediction;
+  return data::glue_data_label(task.task, trimmed(target));
+}
+
+std::map<std::string, double> score_predictions(const TaskSpec& task, const std::vector<std::string>& predictions,
+                                                const std::vector<std::string>& references) {
+  std::map<std::string, double> metrics = task_metrics(task, predictions, references);
+  // A classifier that scores 0 (or exactly a class's share) usually answers no label at all, or
+  // one label always: the share of each predicted label and of invalid predictions says which.
+  const std::vector<std::string> labels = task_labels(task);
+  if (labels.empty() || predictions.empty()) return metrics;
+  std::map<std::string, double> shares;
+  for (const auto& label : labels) shares[label] = 0;
+  double invalid = 0;
+  for (const std::string& p : predictions) {
+    auto it = shares.find(trimmed(p));
+    (it == shares.end() ? invalid : it->second) += 1;
+  }
+  const double n = static_cast<double>(predictions.size());
+  for (const auto& [label, count] : shares) metrics[kPredictedSharePrefix + label] = count / n;
+  metrics[kInvalidShareKey] = invalid / n;
+  return metrics;
 }
 
 std::string format_input(const TaskSpec& task, const std::string& text) {

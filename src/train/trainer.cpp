@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <ostream>
 #include <sstream>
@@ -15,6 +17,7 @@
 #include "ladder/train/method_init.h"
 #include "ladder/train/progress.h"
 #include "ladder/train/schedule.h"
+#include "ladder/train/task_data.h"
 
 namespace ladder::train {
 namespace fs = std::filesystem;
@@ -89,8 +92,16 @@ int64_t Trainer::total_steps() const {
   return options_.max_steps > 0 ? options_.max_steps : options_.epochs * steps_per_epoch();
 }
 
-void Trainer::restore(const std::string& checkpoint_dir) {
+void Trainer::restore(const std::string& checkpoint_dir, bool longer) {
   TrainingState state = load_training_state(checkpoint_dir);
+  if (longer && state.total_steps != total_steps()) {
+    if (total_steps() <= state.global_step)
+      throw UsageError(checkpoint_dir + ": the run is at update " + std::to_string(state.global_step) +
+                       "; a longer run needs more than that (it would have " + std::to_string(total_steps()) + ")");
+    check_state_fits_the_run(state, checkpoint_dir + "/training_state.json");  // as recorded, then lengthened
+    state.total_steps = total_steps();
+    state.finished = false;
+  }
   if (state.total_steps != total_steps())
     throw LoadError(checkpoint_dir + ": " + expected_found("total updates", std::to_string(total_steps()),
                                                            std::to_string(state.total_steps),
@@ -489,7 +500,17 @@ TrainResult Trainer::run(const TrainerHooks& hooks) {
       nlohmann::json record = evaluate_now();
       if (log) {
         *log << "eval step " << state_.global_step << " | validation";
-        for (const auto& [key, value] : record["metrics"].items()) *log << " | " << key << " " << value.get<double>();
+        std::string predicted;  // the shares of each predicted label, on one field
+        for (const auto& [key, value] : record["metrics"].items()) {
+          if (key.rfind(kPredictedSharePrefix, 0) == 0) {
+            char share[32];
+            std::snprintf(share, sizeof share, " %.2f", value.get<double>());
+            predicted += (predicted.empty() ? "" : ",") + (" " + key.substr(std::strlen(kPredictedSharePrefix))) + share;
+          } else {
+            *log << " | " << key << " " << value.get<double>();
+          }
+        }
+        if (!predicted.empty()) *log << " | predicted" << predicted;
         *log << " | best " << state_.best_score << " (step " << state_.best_step << ")" << std::endl;
       }
       save_last();

@@ -158,6 +158,17 @@ TEST(Glue, TaskTable) {
   EXPECT_EQ(ladder::data::glue_source("sst2", "S"), "sst2 sentence: S");
 }
 
+TEST(Glue, LabelsAsTheDataWritesThem) {
+  using ladder::data::glue_data_label;
+  EXPECT_EQ(glue_data_label("rte", "0"), "entailment");
+  EXPECT_EQ(glue_data_label("rte", "1"), "not_entailment");
+  EXPECT_EQ(glue_data_label("mnli", "2"), "contradiction");
+  EXPECT_EQ(glue_data_label("sst2", "1"), "1");
+  EXPECT_EQ(glue_data_label("rte", "Ca"), "");
+  EXPECT_EQ(glue_data_label("sst2", "2"), "");
+  EXPECT_EQ(glue_data_label("stsb", "3.8"), "3.8");
+}
+
 TEST(Glue, ColaSourceTargetKeepsQuotes) {
   const Dataset d = load_glue("cola", kGlue, "train");
   ASSERT_EQ(d.examples.size(), 3u);

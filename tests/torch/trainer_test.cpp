@@ -473,6 +473,15 @@ TEST_F(TrainerTest, CliTrainEvalPredict) {
   CliResult predict = run_cli({"predict", "--run", run, "--input", dir / "inputs.txt", "--threads", "1"}, dir);
   ASSERT_EQ(predict.status, 0) << predict.err;
   EXPECT_EQ(std::count(predict.out.begin(), predict.out.end(), '\n'), 3);
+  // Labels as RTE's data writes them; anything else is counted on stderr.
+  std::istringstream lines(predict.out);
+  int not_labels = 0, row = 0;
+  for (std::string l; std::getline(lines, l); ++row)
+    if (row != 1 && l != "entailment" && l != "not_entailment") ++not_labels;
+  if (not_labels > 0)
+    EXPECT_NE(predict.err.find(std::to_string(not_labels) + " of 2 outputs are no rte label"), std::string::npos) << predict.err;
+  else
+    EXPECT_EQ(predict.err.find("no rte label"), std::string::npos) << predict.err;
   CliResult bad = run_cli({"predict", "--run", run, "no tab"}, dir);
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.err.find("tab"), std::string::npos);
@@ -605,6 +614,70 @@ TEST_F(TrainerTest, CliRefusalsLeaveNoRunAndOnlyARunWithUpdatesIsKept) {
   ASSERT_EQ(fresh.status, 0) << fresh.err;
   EXPECT_NE(fresh.err.find("made no update"), std::string::npos) << fresh.err;
   EXPECT_EQ(load_training_state(stale + "/last").global_step, 2);
+}
+
+// One rule for eval and predict (last/ unless --checkpoint best), said on stderr; train's flag
+// names in bench too; errors that list every choice; --version.
+TEST_F(TrainerTest, CliCommandsAgree) {
+  TempDir dir;
+  const std::string run = dir / "run";
+  CliResult train = run_cli(cli_train_args(run, "4"), dir);
+  ASSERT_EQ(train.status, 0) << train.err;
+  CliResult predict = run_cli({"predict", "--run", run, "--threads", "1", "A man sleeps.\tA person rests."}, dir);
+  ASSERT_EQ(predict.status, 0) << predict.err;
+  EXPECT_NE(predict.err.find("predict: last/ (" + run + "/last, update 4)"), std::string::npos) << predict.err;
+  CliResult eval = run_cli({"eval", "--run", run, "--threads", "1"}, dir);
+  ASSERT_EQ(eval.status, 0) << eval.err;
+  EXPECT_EQ(nlohmann::json::parse(eval.out)["checkpoint"], "last");
+  CliResult nothing = run_cli({"predict", "--run", run}, dir);
+  EXPECT_EQ(nothing.status, 1) << nothing.err;
+  EXPECT_NE(nothing.err.find("no input"), std::string::npos) << nothing.err;
+  EXPECT_EQ(nothing.err.find("not both"), std::string::npos) << nothing.err;
+
+  CliResult bench = run_cli({"bench", "memory", "--model", tiny_model(), "--methods", "lora", "--batch-size", "2",
+                             "--max-source-length", "8", "--max-target-length", "4", "--warmup", "0", "--steps", "1",
+                             "--threads", "1", "--json", dir / "bench.json"},
+                            dir);
+  ASSERT_EQ(bench.status, 0) << bench.err;
+  const nlohmann::json record = read_json_file(dir / "bench.json");
+  EXPECT_EQ(record.at("batch"), 2) << record.dump();
+  EXPECT_EQ(record.at("source_length"), 8) << record.dump();
+
+  CliResult arch = run_cli({"inspect", "arch:no-such-model"}, dir);
+  EXPECT_NE(arch.status, 0);
+  for (const char* preset : {"t5-small", "qwen2-0.5b", "mistral-7b", "stories260k"})
+    EXPECT_NE(arch.err.find(preset), std::string::npos) << arch.err;
+  CliResult task = run_cli({"train", "--model", tiny_model(), "--task", "squad", "--data", dir / "data", "--out", dir / "x"}, dir);
+  EXPECT_EQ(task.status, 1) << task.err;
+  for (const char* name : {"rte", "custom", "completion", "text", "vqa"}) EXPECT_NE(task.err.find(name), std::string::npos) << task.err;
+
+  CliResult version = run_cli({"--version"}, dir);
+  EXPECT_EQ(version.status, 0) << version.err;
+  EXPECT_EQ(version.out.rfind("ladder ", 0), 0u) << version.out;
+  EXPECT_NE(version.out.find("libtorch "), std::string::npos) << version.out;
+}
+
+// --resume with --max-steps or --epochs makes a finished (or unfinished) run longer.
+TEST_F(TrainerTest, CliResumeTakesANewLength) {
+  TempDir dir;
+  const std::string run = dir / "run";
+  ASSERT_EQ(run_cli(cli_train_args(run, "4"), dir).status, 0);
+  CliResult longer = run_cli({"train", "--resume", run, "--max-steps", "6", "--threads", "1"}, dir);
+  ASSERT_EQ(longer.status, 0) << longer.err;
+  EXPECT_NE(longer.err.find("continues to 6 updates"), std::string::npos) << longer.err;
+  EXPECT_EQ(nlohmann::json::parse(longer.out)["global_step"], 6);
+  EXPECT_EQ(read_json_file(run + "/run.json")["training"]["max_steps"], 6);
+  EXPECT_TRUE(load_training_state(run + "/last").finished);
+  // Updates made are never undone, and the other settings stay the run's.
+  CliResult shorter = run_cli({"train", "--resume", run, "--max-steps", "5", "--threads", "1"}, dir);
+  EXPECT_NE(shorter.status, 0);
+  EXPECT_NE(shorter.err.find("at update 6"), std::string::npos) << shorter.err;
+  CliResult other = run_cli({"train", "--resume", run, "--max-steps", "8", "--lr", "0.1"}, dir);
+  EXPECT_EQ(other.status, 1) << other.err;
+  EXPECT_NE(other.err.find("--lr cannot be combined with --resume"), std::string::npos) << other.err;
+  CliResult epochs = run_cli({"train", "--resume", run, "--epochs", "3", "--threads", "1"}, dir);
+  ASSERT_EQ(epochs.status, 0) << epochs.err;  // 32 examples, batch 8: 4 updates an epoch
+  EXPECT_EQ(nlohmann::json::parse(epochs.out)["global_step"], 12);
 }
 
 // ---- reliability of the run folder ----------------------------------------------------------

@@ -114,5 +114,28 @@ TEST(CustomData, LabelsAndTargetsAreTrimmedLikePredictions) {
   EXPECT_DOUBLE_EQ(scores.at("accuracy"), 1.0);
 }
 
+// Accuracy 0 or exactly one class's share: the shares of predicted labels and of predictions
+// that are no label say whether the model answers nothing valid or one class always.
+TEST(PredictionShares, SayWhichLabelsAndHowManyInvalid) {
+  train::TaskSpec rte;
+  rte.task = "rte";
+  const auto scores = train::score_predictions(rte, {"Ca", "", " 0", "0"}, {"0", "1", "1", "0"});
+  EXPECT_DOUBLE_EQ(scores.at("invalid_share"), 0.5);
+  EXPECT_DOUBLE_EQ(scores.at("predicted_share/0"), 0.5);
+  EXPECT_DOUBLE_EQ(scores.at("predicted_share/1"), 0.0);
+  EXPECT_DOUBLE_EQ(scores.at("accuracy"), 0.25);
+  // A decoder-only model answers the label's word.
+  rte.decoder_only = true;
+  const auto words = train::score_predictions(rte, {" entailment", "entailment", "maybe", "entailment"},
+                                              {"entailment", "not_entailment", "entailment", "entailment"});
+  EXPECT_DOUBLE_EQ(words.at("predicted_share/entailment"), 0.75);
+  EXPECT_DOUBLE_EQ(words.at("predicted_share/not_entailment"), 0.0);
+  EXPECT_DOUBLE_EQ(words.at("invalid_share"), 0.25);
+  // Tasks without a label set have none.
+  train::TaskSpec stsb;
+  stsb.task = "stsb";
+  EXPECT_EQ(train::score_predictions(stsb, {"1.0", "2.0"}, {"1.0", "2.4"}).count("invalid_share"), 0u);
+}
+
 }  // namespace
 }  // namespace ladder

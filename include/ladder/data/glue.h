@@ -78,6 +78,11 @@ bool is_glue_task(const std::string& name);
 // Throws UsageError listing the known tasks.
 const GlueTask& glue_task(const std::string& name);
 
+// A target string as the task's data files write the label: rte/qnli/mnli their words
+// ("0" -> "entailment"), the other classification tasks the target itself ("1"); "" when
+// `target` is no label of the task. stsb: the target as it is.
+std::string glue_data_label(const std::string& task, const std::string& target);
+
 // The source string for one example (b ignored for single-sentence tasks).
 std::string glue_source(const std::string& task, const std::string& a, const std::string& b = "");
 

@@ -50,8 +50,17 @@ struct RunContext {
 // Fills in what was left to defaults (tokenizer path, label set, max_new_tokens, warmup) and
 // records it in run.json before training.
 TrainResult start_run(RunConfig config, const std::string& run_dir, const RunContext& context);
-// Continues the run in `run_dir` from last/; a finished run returns at once.
-TrainResult resume_run(const std::string& run_dir, const RunContext& context);
+// A longer run on --resume (0: as recorded): the new length is recorded in run.json, and the
+// learning-rate schedule follows it from the update the run is at.
+struct RunExtension {
+  int64_t max_steps = 0;
+  int64_t epochs = 0;
+  bool any() const { return max_steps > 0 || epochs > 0; }
+};
+
+// Continues the run in `run_dir` from last/; a finished run returns at once unless `longer`
+// gives it more updates.
+TrainResult resume_run(const std::string& run_dir, const RunContext& context, const RunExtension& longer = {});
 
 RunConfig load_run_config(const std::string& run_dir);
 // RUN/best or RUN/last (or the copy a crash left at .old); UsageError with a hint when the

@@ -87,7 +87,17 @@ std::vector<std::string> glue_label_words(const std::string& task);
 // custom label set); empty for stsb, seq2seq and text.
 std::vector<std::string> task_labels(const TaskSpec& task);
 
-// {"score": ...} plus the task's own metrics (see task_data.h's header comment).
+// A GLUE classification prediction as the task's data writes its label (data::glue_data_label;
+// a decoder-only model's label word first becomes its target); "" when it is no label.
+std::string glue_prediction_label(const TaskSpec& task, const std::string& prediction);
+
+// Keys score_predictions adds for classification tasks: the share of predictions that are
+// each label ("predicted_share/<label>") and that are no label at all.
+inline constexpr const char* kPredictedSharePrefix = "predicted_share/";
+inline constexpr const char* kInvalidShareKey = "invalid_share";
+
+// {"score": ...} plus the task's own metrics (see task_data.h's header comment); for a
+// classification task also the shares above.
 std::map<std::string, double> score_predictions(const TaskSpec& task, const std::vector<std::string>& predictions,
                                                 const std::vector<std::string>& references);
 // A vision-language split: every task of the run (limits per task), examples carrying their

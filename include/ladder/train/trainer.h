@@ -110,7 +110,9 @@ class Trainer {
 
   // Continues from a checkpoint (RUN/last): optimizer moments, counters, data position and
   // best score. The method's weights must already be loaded from the same directory.
-  void restore(const std::string& checkpoint_dir);
+  // `longer`: this trainer's length may exceed the checkpoint's (a resume with more updates;
+  // never fewer than the checkpoint has made).
+  void restore(const std::string& checkpoint_dir, bool longer = false);
 
   // UsageError for settings this run cannot train with (a backbone cache the method cannot
   // use, an initialisation the backbone does not allow): checked before anything is written.

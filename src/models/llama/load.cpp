@@ -7,6 +7,7 @@
 
 #include "ladder/error.h"
 #include "ladder/io/json_file.h"
+#include "ladder/models/t5/config.h"
 
 namespace ladder {
 namespace fs = std::filesystem;
@@ -76,7 +77,19 @@ ModelFamily model_family(const std::string& spec) {
     if (LlamaConfig::is_builtin(name)) return ModelFamily::causal_lm;
     if (fs::is_directory(name)) config_path = (fs::path(name) / "config.json").string();
     else if (fs::is_regular_file(name)) config_path = name;
-    else return ModelFamily::t5;  // T5's presets, or an unknown name T5's loader reports
+    else {
+      const std::vector<std::string> t5 = T5Config::builtin_names();
+      if (std::find(t5.begin(), t5.end(), name) != t5.end()) return ModelFamily::t5;
+      // Unknown: every family's published sizes, not only the family the name was tried on.
+      auto listed = [](const std::vector<std::string>& names) {
+        std::string text;
+        for (const auto& n : names) text += (text.empty() ? "" : ", ") + n;
+        return text;
+      };
+      throw UsageError("unknown architecture \"arch:" + name + "\" (T5: " + listed(t5) +
+                       "; decoder-only: " + listed(LlamaConfig::builtin_names()) +
+                       "; or arch:DIR / arch:CONFIG.json for the architecture of a folder)");
+    }
   } else {
     if (!fs::is_directory(spec)) return ModelFamily::t5;  // the loader says what is wrong
     config_path = (fs::path(spec) / "config.json").string();
