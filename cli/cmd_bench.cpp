@@ -1,6 +1,8 @@
 // `ladder bench memory`: one training step per method, each in a fresh child process (so
 // peaks do not mix), printed as one table and optionally written as JSON.
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -72,7 +74,38 @@ runtime::BenchRecord run_child(const runtime::BenchConfig& c, int threads) {
   }
 }
 
-void add_shape_options(CLI::App* app, runtime::BenchConfig& c) {
+// `bench memory --settings`: '{...}' for every method, METHOD='{...}' for one (over the common
+// ones, key by key); repeatable. Names must be among `methods`.
+std::map<std::string, nlohmann::json> settings_per_method(const std::vector<std::string>& given,
+                                                          const std::vector<std::string>& methods) {
+  nlohmann::json common = nlohmann::json::object();
+  std::map<std::string, nlohmann::json> own;
+  auto parse = [](const std::string& text, const std::string& what) {
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object()) throw UsageError("--settings " + what + ": expected a JSON object, found '" + text + "'");
+    return j;
+  };
+  for (const std::string& s : given) {
+    const std::size_t start = s.find_first_not_of(" \t");
+    if (start != std::string::npos && s[start] == '{') {
+      common.update(parse(s, "(every method)"));
+      continue;
+    }
+    const std::size_t eq = s.find('=');
+    const std::string method = s.substr(0, eq);
+    if (eq == std::string::npos || std::find(methods.begin(), methods.end(), method) == methods.end())
+      throw UsageError("--settings '" + s + "': expected '{...}' for every method or METHOD='{...}' with METHOD one of --methods");
+    own[method].update(parse(s.substr(eq + 1), "for " + method));
+  }
+  std::map<std::string, nlohmann::json> out;
+  for (const auto& m : methods) {
+    out[m] = common;
+    if (own.count(m)) out[m].update(own[m]);
+  }
+  return out;
+}
+
+void add_shape_options(CLI::App* app, runtime::BenchConfig& c, bool settings = true) {
   app->add_option("--model", c.model, "model directory or arch:NAME")->capture_default_str();
   // train's names too, so that one set of flags works everywhere.
   app->add_option("--batch,--batch-size", c.batch, "batch size")->capture_default_str()->check(whole_number(1, kMaxCount));
@@ -83,7 +116,7 @@ void add_shape_options(CLI::App* app, runtime::BenchConfig& c) {
   app->add_option("--tgt-len,--max-target-length", c.target_length, "target tokens per example")->capture_default_str()->check(whole_number(1, 1 << 20));
   app->add_option("--warmup", c.warmup_steps, "untimed steps first")->capture_default_str()->check(whole_number(0, kMaxCount));
   app->add_option("--steps", c.timed_steps, "timed steps")->capture_default_str()->check(whole_number(1, kMaxCount));
-  app->add_option("--settings", c.settings, "method settings as JSON (the same for every method)");
+  if (settings) app->add_option("--settings", c.settings, "method settings as JSON (the same for every method)");
 }
 
 void add_cache_options(CLI::App* app, runtime::BenchConfig& c) {
@@ -114,9 +147,13 @@ void add_bench_command(CLI::App& root) {
   auto runtime_options = std::make_shared<RuntimeOptions>();
   auto methods = std::make_shared<std::string>("full,lora,adapter,bitfit,prompt,lst");
   auto json_path = std::make_shared<std::string>();
+  auto memory_settings = std::make_shared<std::vector<std::string>>();
   CLI::App* memory = bench->add_subcommand("memory", "peak memory by category and step time of each method");
-  add_shape_options(memory, *config);
+  add_shape_options(memory, *config, /*settings=*/false);
   memory->add_option("--methods", *methods, "comma-separated methods")->capture_default_str();
+  memory->add_option("--settings", *memory_settings,
+                     "method settings: '{...}' for every method, METHOD='{...}' for one (repeatable), "
+                     "e.g. --settings lst='{\"reduction\": 4}' --settings lora='{\"rank\": 8}'");
   add_cache_options(memory, *config);
   add_visual_options(memory, *config);
   memory->add_option("--json", *json_path, "also write the records as JSON to this file");
@@ -132,14 +169,23 @@ void add_bench_command(CLI::App& root) {
     config->return_freed_memory = runtime_options->return_freed_memory;
     std::vector<runtime::BenchRecord> records;
     const auto names = split_list(*methods);
+    const auto settings = settings_per_method(*memory_settings, names);
+    // A method that fails loses its own row only: the others are measured, shown and written.
+    std::vector<std::string> failed;
     for (size_t i = 0; i < names.size(); ++i) {
       runtime::BenchConfig one = *config;
       one.method = names[i];
+      one.settings = settings.at(names[i]).dump();
       std::cerr << "[" << i + 1 << "/" << names.size() << "] " << one.method << " on " << one.model << " ("
                 << one.device << ", " << one.precision << ")\n";
-      records.push_back(run_child(one, threads));
+      try {
+        records.push_back(run_child(one, threads));
+      } catch (const Error& e) {
+        std::cerr << "ladder: " << e.what() << "\n";
+        failed.push_back(names[i]);
+      }
     }
-    std::cout << runtime::format_bench_table(records, *config);
+    if (!records.empty()) std::cout << runtime::format_bench_table(records, *config);
     if (!json_path->empty()) {
       nlohmann::json out = nlohmann::json::array();
       for (const auto& r : records) out.push_back(r.to_json());
@@ -149,8 +195,15 @@ void add_bench_command(CLI::App& root) {
                             {"backbone_dtype", config->backbone_dtype.empty() ? config->precision : config->backbone_dtype},
                             {"visual_tokens", config->visual_tokens},
                             {"feature_dim", config->visual_tokens > 0 ? config->feature_dim : 0},
-                            {"records", out}};
+                            {"records", out}, {"failed", failed}};
       write_file_atomically(*json_path, doc.dump(2) + "\n");
+    }
+    if (!failed.empty()) {
+      std::string list;
+      for (const auto& m : failed) list += (list.empty() ? "" : ", ") + m;
+      throw Error("bench: " + std::to_string(failed.size()) + " of " + std::to_string(names.size()) +
+                  " methods failed (" + list + "); the rows of the others are above" +
+                  (json_path->empty() ? std::string() : " and in " + *json_path));
     }
   });
 

@@ -819,6 +819,48 @@ t tok-json-nfkc            "nfkc\.json&NFKC"                  "$L" tokenize --to
 t tok-json-cut             "cut\.json"                        "$L" tokenize --tokenizer "$W/ll/cut.json" hello
 t tok-json-ok              "out:^659 "                        "$L" tokenize --tokenizer "$BBPE" "Once upon a time"
 
+# --- what new users hit first (issue 28: findings 1, 2, 5, 6) ----------------------------------
+# 1: Ctrl-C during LST's Fisher pass (an untrained t5-small over 400 made-up RTE rows) ends the
+#    process within 2 s with exit 130, saying where it stopped.
+mkdir -p "$W/fisher/RTE"
+{ printf 'index\tsentence1\tsentence2\tlabel\n'
+  for i in $(seq 0 399); do printf '%d\ta film numbered %d\tit is good\t%s\n' "$i" "$i" "$([[ $((i % 2)) == 0 ]] && echo entailment || echo not_entailment)"; done
+} >"$W/fisher/RTE/train.tsv"
+printf 'index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\tc\td\tnot_entailment\n' >"$W/fisher/RTE/dev.tsv"
+# (a script, since each case runs under timeout)
+cat >"$W/fisher/sigint.sh" <<'SH'
+# ARGS: ladder tokenizer data out. Exit status of ladder, or 99 when it ran on 2 s after SIGINT.
+"$1" train --model arch:t5-small --tokenizer "$2" --task rte --data "$3" --method lst \
+  --settings '{"fisher_samples": 400}' --max-steps 1 --threads 1 --out "$4" 2>"$3/err" &
+pid=$!
+for k in $(seq 600); do grep -q '^init: ' "$3/err" 2>/dev/null && break; sleep 0.1; done
+sleep 0.3; kill -INT "$pid"
+for k in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; wait "$pid"; echo "still running 2 s after SIGINT" >&2; exit 99; fi
+wait "$pid"; rc=$?; cat "$3/err" >&2; exit $rc
+SH
+t new-fisher-sigint          "interrupted by signal 2&initialisation" bash "$W/fisher/sigint.sh" "$L" "$TOK" "$W/fisher" "$W/r/fisher"
+t new-fisher-folder-reused   'out:"global_step": ?1'  "$L" train --model "$M0" --tokenizer "$TOK" --task rte --data "$G/RTE" --method lst --settings '{"side_init": "random"}' --max-steps 1 --batch-size 2 --threads 1 --out "$W/r/fisher"
+# 2: settings refused before anything is written; the corrected command takes the same folder.
+t new-cache-needs-determinism "backbone_dropout"   "${TRB[@]}" --method lst --settings '{"side_init": "random"}' --cache-backbone --out "$W/r/cache1"
+t new-cache-corrected        'out:"global_step": ?1' "${TRB[@]}" --method lst --settings '{"side_init": "random", "backbone_dropout": false}' --cache-backbone --out "$W/r/cache1"
+t new-fisher-over-nf4        "side_init&nf4"      "${TRB[@]}" --method lst --backbone-dtype nf4 --out "$W/r/nf4"
+t new-fisher-over-nf4-fixed  'out:"global_step": ?1' "${TRB[@]}" --method lst --backbone-dtype nf4 --settings '{"side_init": "magnitude"}' --out "$W/r/nf4"
+# 5: a reduction that does not fit names the largest that does; one failing bench method keeps the others' rows.
+t new-lst-reduction-largest  "reduction 64&largest that fits is 16" "$L" inspect "$M0" --method lst --settings '{"reduction": 64}'
+t new-bench-one-fails        "reduction 1000&largest that fits" "$L" bench memory --model "$M0" --methods lst,lora --settings 'lst={"reduction": 1000}' --batch 2 --src-len 8 --tgt-len 4 --warmup 0 --steps 1 --threads 1
+t new-bench-settings-method  "METHOD one of --methods" "$L" bench memory --model "$M0" --methods lora --settings 'lst={"reduction": 2}' --threads 1
+# 6: one rule and one set of names; errors that list every choice.
+t new-predict-no-input       "no input"           "$L" predict --threads 1 --run "$W/base"
+t new-task-unknown           "squad&custom&completion&text" "$L" train --model "$M0" --task squad --data "$G" --out "$W/r/squad"
+t new-arch-unknown           "no-such&t5-small&decoder-only" "$L" inspect arch:no-such
+R=$(cprun base resume-shorter)
+t new-resume-shorter         "at update 2"        "${RS[@]}" "$R" --max-steps 1
+R=$(cprun base resume-longer)
+t new-resume-longer          'out:"global_step": ?3' "${RS[@]}" "$R" --max-steps 3
+t new-bench-train-names      "out:lora"           "$L" bench memory --model "$M0" --methods lora --batch-size 2 --max-source-length 8 --max-target-length 4 --warmup 0 --steps 1 --threads 1
+t new-version                "out:^ladder [0-9]"  "$L" --version
+
 # --- summary ----------------------------------------------------------------------------------
 if ((${#BAD[@]})); then printf 'not clean: %s\n' "${BAD[@]}" >&2; fi
 echo "time: $((SECONDS - T0)) s" >&2

@@ -657,6 +657,39 @@ TEST_F(TrainerTest, CliCommandsAgree) {
   EXPECT_NE(version.out.find("libtorch "), std::string::npos) << version.out;
 }
 
+// bench memory: settings per method (over the common ones), and a method that fails loses only
+// its own row.
+TEST(CliBench, SettingsPerMethodAndTheOtherRowsKeptWhenOneFails) {
+  TempDir dir;
+  auto bench = [&](std::vector<std::string> extra, const std::string& json) {
+    std::vector<std::string> args = {"bench", "memory", "--model", tiny_model(), "--batch", "2", "--src-len", "8",
+                                     "--tgt-len", "4", "--warmup", "0", "--steps", "1", "--threads", "1", "--json", json};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_cli(args, dir);
+  };
+  auto trainable = [&](const std::string& json) {
+    return read_json_file(json).at("records").at(0).at("trainable_parameters").get<int64_t>();
+  };
+  ASSERT_EQ(bench({"--methods", "lora", "--settings", R"(lora={"r": 2})"}, dir / "r2.json").status, 0);
+  ASSERT_EQ(bench({"--methods", "lora", "--settings", R"({"r": 4})"}, dir / "r4.json").status, 0);
+  ASSERT_EQ(bench({"--methods", "lora", "--settings", R"({"r": 4})", "--settings", R"(lora={"r": 2})"}, dir / "both.json").status, 0);
+  EXPECT_EQ(trainable(dir / "r4.json"), 2 * trainable(dir / "r2.json"));
+  EXPECT_EQ(trainable(dir / "both.json"), trainable(dir / "r2.json"));
+
+  CliResult one_fails = bench({"--methods", "lst,lora", "--settings", R"(lst={"reduction": 1000})"}, dir / "kept.json");
+  EXPECT_EQ(one_fails.status, 1) << one_fails.err;
+  EXPECT_NE(one_fails.err.find("1 of 2 methods failed (lst)"), std::string::npos) << one_fails.err;
+  EXPECT_NE(one_fails.out.find("lora"), std::string::npos) << one_fails.out;
+  const nlohmann::json kept = read_json_file(dir / "kept.json");
+  ASSERT_EQ(kept.at("records").size(), 1u) << kept.dump();
+  EXPECT_EQ(kept.at("records").at(0).at("method"), "lora");
+  EXPECT_EQ(kept.at("failed"), nlohmann::json::array({"lst"}));
+
+  CliResult unknown = bench({"--methods", "lora", "--settings", R"(lst={"reduction": 2})"}, dir / "x.json");
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_NE(unknown.err.find("METHOD one of --methods"), std::string::npos) << unknown.err;
+}
+
 // --resume with --max-steps or --epochs makes a finished (or unfinished) run longer.
 TEST_F(TrainerTest, CliResumeTakesANewLength) {
   TempDir dir;
