@@ -56,7 +56,11 @@ def main():
     model_dir, task = run["model"], run["task"]
     features = args.features or task["features"]
     weights_dir = os.path.join(args.run, "last")
-    adapter = json.load(open(os.path.join(weights_dir, "adapter_config.json")))
+    # ladder_config.json since ladder 0.9; earlier folders kept it all in adapter_config.json.
+    ladder_config = os.path.join(weights_dir, "ladder_config.json")
+    if not os.path.exists(ladder_config):
+        ladder_config = os.path.join(weights_dir, "adapter_config.json")
+    adapter = json.load(open(ladder_config))
     if adapter["method"] != "lst":
         sys.exit(f"{args.run}: an LST run is needed (this one is {adapter['method']})")
     if not features.endswith(".safetensors"):

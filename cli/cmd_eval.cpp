@@ -33,7 +33,7 @@ struct EvalCommand {
 std::string weights_method(const std::string& dir) {
   const std::string path = (fs::path(dir) / "adapter_config.json").string();
   if (!fs::exists(path)) throw UsageError(dir + ": no adapter_config.json (expected a directory written by ladder train)");
-  return read_json_file(path).value("method", "");
+  return saved_method_name(dir);
 }
 
 void run_eval(const EvalCommand& c, const CLI::App& app) {

@@ -41,6 +41,7 @@ void run_init(const InitCommand& c, const CLI::App& app) {
   else config.task.data.clear();  // no task: a data-dependent initialisation says what it needs
   train::InitialMethod initial = train::initial_method(config, device);
   if (!initial.log.empty()) std::cerr << initial.log << "\n";
+  initial.loaded.method->set_base_model_source(c.model);
   save_method(*initial.loaded.method, c.out);
   std::cout << "init: " << initial.loaded.method->name() << " " << initial.loaded.method->settings().dump() << ", "
             << initial.loaded.method->trainable_count() << " trainable parameters, written to " << c.out << "\n";

@@ -526,12 +526,12 @@ t predict-pair-without-tab  "tab|pair"           "$L" predict --threads 1 --run 
 t predict-run-missing       "no-such-run"        "$L" predict --threads 1 --run "$W/no-such-run" "a"$'\t'"b"
 
 # --- adapter folders --------------------------------------------------------------------------
-A=$(cpad lora says-bitfit); jset "$A/adapter_config.json" method '"bitfit"'
-t eval-weights-config-says-bitfit "adapter_config\.json|bitfit|lora" "${EV[@]}" --weights "$A"
-t forward-adapter-config-says-bitfit "adapter_config\.json|bitfit|lora" "${FW[@]}" --model "$M0" --adapter "$A"
-A=$(cpad lora says-lst); jset "$A/adapter_config.json" method '"lst"'
-t forward-adapter-config-says-lst "adapter_config\.json|lst|lora" "${FW[@]}" --model "$M0" --adapter "$A"
-A=$(cpad lora says-bogus); jset "$A/adapter_config.json" method '"bogus"'
+A=$(cpad lora says-bitfit); jset "$A/ladder_config.json" method '"bitfit"'
+t eval-weights-config-says-bitfit "ladder_config\.json|bitfit|lora" "${EV[@]}" --weights "$A"
+t forward-adapter-config-says-bitfit "ladder_config\.json|bitfit|lora" "${FW[@]}" --model "$M0" --adapter "$A"
+A=$(cpad lora says-lst); jset "$A/ladder_config.json" method '"lst"'
+t forward-adapter-config-says-lst "ladder_config\.json|lst|lora" "${FW[@]}" --model "$M0" --adapter "$A"
+A=$(cpad lora says-bogus); jset "$A/ladder_config.json" method '"bogus"'
 t eval-weights-method-bogus "bogus"              "${EV[@]}" --weights "$A"
 t eval-weights-method-flag-mismatch "method&bitfit|lora" "${EV[@]}" --weights "$W/a/lora" --method bitfit
 A=$(cpad lora no-weights); rm "$A/adapter_model.safetensors"
@@ -539,9 +539,18 @@ t eval-weights-no-safetensors "adapter_model\.safetensors" "${EV[@]}" --weights 
 t forward-adapter-no-safetensors "adapter_model\.safetensors" "${FW[@]}" --model "$M0" --adapter "$A"
 A=$(cpad lora no-config); rm "$A/adapter_config.json"
 t eval-weights-no-config    "adapter_config\.json" "${EV[@]}" --weights "$A"
-A=$(cpad lora config-garbage); echo '{"method": ' >"$A/adapter_config.json"
-t forward-adapter-config-garbage "adapter_config\.json" "${FW[@]}" --model "$M0" --adapter "$A"
-A=$(cpad lora r-16); jset "$A/adapter_config.json" r 16; jset "$A/adapter_config.json" settings.r 16
+A=$(cpad lora config-garbage); echo '{"method": ' >"$A/ladder_config.json"
+t forward-adapter-config-garbage "ladder_config\.json" "${FW[@]}" --model "$M0" --adapter "$A"
+# PEFT's own LoRA folders (adapter_config.json alone): read, and what ladder's LoRA does not compute refused.
+A=$(cpad lora peft-only); rm "$A/ladder_config.json"
+t eval-weights-peft-lora-folder 'out:"score"' "${EV[@]}" --weights "$A"
+A=$(cpad lora peft-dora); rm "$A/ladder_config.json"; jset "$A/adapter_config.json" use_dora true
+t eval-weights-peft-dora    "adapter_config\.json&use_dora" "${EV[@]}" --weights "$A"
+A=$(cpad lora peft-pattern); rm "$A/ladder_config.json"; jset "$A/adapter_config.json" target_modules '"all-linear"'
+t eval-weights-peft-pattern "adapter_config\.json&target_modules" "${EV[@]}" --weights "$A"
+A=$(cpad lora peft-r-16); rm "$A/ladder_config.json"; jset "$A/adapter_config.json" r 16
+t eval-weights-peft-r-16    "lora_A|shape" "${EV[@]}" --weights "$A"
+A=$(cpad lora r-16); jset "$A/ladder_config.json" settings.r 16
 t eval-weights-config-r-16  "lora_A|shape|\br\b" "${EV[@]}" --weights "$A"
 A=$(cpad lora weights-cut); cut_half "$A/adapter_model.safetensors"
 t eval-weights-truncated    "adapter_model\.safetensors" "${EV[@]}" --weights "$A"

@@ -285,6 +285,7 @@ TrainResult train_from_start(RunConfig config, const std::string& run_dir, const
   TrainData data = prepare_data(config, backbone);
 
   std::unique_ptr<FineTuningMethod> method = build_method(config, backbone.model, context.device, data.visual.get(), data.train);
+  method->set_base_model_source(config.model);
   config.settings = method->settings();  // defaults filled in
 
   Trainer trainer(*method, *backbone.tokenizer, config.task, std::move(data), config.train, run_dir, context.device,
@@ -355,6 +356,7 @@ TrainResult resume_run(const std::string& run_dir, const RunContext& context, co
   TrainData data = prepare_data(config, backbone);
   std::unique_ptr<FineTuningMethod> method = load_method(backbone.model, checkpoint, backbone_storage(config.backbone_dtype, config.precision).dtype);
   method->to(context.device);
+  method->set_base_model_source(config.model);
   check_visual_width(*method, data.visual.get(), checkpoint);
   Trainer trainer(*method, *backbone.tokenizer, config.task, std::move(data), config.train, run_dir, context.device,
                   context.group);

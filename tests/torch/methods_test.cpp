@@ -11,7 +11,9 @@
 #include <regex>
 #include <set>
 
+#include "../core/expect_error.h"
 #include "ladder/error.h"
+#include "ladder/io/json_file.h"
 #include "ladder/methods/lora.h"
 #include "ladder/methods/method.h"
 #include "ladder/models/t5/load.h"
@@ -416,6 +418,65 @@ TEST(LoraTest, SavedKeysFollowPeft) {
   EXPECT_EQ(config.at("lora_alpha").get<double>(), 32.0);
   EXPECT_EQ(config.at("lora_dropout").get<double>(), 0.1);
   EXPECT_EQ(config.at("target_modules"), nlohmann::json({"q", "v"}));
+}
+
+// adapter_config.json holds PEFT's LoraConfig keys and nothing else (PEFT before 0.13 refuses a
+// key it does not know); ladder's facts are in ladder_config.json. A folder as PEFT writes it
+// (adapter_config.json alone, with keys of later PEFT versions) loads and computes the same.
+TEST(LoraTest, FoldersArePeftsBothWays) {
+  const std::string fixture = "t5-tiny-v1_0";
+  Case c{fixture, "lora", nlohmann::json{{"r", 4}, {"alpha", 16.0}}, ""};
+  auto method = build(c, load_backbone(fixture));
+  perturb(*method, 5, 0.1);  // B off zero, so that the adapter changes the logits
+  method->set_base_model_source("google/t5-tiny");
+  TempDir dir;
+  save_method(*method, dir.path + "/ladder");
+  nlohmann::json peft;
+  std::ifstream(dir.path + "/ladder/adapter_config.json") >> peft;
+  const std::set<std::string> peft_keys = {"base_model_name_or_path", "bias", "fan_in_fan_out", "inference_mode",
+                                           "init_lora_weights", "lora_alpha", "lora_dropout", "modules_to_save",
+                                           "peft_type", "r", "revision", "target_modules", "task_type"};
+  for (const auto& [key, value] : peft.items()) EXPECT_TRUE(peft_keys.count(key)) << "not a LoraConfig key: " << key;
+  EXPECT_EQ(peft.at("base_model_name_or_path"), "google/t5-tiny");
+  EXPECT_EQ(peft.at("r"), 4);
+  nlohmann::json ours;
+  std::ifstream(dir.path + "/ladder/ladder_config.json") >> ours;
+  EXPECT_EQ(ours.at("method"), "lora");
+  EXPECT_EQ(ours.at("base_model").at("source"), "google/t5-tiny");
+
+  // As PEFT 0.13 writes it: its own defaults for what ladder's LoRA does not use.
+  fs::create_directories(dir.path + "/peft");
+  fs::copy_file(dir.path + "/ladder/adapter_model.safetensors", dir.path + "/peft/adapter_model.safetensors");
+  nlohmann::json written = peft;
+  written["use_dora"] = false;
+  written["use_rslora"] = false;
+  written["rank_pattern"] = nlohmann::json::object();
+  written["alpha_pattern"] = nlohmann::json::object();
+  written["layers_to_transform"] = nullptr;
+  written["loftq_config"] = nlohmann::json::object();
+  write_json_atomically(dir.path + "/peft/adapter_config.json", written);
+  EXPECT_EQ(saved_method_name(dir.path + "/peft"), "lora");
+  auto loaded = load_method(load_backbone(fixture), dir.path + "/peft");
+  EXPECT_EQ(loaded->settings().at("r"), 4);
+  EXPECT_EQ(loaded->settings().at("alpha").get<double>(), 16.0);
+  EXPECT_EQ(loaded->base_model_source(), "google/t5-tiny");
+  const Seq2SeqBatch batch = golden_batch(fixture);
+  method->set_training(false);
+  loaded->set_training(false);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor expected = method->forward(batch).logits;
+  EXPECT_TRUE(torch::equal(loaded->forward(batch).logits, expected));
+  EXPECT_GT(test::max_abs_diff(expected, load_backbone(fixture)->forward(batch).logits), 1e-4);
+
+  // What ladder's LoRA does not compute is refused, naming the file and the key.
+  for (const char* key : {"use_dora", "fan_in_fan_out"}) {
+    nlohmann::json other = written;
+    other[key] = true;
+    write_json_atomically(dir.path + "/peft/adapter_config.json", other);
+    const std::string message = test::error_of<FormatError>([&] { load_method(load_backbone(fixture), dir.path + "/peft"); });
+    EXPECT_NE(message.find("adapter_config.json"), std::string::npos) << message;
+    EXPECT_NE(message.find(key), std::string::npos) << message;
+  }
 }
 
 TEST(LoraTest, SeedDecidesTheInitialisation) {

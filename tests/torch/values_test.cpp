@@ -87,7 +87,7 @@ TEST(DoorErrors, BadSettingsInAnAdapterConfigNameTheFile) {
   options.name = "lora";
   auto method = make_method(load_model(test::fixture_dir("t5-tiny-v1_0")).model, options);
   save_method(*method, dir / "adapter");
-  const std::string path = dir / "adapter/adapter_config.json";
+  const std::string path = dir / "adapter/ladder_config.json";
   nlohmann::json config = read_json_file(path);
   config["method"] = "adapter";  // lora's settings under another method
   write_json_atomically(path, config);

@@ -482,7 +482,7 @@ TEST(VlSaveLoad, FeatureStatisticsRoundTripAndChangeTheOutput) {
   test::TempDir dir;
   const std::string out = dir / "lst";
   save_method(*method, out);
-  const nlohmann::json config = read_json_file(out + "/adapter_config.json");
+  const nlohmann::json config = read_json_file(out + "/ladder_config.json");
   EXPECT_EQ(config["visual"]["feature_mean"].size(), static_cast<std::size_t>(kFeatureDim));
   auto loaded = load_method(fixture_backbone(), out);
   loaded->set_training(false);
@@ -501,13 +501,13 @@ TEST(VlSaveLoad, FeatureStatisticsRoundTripAndChangeTheOutput) {
 
   nlohmann::json bad = config;
   bad["visual"]["feature_std"][0] = 0.0;
-  write_json_atomically(out + "/adapter_config.json", bad);
+  write_json_atomically(out + "/ladder_config.json", bad);
   std::string message = test::error_of<Error>([&] { load_method(fixture_backbone(), out); });
   EXPECT_TRUE(test::contains(message, "deviation")) << message;
-  EXPECT_TRUE(test::contains(message, "adapter_config.json")) << message;
+  EXPECT_TRUE(test::contains(message, "ladder_config.json")) << message;
   bad = config;
   bad["visual"]["feature_mean"].erase(0);
-  write_json_atomically(out + "/adapter_config.json", bad);
+  write_json_atomically(out + "/ladder_config.json", bad);
   message = test::error_of<Error>([&] { load_method(fixture_backbone(), out); });
   EXPECT_TRUE(test::contains(message, "means")) << message;
 }
@@ -518,7 +518,7 @@ TEST(VlSaveLoad, LstRoundTripRestoresTheVisualEmbedding) {
   test::TempDir dir;
   const std::string out = dir / "lst";
   save_method(*method, out);
-  const nlohmann::json config = read_json_file(out + "/adapter_config.json");
+  const nlohmann::json config = read_json_file(out + "/ladder_config.json");
   ASSERT_TRUE(config.contains("visual")) << config.dump(2);
   EXPECT_EQ(config["visual"]["feature_dim"], kFeatureDim);
   EXPECT_EQ(config["visual"]["images"], 2);

@@ -293,7 +293,7 @@ TEST(VlCli, TrainsMultiTaskAndEvaluatesTheRun) {
     EXPECT_EQ(config["training"]["num_beams"], 2);
     EXPECT_EQ(config["training"]["max_grad_norm"], 5.0);  // the authors' VL recipe
     if (method == "lst") EXPECT_EQ(config["settings"]["reduction"], 4);
-    const nlohmann::json adapter = read_json_file(run + "/best/adapter_config.json");
+    const nlohmann::json adapter = read_json_file(run + "/best/ladder_config.json");
     EXPECT_GT(adapter["visual"]["feature_dim"].get<int64_t>(), 0);
     // Standardised features by default: the training images' statistics travel with the method.
     EXPECT_EQ(config["task"]["feature_norm"], "standardize");

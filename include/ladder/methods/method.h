@@ -59,6 +59,10 @@ class FineTuningMethod {
   // method then reads batches with visual input; only LST keeps it out of the backbone.
   void enable_visual(const VisualConfig& visual);
   const VisualConfig& visual_config() const { return visual_; }
+  // Where the backbone came from (a model folder or arch:NAME), as the caller loaded it:
+  // written as PEFT's base_model_name_or_path; "" when unknown.
+  void set_base_model_source(std::string source) { base_model_source_ = std::move(source); }
+  const std::string& base_model_source() const { return base_model_source_; }
 
   // Loss and logits for a batch (labels required for the loss).
   virtual Seq2SeqOutput forward(const Seq2SeqBatch& batch);
@@ -127,6 +131,7 @@ class FineTuningMethod {
   int64_t backbone_count_;
   std::string backbone_checksum_;
   bool blocks_released_ = false;
+  std::string base_model_source_;
 };
 
 // Builds a method around a loaded backbone (the backbone is modified in place for the
@@ -136,12 +141,21 @@ std::vector<std::string> method_names();
 // Default learning rate of the paper's recipe for a method (LST 3e-3, prompt 0.3, else 3e-4).
 double default_learning_rate(const std::string& method);
 
-// adapter_config.json + adapter_model.safetensors, written atomically into `dir`.
-// The config records the method, its settings and the backbone's identity (architecture
-// config and a checksum of its parameter names and shapes).
+// A method's folder (method_folder.cpp), each file written atomically into `dir`:
+//   adapter_model.safetensors  the trainable tensors (LoRA: PEFT's names);
+//   ladder_config.json         the method, its settings, the backbone's identity (architecture
+//                              config, a checksum of its parameter names and shapes, where it
+//                              was loaded from) and the image features' layout and statistics;
+//   adapter_config.json        LoRA: PEFT's LoraConfig and nothing else, so that PEFT (any
+//                              version) and AutoPeftModel load the folder; other methods, which
+//                              PEFT does not have: the base model and the method's name.
 void save_method(FineTuningMethod& method, const std::string& dir);
 // Rebuilds the method from `dir` around `backbone` and loads its weights; a different
-// backbone is a LoadError naming both identities.
+// backbone is a LoadError naming both identities. Reads ladder's folders (and those written
+// before ladder_config.json, which kept everything in adapter_config.json) and PEFT's LoRA
+// folders (whose base model is only checked by the tensors' shapes).
+// The method a folder holds ("lora" for PEFT's LoRA folders); FormatError/LoadError as load_method.
+std::string saved_method_name(const std::string& dir);
 std::unique_ptr<FineTuningMethod> load_method(Backbone backbone, const std::string& dir,
                                               torch::ScalarType backbone_dtype = torch::kFloat);
 
