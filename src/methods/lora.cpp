@@ -16,12 +16,19 @@ const std::vector<std::string> kDecoderOnlyTargets = {"q_proj", "k_proj", "v_pro
 
 LoraMethod::LoraMethod(Backbone backbone, const MethodOptions& options)
     : FineTuningMethod(std::move(backbone)) {
-  const nlohmann::json& s = options.settings;
+  nlohmann::json s = options.settings;
   check_setting_keys(s, {"r", "alpha", "dropout", "target_modules"}, kMethod);
+  const bool t5 = handle_.is_t5();
+  // PEFT's "all-linear": every projection of the blocks (not the output head), written out as
+  // the list, so that a saved folder says exactly which modules carry LoRA.
+  if (s.is_object() && s.value("target_modules", nlohmann::json()) == "all-linear") {
+    if (!t5) s["target_modules"] = kDecoderOnlyTargets;
+    else if (config().is_gated()) s["target_modules"] = {"q", "k", "v", "o", "wi_0", "wi_1", "wo"};
+    else s["target_modules"] = {"q", "k", "v", "o", "wi", "wo"};
+  }
   r_ = baseline::int_setting(s, "r", 32, 1, kMethod);
   alpha_ = baseline::number_setting(s, "alpha", 32.0, 0.0, 1e9, true, kMethod);
   dropout_ = baseline::number_setting(s, "dropout", 0.1, 0.0, 1.0, false, kMethod);
-  const bool t5 = handle_.is_t5();
   target_modules_ = baseline::names_setting(s, "target_modules", t5 ? std::vector<std::string>{"q", "v"}
                                                                     : std::vector<std::string>{"q_proj", "v_proj"},
                                             t5 ? kT5Targets : kDecoderOnlyTargets, kMethod);

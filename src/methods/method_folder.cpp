@@ -66,9 +66,9 @@ nlohmann::json lora_settings_from_peft(const nlohmann::json& peft, const std::st
     for (const char* key : {"fan_in_fan_out", "use_dora", "use_rslora", "rank_pattern", "alpha_pattern",
                             "modules_to_save", "layers_to_transform", "layer_replication"})
       if (set(key)) throw FormatError(path + ": \"" + key + "\" is set, which ladder's LoRA does not compute");
-    if (!peft.contains("target_modules") || !peft["target_modules"].is_array())
-      throw FormatError(path + ": \"target_modules\" must be a list of module names (a pattern such as \"all-linear\" "
-                        "is not read)");
+    if (!peft.contains("target_modules") || !(peft["target_modules"].is_array() || peft["target_modules"] == "all-linear"))
+      throw FormatError(path + ": \"target_modules\" must be a list of module names or \"all-linear\" (a pattern is "
+                        "not read)");
     return {{"r", peft.value("r", 8)},
             {"alpha", peft.value("lora_alpha", 8.0)},
             {"dropout", peft.value("lora_dropout", 0.0)},

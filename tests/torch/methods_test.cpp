@@ -479,6 +479,21 @@ TEST(LoraTest, FoldersArePeftsBothWays) {
   }
 }
 
+// PEFT's "all-linear": every projection of the blocks, the output head left alone.
+TEST(LoraTest, AllLinearTargetsEveryProjection) {
+  for (const std::string fixture : {"t5-tiny-v1_0", "t5-tiny-v1_1"}) {
+    Case all{fixture, "lora", nlohmann::json{{"target_modules", "all-linear"}}, ""};
+    auto method = build(all, load_backbone(fixture));
+    const bool gated = fixture == "t5-tiny-v1_1";
+    const nlohmann::json listed = gated ? nlohmann::json{"q", "k", "v", "o", "wi_0", "wi_1", "wo"}
+                                        : nlohmann::json{"q", "k", "v", "o", "wi", "wo"};
+    EXPECT_EQ(method->settings().at("target_modules"), listed) << fixture;
+    Case explicit_list{fixture, "lora", nlohmann::json{{"target_modules", listed}}, ""};
+    EXPECT_EQ(method->trainable_count(), build(explicit_list, load_backbone(fixture))->trainable_count()) << fixture;
+    for (const auto& [name, tensor] : method->named_trainable()) EXPECT_EQ(name.find("lm_head"), std::string::npos) << name;
+  }
+}
+
 TEST(LoraTest, SeedDecidesTheInitialisation) {
   Case c{"t5-tiny-v1_0", "lora", nlohmann::json::object(), ""};
   auto a = build(c, load_backbone(c.fixture), 1), b = build(c, load_backbone(c.fixture), 1),
