@@ -1,5 +1,7 @@
 // `ladder generate --model DIR TEXT...` or `--ids 1,2,3`: greedy decoding with the plain model
-// (T5 or decoder-only), one line per text or id list.
+// (T5 or decoder-only), one line per text or id list. With `--adapter DIR` (any method's folder:
+// a run's best/ or last/, ladder init's, a PEFT LoRA) the method decodes, and each line is
+// what it generates after the text, as `predict` prints it.
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -15,6 +17,9 @@
 #include "ladder/models/t5/load.h"
 #include "ladder/tokenizer/text_tokenizer.h"
 #include "ladder/tokenizer/t5_tokenizer.h"
+#include "ladder/train/evaluate.h"
+#include "ladder/train/run.h"
+#include "ladder/train/batching.h"
 #include "runtime_options.h"
 #include "validators.h"
 
@@ -24,6 +29,7 @@ namespace {
 struct GenerateOptions {
   std::string model;
   std::string tokenizer;  // default: <model>/spiece.model
+  std::string adapter;    // a method's folder; "" = the plain model
   int64_t max_new_tokens = 20;
   int64_t max_source_length = 512;
   std::vector<std::string> texts;
@@ -111,8 +117,33 @@ void run_causal_generate(const GenerateOptions& o) {
   }
 }
 
+// --adapter: the method around the backbone decodes (LST through its side network).
+void run_adapter_generate(const GenerateOptions& o) {
+  if (!o.ids.empty()) throw UsageError("--adapter takes texts, not --ids");
+  const ModelOptions model_options = apply_runtime_for_model(o.runtime);
+  train::LoadedMethod loaded =
+      train::load_trained_method(o.model, o.tokenizer, o.adapter, o.runtime.precision, model_options.device, o.runtime.seed,
+                                 o.runtime.backbone_dtype);
+  if (loaded.method->visual_config().feature_dim > 0)
+    throw UsageError(o.adapter + ": a vision-language method reads image features: use ladder predict --run RUN");
+  std::vector<data::Example> inputs;
+  for (const auto& text : o.texts) {
+    data::Example input;
+    input.source = text;
+    inputs.push_back(std::move(input));
+  }
+  const auto examples = train::tokenize_for(loaded.method->backbone_handle(), *loaded.tokenizer, inputs,
+                                            o.max_source_length, o.max_new_tokens + 1);
+  train::DecodeOptions decode;
+  decode.max_new_tokens = o.max_new_tokens;
+  decode.device = model_options.device;
+  for (const auto& line : train::generate_texts(*loaded.method, *loaded.tokenizer, examples, decode))
+    std::cout << line << "\n";
+}
+
 void run_generate(const GenerateOptions& o) {
   if (o.texts.empty() == o.ids.empty()) throw UsageError("give either texts or --ids (one of them)");
+  if (!o.adapter.empty()) return run_adapter_generate(o);
   if (model_family(o.model) == ModelFamily::causal_lm) return run_causal_generate(o);
   const ModelOptions model_options = apply_runtime_for_model(o.runtime);
   const torch::Device device = model_options.device;
@@ -206,6 +237,8 @@ void add_generate_command(CLI::App& root) {
   app->add_option("--ids", options->ids,
                   "a prompt as comma-separated token ids (repeatable; instead of texts, for models without a "
                   "tokenizer): prints the generated ids, comma-separated, one line per prompt");
+  app->add_option("--adapter", options->adapter,
+                  "a method's folder (a run's best/ or last/, ladder init --out, a PEFT LoRA): the method decodes");
   app->add_flag("--no-cache", options->no_cache, "recompute every position at each step instead of keeping keys/values");
   add_runtime_options(app, options->runtime);
   add_backbone_dtype_option(app, options->runtime);

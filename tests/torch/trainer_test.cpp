@@ -22,7 +22,9 @@
 #include "ladder/models/t5/load.h"
 #include "ladder/models/tensor_io.h"
 #include "ladder/tokenizer/t5_tokenizer.h"
+#include "ladder/train/batching.h"
 #include "ladder/train/checkpoint.h"
+#include "ladder/train/evaluate.h"
 #include "ladder/train/interrupt.h"
 #include "ladder/train/progress.h"
 #include "ladder/train/run.h"
@@ -688,6 +690,42 @@ TEST(CliBench, SettingsPerMethodAndTheOtherRowsKeptWhenOneFails) {
   CliResult unknown = bench({"--methods", "lora", "--settings", R"(lst={"reduction": 2})"}, dir / "x.json");
   EXPECT_EQ(unknown.status, 1);
   EXPECT_NE(unknown.err.find("METHOD one of --methods"), std::string::npos) << unknown.err;
+}
+
+// generate --adapter decodes with the method: what the library's decoding of the loaded folder
+// gives, and not what the plain model gives (a prompt-tuning folder at its random start).
+TEST(CliGenerateAdapter, TheMethodDecodes) {
+  TempDir dir;
+  const std::string folder = dir / "prompt";
+  ASSERT_EQ(run_cli({"init", "--model", tiny_model(), "--tokenizer", tokenizer_path(), "--method", "prompt", "--threads",
+                     "1", "--out", folder},
+                    dir).status,
+            0);
+  const std::vector<std::string> texts = {"rte sentence1: a man sleeps. sentence2: a person rests.", "hello world"};
+  std::vector<std::string> args = {"generate", "--model", tiny_model(), "--tokenizer", tokenizer_path(), "--max-new-tokens",
+                                   "5", "--threads", "1"};
+  args.insert(args.end(), texts.begin(), texts.end());
+  CliResult plain = run_cli(args, dir);
+  args.insert(args.end(), {"--adapter", folder});
+  CliResult adapted = run_cli(args, dir);
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  ASSERT_EQ(adapted.status, 0) << adapted.err;
+
+  LoadedMethod loaded = load_trained_method(tiny_model(), tokenizer_path(), folder, "fp32", torch::kCPU);
+  std::vector<data::Example> inputs(texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) inputs[i].source = texts[i];
+  DecodeOptions decode;
+  decode.max_new_tokens = 5;
+  std::string expected;
+  for (const auto& line : generate_texts(*loaded.method, *loaded.tokenizer,
+                                         tokenize_for(loaded.method->backbone_handle(), *loaded.tokenizer, inputs, 512, 6),
+                                         decode))
+    expected += line + "\n";
+  EXPECT_EQ(adapted.out, expected);
+  EXPECT_NE(adapted.out, plain.out);
+  CliResult ids = run_cli({"generate", "--model", tiny_model(), "--adapter", folder, "--ids", "1,2"}, dir);
+  EXPECT_NE(ids.status, 0);
+  EXPECT_NE(ids.err.find("--adapter takes texts"), std::string::npos) << ids.err;
 }
 
 // --resume with --max-steps or --epochs makes a finished (or unfinished) run longer.
