@@ -35,8 +35,24 @@ struct GenerateOptions {
   std::vector<std::string> texts;
   std::vector<std::string> ids;  // comma-separated token ids, one prompt each
   bool no_cache = false;
+  SamplingOptions sampling;        // seed: --seed
+  std::vector<std::string> stops;  // each output is cut before the first of these
   RuntimeOptions runtime;
 };
+
+// The output up to (not including) the first stop string.
+std::string cut_at_stop(const std::string& text, const std::vector<std::string>& stops) {
+  std::size_t end = text.size();
+  for (const auto& stop : stops) end = std::min(end, text.find(stop));
+  return text.substr(0, end);
+}
+
+SamplingOptions sampling_of(const GenerateOptions& o) {
+  SamplingOptions s = o.sampling;
+  s.seed = o.runtime.seed;
+  s.validate();
+  return s;
+}
 
 std::vector<std::vector<int64_t>> parse_id_lists(const std::vector<std::string>& lists, int64_t vocab) {
   std::vector<std::vector<int64_t>> prompts;
@@ -98,6 +114,7 @@ void run_causal_generate(const GenerateOptions& o) {
   torch::NoGradGuard no_grad;
   GenerationOptions options;
   options.max_new_tokens = o.max_new_tokens;
+  options.sampling = sampling_of(o);
   if (tokenizer) options.vocab_limit = tokenizer->vocab_size();  // a model may pad its vocabulary past the tokenizer's
   std::unique_ptr<CausalDecodingSession> session = start_causal_decoding(*loaded.model, !o.no_cache);
   torch::Tensor generated =
@@ -113,7 +130,12 @@ void run_causal_generate(const GenerateOptions& o) {
     // text-generation pipeline print them (a piece's leading space depends on what precedes it).
     std::vector<int64_t> text_ids = prompts[b];
     for (int64_t t = 0; t < n; ++t) text_ids.push_back(generated[b][t].item<int64_t>());
-    std::cout << tokenizer->decode_text(text_ids) << "\n";
+    // A stop string is looked for in the continuation only, not in the prompt.
+    const std::string prompt_text = tokenizer->decode_text(prompts[b]);
+    const std::string all = tokenizer->decode_text(text_ids);
+    const bool prefix = all.compare(0, prompt_text.size(), prompt_text) == 0;
+    std::cout << (prefix ? prompt_text + cut_at_stop(all.substr(prompt_text.size()), o.stops) : cut_at_stop(all, o.stops))
+              << "\n";
   }
 }
 
@@ -137,8 +159,9 @@ void run_adapter_generate(const GenerateOptions& o) {
   train::DecodeOptions decode;
   decode.max_new_tokens = o.max_new_tokens;
   decode.device = model_options.device;
+  decode.sampling = sampling_of(o);
   for (const auto& line : train::generate_texts(*loaded.method, *loaded.tokenizer, examples, decode))
-    std::cout << line << "\n";
+    std::cout << cut_at_stop(line, o.stops) << "\n";
 }
 
 void run_generate(const GenerateOptions& o) {
@@ -165,6 +188,7 @@ void run_generate(const GenerateOptions& o) {
     GenerationOptions options;
     options.max_new_tokens = o.max_new_tokens;
     options.use_cache = !o.no_cache;
+    options.sampling = sampling_of(o);
     torch::Tensor generated = greedy_generate(*loaded.model, ids.to(device), mask.to(device), options).to(torch::kCPU);
     for (int64_t b = 0; b < generated.size(0); ++b) {
       int64_t n = 1;  // after the start token, up to and including </s>
@@ -205,6 +229,7 @@ void run_generate(const GenerateOptions& o) {
   GenerationOptions options;
   options.max_new_tokens = o.max_new_tokens;
   options.vocab_limit = tokenizer.vocab_size();  // T5 pads its embedding past the tokenizer's ids
+  options.sampling = sampling_of(o);
   torch::Tensor generated = greedy_generate(*loaded.model, ids.to(device), mask.to(device), options).to(torch::kCPU);
   for (int64_t b = 0; b < batch; ++b) {
     // Skip the start token; stop at the first </s> (later positions are padding).
@@ -214,7 +239,7 @@ void run_generate(const GenerateOptions& o) {
       if (id == config.eos_token_id) break;
       out.push_back(id);
     }
-    std::cout << tokenizer.decode(out) << "\n";
+    std::cout << cut_at_stop(tokenizer.decode(out), o.stops) << "\n";
   }
 }
 
@@ -239,6 +264,13 @@ void add_generate_command(CLI::App& root) {
                   "tokenizer): prints the generated ids, comma-separated, one line per prompt");
   app->add_option("--adapter", options->adapter,
                   "a method's folder (a run's best/ or last/, ladder init --out, a PEFT LoRA): the method decodes");
+  app->add_option("--temperature", options->sampling.temperature,
+                  "0: greedy (default); above 0: sample from softmax(logits / T), drawn from --seed");
+  app->add_option("--top-k", options->sampling.top_k, "sample among the k most likely tokens (0: all)");
+  app->add_option("--top-p", options->sampling.top_p, "sample among the fewest tokens whose probability reaches p (1: all)");
+  app->add_option("--repetition-penalty", options->sampling.repetition_penalty,
+                  "divide positive logits (multiply negative ones) of tokens already in the sequence (1: off; HF's)");
+  app->add_option("--stop", options->stops, "cut each output before the first occurrence of this text (repeatable)");
   app->add_flag("--no-cache", options->no_cache, "recompute every position at each step instead of keeping keys/values");
   add_runtime_options(app, options->runtime);
   add_backbone_dtype_option(app, options->runtime);

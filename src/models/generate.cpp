@@ -57,10 +57,12 @@ torch::Tensor greedy_generate(DecodingSession& session, int64_t batch_size, cons
   auto long_options = torch::TensorOptions().dtype(torch::kLong).device(device);
   torch::Tensor ids = torch::full({batch_size, 1}, config.decoder_start_token_id, long_options);
   torch::Tensor finished = torch::zeros({batch_size}, long_options.dtype(torch::kBool));
+  torch::Generator generator = sampling_generator(options.sampling);
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     torch::Tensor logits = session.next_logits(ids).to(torch::kFloat);
     forbid_beyond_vocab(logits, options.vocab_limit);
-    torch::Tensor next = logits.argmax(-1);
+    // The penalty sees the generated ids, not the start token.
+    torch::Tensor next = pick_next_tokens(logits, ids.narrow(1, 1, ids.size(1) - 1), options.sampling, generator);
     next = torch::where(finished, torch::full_like(next, config.pad_token_id), next);
     ids = torch::cat({ids, next.unsqueeze(1)}, 1);
     finished = finished | (next == config.eos_token_id);
@@ -187,6 +189,8 @@ torch::Tensor beam_generate(DecodingSession& session, int64_t batch_size, const 
 
 torch::Tensor generate(DecodingSession& session, int64_t batch_size, const T5Config& config,
                        const GenerationOptions& options, const torch::Device& device) {
+  if (options.num_beams > 1 && options.sampling.sampled())
+    throw UsageError("beam search ranks hypotheses by probability: sample (--temperature) with --num-beams 1");
   return options.num_beams > 1 ? beam_generate(session, batch_size, config, options, device)
                                : greedy_generate(session, batch_size, config, options, device);
 }

@@ -728,6 +728,31 @@ TEST(CliGenerateAdapter, TheMethodDecodes) {
   EXPECT_NE(ids.err.find("--adapter takes texts"), std::string::npos) << ids.err;
 }
 
+// generate's sampling flags: a seed gives the same text; top-k 1 is greedy at any temperature;
+// --stop cuts each line before the stop text.
+TEST(CliGenerateSampling, SeedTopKAndStop) {
+  TempDir dir;
+  auto generate = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"generate", "--model", tiny_model(), "--tokenizer", tokenizer_path(), "--max-new-tokens",
+                                     "8", "--threads", "1", "a man sleeps.", "hello world"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CliResult r = run_cli(args, dir);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return r.out;
+  };
+  const std::string greedy = generate({});
+  EXPECT_EQ(generate({"--temperature", "1.5", "--seed", "3"}), generate({"--temperature", "1.5", "--seed", "3"}));
+  EXPECT_EQ(generate({"--temperature", "2", "--top-k", "1", "--seed", "9"}), greedy);
+  const std::string first = greedy.substr(0, greedy.find('\n'));
+  ASSERT_GE(first.size(), 4u) << greedy;
+  const std::string stop = first.substr(first.size() / 2, 2);
+  const std::string cut = generate({"--stop", stop});
+  EXPECT_EQ(cut.substr(0, cut.find('\n')), first.substr(0, first.find(stop))) << "stop '" << stop << "' in '" << first << "'";
+  CliResult bad = run_cli({"generate", "--model", tiny_model(), "--tokenizer", tokenizer_path(), "--top-p", "0.9", "x"}, dir);
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("--temperature"), std::string::npos) << bad.err;
+}
+
 // --resume with --max-steps or --epochs makes a finished (or unfinished) run longer.
 TEST_F(TrainerTest, CliResumeTakesANewLength) {
   TempDir dir;

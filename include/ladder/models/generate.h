@@ -4,6 +4,7 @@
 #include <memory>
 #include <torch/torch.h>
 
+#include "ladder/models/sampling.h"
 #include "ladder/models/t5/model.h"
 
 namespace ladder {
@@ -19,6 +20,8 @@ struct GenerationOptions {
   // (early_stopping false).
   int64_t num_beams = 1;
   double length_penalty = 1.0;
+  // How each next token is chosen (greedy by default); not with beam search.
+  SamplingOptions sampling;
 };
 
 // One decoding pass: holds the encoder output and, with caching, the keys/values.

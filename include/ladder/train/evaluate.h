@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "ladder/methods/method.h"
+#include "ladder/models/sampling.h"
 #include "ladder/tokenizer/text_tokenizer.h"
 #include "ladder/train/batching.h"
 #include "ladder/train/task_data.h"
@@ -19,6 +20,7 @@ struct DecodeOptions {
   int64_t max_new_tokens = 8;
   torch::Device device = torch::kCPU;
   int64_t num_beams = 1;                   // > 1: beam search (the authors' VL runs: 5)
+  SamplingOptions sampling;                // greedy unless a temperature is given (generate)
   const VisualFeatures* visual = nullptr;  // vision-language runs: the examples' images
   // The ablation that shows whether a model reads the images: evaluate_split gives every image
   // of the split the features of another image of the split (a fixed derangement).

@@ -46,11 +46,13 @@ torch::Tensor greedy_generate(CausalDecodingSession& session, const torch::Tenso
   auto options_long = torch::TensorOptions().dtype(torch::kLong).device(prompt.device());
   torch::Tensor finished = torch::zeros({batch}, options_long.dtype(torch::kBool));
   std::vector<torch::Tensor> generated;
+  torch::Generator generator = sampling_generator(options.sampling);
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     torch::Tensor logits = session.next_logits(tokens, mask).to(torch::kFloat);
     if (options.vocab_limit > 0 && options.vocab_limit < logits.size(-1))
       logits.narrow(-1, options.vocab_limit, logits.size(-1) - options.vocab_limit).fill_(-INFINITY);
-    torch::Tensor next = logits.argmax(-1);
+    // The penalty sees the prompt and what was generated (left padding included, as HF's).
+    torch::Tensor next = pick_next_tokens(logits, tokens, options.sampling, generator);
     next = torch::where(finished, torch::full_like(next, config.fill_token_id()), next);
     generated.push_back(next.unsqueeze(1));
     for (int64_t id : config.eos_token_ids) finished |= next == id;
