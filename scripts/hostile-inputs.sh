@@ -546,7 +546,7 @@ A=$(cpad lora peft-only); rm "$A/ladder_config.json"
 t eval-weights-peft-lora-folder 'out:"score"' "${EV[@]}" --weights "$A"
 A=$(cpad lora peft-dora); rm "$A/ladder_config.json"; jset "$A/adapter_config.json" use_dora true
 t eval-weights-peft-dora    "adapter_config\.json&use_dora" "${EV[@]}" --weights "$A"
-A=$(cpad lora peft-pattern); rm "$A/ladder_config.json"; jset "$A/adapter_config.json" target_modules '"all-linear"'
+A=$(cpad lora peft-pattern); rm "$A/ladder_config.json"; jset "$A/adapter_config.json" target_modules '".*\\\\.q$"'
 t eval-weights-peft-pattern "adapter_config\.json&target_modules" "${EV[@]}" --weights "$A"
 A=$(cpad lora peft-r-16); rm "$A/ladder_config.json"; jset "$A/adapter_config.json" r 16
 t eval-weights-peft-r-16    "lora_A|shape" "${EV[@]}" --weights "$A"
@@ -829,18 +829,18 @@ t tok-json-cut             "cut\.json"                        "$L" tokenize --to
 t tok-json-ok              "out:^659 "                        "$L" tokenize --tokenizer "$BBPE" "Once upon a time"
 
 # --- what new users hit first (issue 28: findings 1, 2, 5, 6) ----------------------------------
-# 1: Ctrl-C during LST's Fisher pass (an untrained t5-small over 400 made-up RTE rows) ends the
-#    process within 2 s with exit 130, saying where it stopped.
+# 1: Ctrl-C during LST's Fisher pass (the tiny fixture over 3,000 made-up RTE rows: milliseconds
+#    an example, seconds in all) ends the process within 2 s with exit 130, saying where it stopped.
 mkdir -p "$W/fisher/RTE"
 { printf 'index\tsentence1\tsentence2\tlabel\n'
-  for i in $(seq 0 399); do printf '%d\ta film numbered %d\tit is good\t%s\n' "$i" "$i" "$([[ $((i % 2)) == 0 ]] && echo entailment || echo not_entailment)"; done
+  for i in $(seq 0 2999); do printf '%d\ta film numbered %d\tit is good\t%s\n' "$i" "$i" "$([[ $((i % 2)) == 0 ]] && echo entailment || echo not_entailment)"; done
 } >"$W/fisher/RTE/train.tsv"
 printf 'index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\tc\td\tnot_entailment\n' >"$W/fisher/RTE/dev.tsv"
 # (a script, since each case runs under timeout)
 cat >"$W/fisher/sigint.sh" <<'SH'
-# ARGS: ladder tokenizer data out. Exit status of ladder, or 99 when it ran on 2 s after SIGINT.
-"$1" train --model arch:t5-small --tokenizer "$2" --task rte --data "$3" --method lst \
-  --settings '{"fisher_samples": 400}' --max-steps 1 --threads 1 --out "$4" 2>"$3/err" &
+# ARGS: ladder tokenizer data out model. Exit status of ladder, or 99 when it ran on 2 s after SIGINT.
+"$1" train --model "$5" --tokenizer "$2" --task rte --data "$3" --method lst \
+  --settings '{"fisher_samples": 3000}' --max-steps 1 --threads 1 --out "$4" 2>"$3/err" &
 pid=$!
 for k in $(seq 600); do grep -q '^init: ' "$3/err" 2>/dev/null && break; sleep 0.1; done
 sleep 0.3; kill -INT "$pid"
@@ -848,7 +848,7 @@ for k in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; wait "$pid"; echo "still running 2 s after SIGINT" >&2; exit 99; fi
 wait "$pid"; rc=$?; cat "$3/err" >&2; exit $rc
 SH
-t new-fisher-sigint          "interrupted by signal 2&initialisation" bash "$W/fisher/sigint.sh" "$L" "$TOK" "$W/fisher" "$W/r/fisher"
+t new-fisher-sigint          "interrupted by signal 2&initialisation" bash "$W/fisher/sigint.sh" "$L" "$TOK" "$W/fisher" "$W/r/fisher" "$M0"
 t new-fisher-folder-reused   'out:"global_step": ?1'  "$L" train --model "$M0" --tokenizer "$TOK" --task rte --data "$G/RTE" --method lst --settings '{"side_init": "random"}' --max-steps 1 --batch-size 2 --threads 1 --out "$W/r/fisher"
 # 2: settings refused before anything is written; the corrected command takes the same folder.
 t new-cache-needs-determinism "backbone_dropout"   "${TRB[@]}" --method lst --settings '{"side_init": "random"}' --cache-backbone --out "$W/r/cache1"
