@@ -545,8 +545,9 @@ TEST_F(TrainerTest, CliSigtermSavesLastAndExits143) {
   EXPECT_GT(loaded.method->trainable_count(), 0);
 }
 
-// LST's Fisher pass over an untrained t5-small (about 0.1 s an example here) on 400 made-up
-// RTE rows: long enough to be stopped in the middle.
+// LST's Fisher pass over the tiny fixture on 3,000 made-up RTE rows: a few milliseconds an
+// example, so a stop between two examples comes at once even on a loaded machine, and seconds
+// in all, so that the signal comes in the middle.
 TEST(CliTrainSignals, SigintDuringFisherExitsAtOnceAndTheFolderCanBeReused) {
   TempDir dir;
   fs::create_directories(dir / "data/RTE");
@@ -554,18 +555,18 @@ TEST(CliTrainSignals, SigintDuringFisherExitsAtOnceAndTheFolderCanBeReused) {
     std::ofstream train(dir / "data/RTE/train.tsv"), dev(dir / "data/RTE/dev.tsv");
     train << "index\tsentence1\tsentence2\tlabel\n";
     dev << "index\tsentence1\tsentence2\tlabel\n";
-    for (int i = 0; i < 400; ++i)
+    for (int i = 0; i < 3000; ++i)
       train << i << "\ta film numbered " << i << "\tit is " << (i % 2 ? "good" : "bad") << "\t"
             << (i % 2 ? "entailment" : "not_entailment") << "\n";
     dev << "0\ta good film\tit is good\tentailment\n1\ta bad film\tit is good\tnot_entailment\n";
   }
   const std::string run = dir / "run";
   auto args = [&](const std::string& settings) {
-    return std::vector<std::string>{"train", "--model", "arch:t5-small", "--tokenizer", tokenizer_path(), "--task", "rte",
+    return std::vector<std::string>{"train", "--model", tiny_model(), "--tokenizer", tokenizer_path(), "--task", "rte",
                                     "--data", dir / "data", "--method", "lst", "--settings", settings, "--batch-size", "4",
                                     "--max-steps", "1", "--max-eval-examples", "2", "--threads", "1", "--out", run};
   };
-  const pid_t pid = start_in_background(args(R"({"fisher_samples": 400})"), dir / "stderr", dir / "stderr", "init: ");
+  const pid_t pid = start_in_background(args(R"({"fisher_samples": 3000})"), dir / "stderr", dir / "stderr", "init: ");
   ASSERT_GT(pid, 0) << "the Fisher pass did not start within 300 s:\n" << read_text(dir / "stderr");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ::kill(pid, SIGINT);
