@@ -51,6 +51,8 @@ SamplingOptions sampling_of(const GenerateOptions& o) {
   SamplingOptions s = o.sampling;
   s.seed = o.runtime.seed;
   s.validate();
+  for (const auto& stop : o.stops)
+    if (stop.empty()) throw UsageError("--stop: an empty text would cut every output to nothing");
   return s;
 }
 

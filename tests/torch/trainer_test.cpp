@@ -752,6 +752,9 @@ TEST(CliGenerateSampling, SeedTopKAndStop) {
   CliResult bad = run_cli({"generate", "--model", tiny_model(), "--tokenizer", tokenizer_path(), "--top-p", "0.9", "x"}, dir);
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.err.find("--temperature"), std::string::npos) << bad.err;
+  CliResult empty = run_cli({"generate", "--model", tiny_model(), "--tokenizer", tokenizer_path(), "--stop", "", "x"}, dir);
+  EXPECT_NE(empty.status, 0);
+  EXPECT_NE(empty.err.find("--stop"), std::string::npos) << empty.err;
 }
 
 // --resume with --max-steps or --epochs makes a finished (or unfinished) run longer.
