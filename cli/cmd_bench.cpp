@@ -153,7 +153,8 @@ void add_bench_command(CLI::App& root) {
   memory->add_option("--methods", *methods, "comma-separated methods")->capture_default_str();
   memory->add_option("--settings", *memory_settings,
                      "method settings: '{...}' for every method, METHOD='{...}' for one (repeatable), "
-                     "e.g. --settings lst='{\"reduction\": 4}' --settings lora='{\"rank\": 8}'");
+                     "e.g. --settings lst='{\"reduction\": 4}' --settings lora='{\"r\": 8}'")
+      ->allow_extra_args(false);
   add_cache_options(memory, *config);
   add_visual_options(memory, *config);
   memory->add_option("--json", *json_path, "also write the records as JSON to this file");

@@ -272,7 +272,9 @@ void add_generate_command(CLI::App& root) {
   app->add_option("--top-p", options->sampling.top_p, "sample among the fewest tokens whose probability reaches p (1: all)");
   app->add_option("--repetition-penalty", options->sampling.repetition_penalty,
                   "divide positive logits (multiply negative ones) of tokens already in the sequence (1: off; HF's)");
-  app->add_option("--stop", options->stops, "cut each output before the first occurrence of this text (repeatable)");
+  // One text per --stop, so that the texts to generate from are not taken for stops.
+  app->add_option("--stop", options->stops, "cut each output before the first occurrence of this text (repeatable)")
+      ->allow_extra_args(false);
   app->add_flag("--no-cache", options->no_cache, "recompute every position at each step instead of keeping keys/values");
   add_runtime_options(app, options->runtime);
   add_backbone_dtype_option(app, options->runtime);

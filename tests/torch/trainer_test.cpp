@@ -749,6 +749,11 @@ TEST(CliGenerateSampling, SeedTopKAndStop) {
   const std::string stop = first.substr(first.size() / 2, 2);
   const std::string cut = generate({"--stop", stop});
   EXPECT_EQ(cut.substr(0, cut.find('\n')), first.substr(0, first.find(stop))) << "stop '" << stop << "' in '" << first << "'";
+  // One text per --stop: the texts after it are still texts.
+  CliResult before = run_cli({"generate", "--model", tiny_model(), "--tokenizer", tokenizer_path(), "--max-new-tokens", "8",
+                              "--threads", "1", "--stop", stop, "a man sleeps.", "hello world"},
+                             dir);
+  EXPECT_EQ(before.out, cut) << before.err;
   CliResult bad = run_cli({"generate", "--model", tiny_model(), "--tokenizer", tokenizer_path(), "--top-p", "0.9", "x"}, dir);
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.err.find("--temperature"), std::string::npos) << bad.err;
