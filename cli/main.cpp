@@ -7,13 +7,16 @@
 #include "commands.h"
 #include "ladder/dist/launcher.h"
 #include "ladder/error.h"
+#include "ladder/runtime/blas_kernels.h"
 #include "ladder/train/interrupt.h"
 #include "ladder/version.h"
 
 int main(int argc, char** argv) {
+  ladder::runtime::restart_with_faster_blas_if_needed(argv);
   CLI::App app{"ladder: memory-efficient fine-tuning of T5 models (Ladder Side-Tuning and baselines)"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("ladder ") + ladder::kVersion + " (libtorch " + TORCH_VERSION + ")");
+  app.set_version_flag("--version", std::string("ladder ") + ladder::kVersion + " (libtorch " + TORCH_VERSION + ")\n" +
+                                      ladder::runtime::blas_description());
   ladder::cli::add_inspect_command(app);
   ladder::cli::add_tokenize_command(app);
   ladder::cli::add_forward_command(app);
