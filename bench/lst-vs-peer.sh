@@ -31,6 +31,12 @@ while (($#)); do
 done
 ((${#ROWS[@]})) || ROWS=("lst fp32|fp32||" "lst bf16|bf16||")
 [[ -n $GIVEN || -x $LADDER ]] || { echo "lst-vs-peer.sh: no ladder binary at $LADDER (set LADDER=...)" >&2; exit 2; }
+# The peer's PyTorch and ladder load the same OpenBLAS, which ladder may restart on wider kernels
+# than it detects (ladder --version says which): the peer gets the same ones.
+if [[ -z ${OPENBLAS_CORETYPE:-} && -z $GIVEN ]]; then
+  core=$("$LADDER" --version | sed -n 's/.*OPENBLAS_CORETYPE=\([A-Za-z0-9]*\).*/\1/p')
+  if [[ -n $core ]]; then export OPENBLAS_CORETYPE=$core; fi
+fi
 SHAPE=(--batch "$BATCH" --src-len "$SRC" --tgt-len "$TGT" --warmup "$WARMUP" --steps "$STEPS" --threads "$THREADS" --seed 0)
 RECORDS=$WORK/records.jsonl
 [[ -n $GIVEN ]] || : >"$RECORDS"

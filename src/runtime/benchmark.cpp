@@ -16,6 +16,7 @@
 #include "ladder/models/t5/attention_core.h"
 #include "ladder/models/quantize.h"
 #include "ladder/models/t5/load.h"
+#include "ladder/runtime/blas_kernels.h"
 #include "ladder/runtime/memory.h"
 #include "ladder/train/state_cache.h"
 
@@ -51,6 +52,7 @@ nlohmann::json BenchRecord::to_json() const {
           {"backbone_dtype", backbone_dtype},
           {"attention", attention},
           {"libtorch", libtorch},
+          {"blas", blas},
           {"variant", variant},
           {"visual_tokens", visual_tokens},
           {"feature_dim", feature_dim}};
@@ -77,6 +79,7 @@ BenchRecord BenchRecord::from_json(const nlohmann::json& j) {
   r.backbone_dtype = j.value("backbone_dtype", r.precision);
   r.attention = j.value("attention", "");
   r.libtorch = j.value("libtorch", "");
+  r.blas = j.value("blas", "");
   r.variant = j.value("variant", "");
   r.visual_tokens = j.value("visual_tokens", int64_t{0});
   r.feature_dim = j.value("feature_dim", int64_t{0});
@@ -143,6 +146,7 @@ BenchRecord run_training_benchmark(const BenchConfig& config, int64_t baseline_r
   record.device = config.device;
   record.attention = attention_kernels_in_use(device);
   record.libtorch = TORCH_VERSION;
+  record.blas = blas_description();
   record.precision = config.precision;
   if (config.cached_states) record.variant = config.release_blocks ? "cached, blocks released" : "cached";
   if (config.return_freed_memory) record.variant += std::string(record.variant.empty() ? "" : ", ") + "freed memory returned";

@@ -21,6 +21,7 @@
 #include "ladder/error.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/models/tensor_io.h"
+#include "ladder/runtime/blas_kernels.h"
 #include "ladder/tokenizer/t5_tokenizer.h"
 #include "ladder/train/batching.h"
 #include "ladder/train/checkpoint.h"
@@ -686,6 +687,8 @@ TEST(CliBench, SettingsPerMethodAndTheOtherRowsKeptWhenOneFails) {
   const nlohmann::json kept = read_json_file(dir / "kept.json");
   ASSERT_EQ(kept.at("records").size(), 1u) << kept.dump();
   EXPECT_EQ(kept.at("records").at(0).at("method"), "lora");
+  // The kernels behind its times: the child inherits this process's OpenBLAS choice.
+  EXPECT_EQ(kept.at("records").at(0).at("blas"), runtime::blas_description());
   EXPECT_EQ(kept.at("failed"), nlohmann::json::array({"lst"}));
 
   CliResult unknown = bench({"--methods", "lora", "--settings", R"(lst={"reduction": 2})"}, dir / "x.json");

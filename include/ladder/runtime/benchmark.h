@@ -45,6 +45,7 @@ struct BenchRecord {
   std::string backbone_dtype;  // the frozen backbone's storage (fp32 | bf16 | int8 | nf4)
   std::string attention;  // the attention kernels in use (attention_kernels_in_use)
   std::string libtorch;   // the libtorch version it ran on
+  std::string blas;       // the BLAS kernels of its fp32 CPU matmuls (runtime::blas_description)
   std::string variant;    // options beyond the method ("cached states", "blocks released"), "" for none
   int64_t visual_tokens = 0, feature_dim = 0;  // per example; 0 = a text-only run
 
