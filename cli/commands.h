@@ -21,5 +21,6 @@ void add_pretrain_command(CLI::App& root);
 void add_init_command(CLI::App& root);
 void add_data_command(CLI::App& root);
 void add_convert_command(CLI::App& root);
+void add_merge_command(CLI::App& root);
 
 }  // namespace ladder::cli

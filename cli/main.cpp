@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   ladder::cli::add_init_command(app);
   ladder::cli::add_data_command(app);
   ladder::cli::add_convert_command(app);
+  ladder::cli::add_merge_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -15,6 +15,7 @@
 #include "ladder/error.h"
 #include "ladder/io/json_file.h"
 #include "ladder/methods/lora.h"
+#include "ladder/methods/merge.h"
 #include "ladder/methods/method.h"
 #include "ladder/models/t5/load.h"
 #include "ladder/models/tensor_io.h"
@@ -541,6 +542,86 @@ TEST(PromptTest, NumVirtualTokensSetting) {
   EXPECT_EQ(method->trainable_count(), 7 * 64);
   Case bad{"t5-tiny-v1_0", "prompt", {{"num_virtual_tokens", 0}}, ""};
   EXPECT_THROW(build(bad, load_backbone(bad.fixture)), UsageError);
+}
+
+}  // namespace
+}  // namespace ladder
+
+namespace ladder {
+namespace {
+
+// merge: the LoRA folded into the fixture's own checkpoint (names and dtypes as the folder has
+// them) gives the LoRA's logits as a plain model; methods with modules of their own are refused.
+TEST(MergeTest, LoraFoldedIntoTheCheckpointGivesTheLorasLogitsAsAPlainModel) {
+  const std::string fixture = "t5-tiny-v1_0";
+  Seq2SeqBatch batch = golden_batch(fixture);
+  Case c{fixture, "lora", {{"target_modules", {"q", "v", "wo"}}}, ""};
+  auto method = build(c, load_backbone(fixture));
+  {
+    torch::NoGradGuard no_grad;
+    torch::Generator gen = at::detail::createCPUGenerator(7);
+    for (auto& [name, tensor] : method->named_trainable())
+      if (name.find("lora_B") != std::string::npos) tensor.normal_(0.0, 0.05, gen);
+  }
+  const torch::Tensor lora_logits = logits_of(*method, batch);
+  TempDir dir;
+  const std::string out = dir.path + "/merged";
+  const MergeReport report = save_merged_model(*method, test::fixture_dir(fixture), out);
+  EXPECT_EQ(report.tensors_changed, static_cast<int64_t>(as_lora(*method).adapted_modules().size()));
+
+  const safetensors::Checkpoint base = safetensors::Checkpoint::open(test::fixture_dir(fixture));
+  const safetensors::Checkpoint merged = safetensors::Checkpoint::open(out);
+  ASSERT_EQ(merged.names(), base.names());
+  EXPECT_EQ(report.tensors_written, static_cast<int64_t>(base.names().size()));
+  for (const auto& name : base.names()) EXPECT_EQ(merged.info(name).dtype, base.info(name).dtype) << name;
+  EXPECT_TRUE(fs::exists(out + "/config.json"));
+  EXPECT_FALSE(fs::exists(out + "/golden.safetensors"));  // weight files are not copied
+
+  torch::Tensor plain;
+  {
+    torch::NoGradGuard no_grad;
+    auto model = load_model(out).model;
+    model->eval();
+    plain = model->forward(batch).logits;
+  }
+  EXPECT_GT(test::max_abs_diff(lora_logits, plain_logits(fixture, batch)), 1e-3);
+  EXPECT_LE(test::max_rel_diff(plain, lora_logits), 1e-6);
+
+  // Refusals write nothing: a folder that is not empty, a method with modules of its own.
+  EXPECT_THROW(save_merged_model(*method, test::fixture_dir(fixture), out), UsageError);
+  Case lst{fixture, "lst", nlohmann::json::object(), ""};
+  auto side = build(lst, load_backbone(fixture));
+  {
+    const std::string message = test::error_of<UsageError>([&] { save_merged_model(*side, test::fixture_dir(fixture), dir.path + "/lst"); });
+    EXPECT_TRUE(test::contains(message, "side network")) << message;
+  }
+  EXPECT_FALSE(fs::exists(dir.path + "/lst"));
+  Case bitfit{fixture, "bitfit", nlohmann::json::object(), ""};
+  auto biases = build(bitfit, load_backbone(fixture));
+  {
+    const std::string message = test::error_of<UsageError>([&] { save_merged_model(*biases, test::fixture_dir(fixture), dir.path + "/bitfit"); });
+    EXPECT_TRUE(test::contains(message, "bias")) << message;
+    EXPECT_TRUE(test::contains(message, "has no place")) << message;
+  }
+  EXPECT_FALSE(fs::exists(dir.path + "/bitfit"));
+  {
+    const std::string message = test::error_of<UsageError>([&] { save_merged_model(*method, "arch:t5-small", dir.path + "/arch"); });
+    EXPECT_TRUE(test::contains(message, "model folder")) << message;
+  }
+}
+
+// Full fine-tuning: every tensor is the trained one.
+TEST(MergeTest, FullFineTuningWritesTheTrainedWeights) {
+  const std::string fixture = "t5-tiny-v1_1";
+  Case c{fixture, "full", nlohmann::json::object(), ""};
+  auto method = build(c, load_backbone(fixture));
+  perturb(*method, 3, 0.01);
+  TempDir dir;
+  const MergeReport report = save_merged_model(*method, test::fixture_dir(fixture), dir.path + "/merged");
+  EXPECT_EQ(report.tensors_changed, report.tensors_written);
+  const auto merged = read_safetensors(dir.path + "/merged/model.safetensors");
+  for (auto& [name, tensor] : method->named_trainable())
+    if (merged.count(name)) EXPECT_TRUE(torch::equal(merged.at(name), tensor.detach())) << name;
 }
 
 }  // namespace

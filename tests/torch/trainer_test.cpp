@@ -696,6 +696,45 @@ TEST(CliBench, SettingsPerMethodAndTheOtherRowsKeptWhenOneFails) {
   EXPECT_NE(unknown.err.find("METHOD one of --methods"), std::string::npos) << unknown.err;
 }
 
+// merge: a LoRA folder becomes a plain model folder that generates like the model with the
+// adapter; refusals exit 1 naming the problem and write nothing.
+TEST(CliMerge, ALoraFolderBecomesAPlainModelAndRefusalsWriteNothing) {
+  TempDir dir;
+  ASSERT_EQ(run_cli({"init", "--model", tiny_model(), "--tokenizer", tokenizer_path(), "--method", "lora", "--threads", "1",
+                     "--out", dir / "lora"},
+                    dir).status,
+            0);
+  CliResult merged = run_cli({"merge", "--model", tiny_model(), "--adapter", dir / "lora", "--out", dir / "merged"}, dir);
+  ASSERT_EQ(merged.status, 0) << merged.err;
+  EXPECT_NE(merged.out.find("tensors changed"), std::string::npos) << merged.out;
+  EXPECT_TRUE(fs::exists(dir / "merged/config.json"));
+  const std::vector<std::string> generate = {"generate", "--tokenizer", tokenizer_path(), "--max-new-tokens", "4",
+                                             "--threads", "1", "hello world"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = generate;
+    args.insert(args.begin() + 1, extra.begin(), extra.end());
+    CliResult r = run_cli(args, dir);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return r.out;
+  };
+  EXPECT_EQ(with({"--model", dir / "merged"}), with({"--model", tiny_model(), "--adapter", dir / "lora"}));
+
+  ASSERT_EQ(run_cli({"init", "--model", tiny_model(), "--tokenizer", tokenizer_path(), "--method", "lst", "--settings",
+                     R"({"side_init": "random"})", "--threads", "1", "--out", dir / "lst"},
+                    dir).status,
+            0);
+  CliResult lst = run_cli({"merge", "--model", tiny_model(), "--adapter", dir / "lst", "--out", dir / "x"}, dir);
+  EXPECT_EQ(lst.status, 1);
+  EXPECT_NE(lst.err.find("side network"), std::string::npos) << lst.err;
+  CliResult missing = run_cli({"merge", "--model", tiny_model(), "--adapter", dir / "nothing", "--out", dir / "x"}, dir);
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.err.find(dir / "nothing"), std::string::npos) << missing.err;
+  CliResult taken = run_cli({"merge", "--model", tiny_model(), "--adapter", dir / "lora", "--out", dir / "merged"}, dir);
+  EXPECT_EQ(taken.status, 1);
+  EXPECT_NE(taken.err.find("not an empty folder"), std::string::npos) << taken.err;
+  EXPECT_FALSE(fs::exists(dir / "x"));
+}
+
 // generate --adapter decodes with the method: what the library's decoding of the loaded folder
 // gives, and not what the plain model gives (a prompt-tuning folder at its random start).
 TEST(CliGenerateAdapter, TheMethodDecodes) {
