@@ -35,6 +35,19 @@ std::string json_text(const Json& value) {
   return value.dump();
 }
 
+// What a row that lacks a wanted field has instead, so that a file in another layout (Alpaca's
+// instruction/input/output, a chat's messages) says which flags read it.
+std::string fields_hint(const Json& object) {
+  if (object.contains("messages") && object["messages"].is_array())
+    return " (a chat row: ladder reads one prompt field and one answer field per row, so write each exchange as, e.g., "
+           "{\"prompt\": ..., \"completion\": ...})";
+  std::string names;
+  for (auto it = object.begin(); it != object.end(); ++it) names += (names.empty() ? "'" : ", '") + it.key() + "'";
+  if (names.empty()) return " (the row is an empty object)";
+  return " (the row has " + names + ": name the fields to read with --source-field/--target-field, or "
+         "--text-field/--label-field for classification)";
+}
+
 // Reads every record with the fields in `wanted`; a record missing one gets a problem.
 std::vector<Record> read_records(const std::string& path, const std::vector<std::string>& wanted) {
   const std::string text = read_text_file(path, "custom data");
@@ -51,7 +64,7 @@ std::vector<Record> read_records(const std::string& path, const std::vector<std:
         for (const std::string& name : wanted) {
           auto it = object.find(name);
           if (it == object.end() || it->is_null()) {
-            record.problem = "missing field '" + name + "'";
+            record.problem = "missing field '" + name + "'" + fields_hint(object);
             break;
           }
           if (it->is_array() || it->is_object()) {

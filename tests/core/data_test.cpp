@@ -553,6 +553,26 @@ TEST(Custom, PlainTextFromLinesOrAField) {
   std::filesystem::remove_all(dir);
 }
 
+// A file in another layout than the flags name says what its rows hold and which flags read
+// them: Alpaca's instruction/input/output, a chat's messages.
+TEST(Custom, AMissingFieldNamesTheFieldsTheRowHas) {
+  const auto dir = std::filesystem::temp_directory_path() / ("ladder_fields_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "alpaca.jsonl") << R"({"instruction": "Add.", "input": "2 and 3", "output": "5"})" << "\n";
+  std::ofstream(dir / "chat.jsonl") << R"({"messages": [{"role": "user", "content": "hi"}]})" << "\n";
+  ladder::data::Seq2SeqFields fields;
+  fields.source_field = "prompt";
+  fields.target_field = "completion";
+  std::string message = error_of<ladder::FormatError>(
+      [&] { ladder::data::load_custom_seq2seq((dir / "alpaca.jsonl").string(), fields); });
+  EXPECT_TRUE(contains(message, "alpaca.jsonl:1") && contains(message, "missing field 'prompt'")) << message;
+  EXPECT_TRUE(contains(message, "'input', 'instruction', 'output'") && contains(message, "--source-field/--target-field"))
+      << message;
+  message = error_of<ladder::FormatError>([&] { ladder::data::load_custom_seq2seq((dir / "chat.jsonl").string(), fields); });
+  EXPECT_TRUE(contains(message, "a chat row")) << message;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Custom, LabelFileRoundTrip) {
   const auto dir = std::filesystem::temp_directory_path() / ("ladder_labels_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
