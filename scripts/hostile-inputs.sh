@@ -869,6 +869,16 @@ R=$(cprun base resume-longer)
 t new-resume-longer          'out:"global_step": ?3' "${RS[@]}" "$R" --max-steps 3
 t new-bench-train-names      "out:lora"           "$L" bench memory --model "$M0" --methods lora --batch-size 2 --max-source-length 8 --max-target-length 4 --warmup 0 --steps 1 --threads 1
 t new-version                "out:^ladder [0-9]"  "$L" --version
+# 7c: merge refuses what has no place in the checkpoint, and writes nothing when it refuses.
+MG=(merge --model "$M0")
+t new-merge-lst              "side network"       "$L" "${MG[@]}" --adapter "$W/a/lst" --out "$W/r/merge-lst"
+t new-merge-bitfit           "bias&has no place"  "$L" "${MG[@]}" --adapter "$W/a/bitfit" --out "$W/r/merge-bitfit"
+t new-merge-other-model      "model|backbone|checksum" "$L" "${MG[@]}" --adapter "$W/a/lora-v1_1" --out "$W/r/merge-other"
+t new-merge-out-taken        "not an empty folder" "$L" "${MG[@]}" --adapter "$W/a/lora" --out "$W/a/lst"
+t new-merge-arch             "not a model folder" "$L" merge --model arch:t5-small --adapter "$W/a/lora" --out "$W/r/merge-arch"
+A=$(cpad lora merge-cut); cut_half "$A/adapter_model.safetensors"
+t new-merge-cut-adapter      "adapter_model.safetensors" "$L" "${MG[@]}" --adapter "$A" --out "$W/r/merge-cut"
+t new-merge-ok               "out:tensors changed" "$L" "${MG[@]}" --adapter "$W/a/lora" --out "$W/r/merge-ok"
 
 # --- summary ----------------------------------------------------------------------------------
 if ((${#BAD[@]})); then printf 'not clean: %s\n' "${BAD[@]}" >&2; fi
