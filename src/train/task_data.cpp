@@ -81,12 +81,15 @@ void as_prompts(const std::string& task, data::Dataset& dataset) {
   if (!words.empty()) dataset.labels = words;
 }
 
+std::string trimmed(const std::string& text) {
+  const std::size_t begin = text.find_first_not_of(" \t\r\n");
+  return begin == std::string::npos ? "" : text.substr(begin, text.find_last_not_of(" \t\r\n") + 1 - begin);
+}
+
 // A decoder-only model's GLUE completion back to the task's label string; anything but a label
 // word stays as it is (and scores as wrong).
 std::string label_of_word(const std::string& task, const std::string& completion) {
-  const std::size_t begin = completion.find_first_not_of(" \t\r\n");
-  const std::string word =
-      begin == std::string::npos ? "" : completion.substr(begin, completion.find_last_not_of(" \t\r\n") + 1 - begin);
+  const std::string word = trimmed(completion);
   const std::vector<std::string> words = glue_label_words(task);
   const std::vector<std::string>& labels = data::glue_task(task).labels;
   for (std::size_t l = 0; l < words.size() && l < labels.size(); ++l)
@@ -220,11 +223,6 @@ std::vector<std::string> task_labels(const TaskSpec& task) {
 }
 
 namespace {
-
-std::string trimmed(const std::string& text) {
-  const std::size_t begin = text.find_first_not_of(" \t\r\n");
-  return begin == std::string::npos ? "" : text.substr(begin, text.find_last_not_of(" \t\r\n") + 1 - begin);
-}
 
 std::map<std::string, double> task_metrics(const TaskSpec& task, const std::vector<std::string>& predictions,
                                            const std::vector<std::string>& references) {
