@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 
 struct EvalCommand {
   std::string run, checkpoint = "last", split = "validation";
-  std::string model, tokenizer, method, weights, output, predictions;
+  std::string model, tokenizer, method, weights, output, predictions, eos_token;
   TaskOptions task;
   int64_t max_source_length = 128, batch_size = 100, max_new_tokens = 0, num_beams = 0;
   bool swap_images = false;
@@ -44,6 +44,7 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
   decode.keep_predictions = !c.predictions.empty();
   nlohmann::json result;
   if (!c.run.empty()) {
+    if (!c.eos_token.empty()) throw UsageError("--eos-token: a run evaluates with the eos token it was trained with (run.json)");
     for (const char* other : {"--model", "--weights", "--method", "--task", "--data", "--tokenizer", "--visual-tokens"})
       if (app.count(other)) throw UsageError(std::string(other) + " cannot be combined with --run (the run knows it)");
     train::RunConfig config = train::load_run_config(c.run);
@@ -57,7 +58,7 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
     const std::string precision = app.count("--precision") ? c.runtime.precision : config.precision;
     train::LoadedMethod loaded =
         train::load_trained_method(config.model, config.tokenizer, checkpoint, precision, device, config.train.seed,
-                                   run_backbone_dtype(app, c.runtime, config.backbone_dtype));
+                                   run_backbone_dtype(app, c.runtime, config.backbone_dtype), config.eos_token);
     if (app.count("--max-eval-examples")) config.task.max_eval_examples = c.task.max_eval_examples;
     decode.max_new_tokens = c.max_new_tokens > 0 ? c.max_new_tokens : config.train.max_new_tokens;
     decode.num_beams = c.num_beams > 0 ? c.num_beams : config.train.num_beams;
@@ -85,12 +86,12 @@ void run_eval(const EvalCommand& c, const CLI::App& app) {
     const std::string saved = weights_method(c.weights);
     if (!c.method.empty() && c.method != saved)
       throw UsageError(c.weights + ": " + expected_found("method", c.method, saved, "weights of another method"));
-    train::TaskSpec task = make_task_spec(app, c.task);
+    train::TaskSpec task = make_task_spec(app, c.task, c.model);
     if (!task.is_glue() && task.kind == "classification")
       task.classification.known_labels = train::load_split(task, "train").labels;
     train::LoadedMethod loaded =
         train::load_trained_method(c.model, c.tokenizer, c.weights, c.runtime.precision, device, c.runtime.seed,
-                                   c.runtime.backbone_dtype);
+                                   c.runtime.backbone_dtype, c.eos_token);
     task.decoder_only = loaded.method->backbone_handle().is_causal_lm();  // GLUE as prompts with label words
     decode.num_beams = c.num_beams > 0 ? c.num_beams : 1;
     decode.swap_images = c.swap_images;
@@ -140,6 +141,7 @@ void add_eval_command(CLI::App& root) {
   app->add_option("--max-new-tokens", c->max_new_tokens, "decoding length (default: the run's, longest label + 1)")
       ->check(whole_number(1, kMaxCount));
   app->add_option("--output", c->output, "also write the JSON here");
+  add_eos_token_option(app, c->eos_token);
   app->add_option("--predictions", c->predictions,
                   "write one JSON line per example here: source, prediction, target (vision-language: images, answers)");
   add_runtime_options(app, c->runtime);

@@ -15,12 +15,14 @@
 #include "ladder/models/llama/generate.h"
 #include "ladder/models/llama/load.h"
 #include "ladder/models/t5/load.h"
+#include "ladder/tokenizer/text_streamer.h"
 #include "ladder/tokenizer/text_tokenizer.h"
 #include "ladder/tokenizer/t5_tokenizer.h"
 #include "ladder/train/evaluate.h"
 #include "ladder/train/run.h"
 #include "ladder/train/batching.h"
 #include "runtime_options.h"
+#include "task_options.h"
 #include "validators.h"
 
 namespace ladder::cli {
@@ -30,11 +32,13 @@ struct GenerateOptions {
   std::string model;
   std::string tokenizer;  // default: <model>/spiece.model
   std::string adapter;    // a method's folder; "" = the plain model
+  std::string eos_token;  // --eos-token: decoder-only generation also ends at this token
   int64_t max_new_tokens = 20;
   int64_t max_source_length = 512;
   std::vector<std::string> texts;
   std::vector<std::string> ids;  // comma-separated token ids, one prompt each
   bool no_cache = false;
+  bool stream = false;             // each text's output written as it is generated
   SamplingOptions sampling;        // seed: --seed
   std::vector<std::string> stops;  // each output is cut before the first of these
   RuntimeOptions runtime;
@@ -89,6 +93,30 @@ void print_ids(const torch::Tensor& row) {
   std::cout << line << "\n";
 }
 
+// --stream: a generation hook that writes row 0's text to stdout as it settles; generation
+// ends at the row's end-of-sequence id or at a stop text. `with_end_token`: the end id is decoded
+// too, as the plain decoder-only output does (a special token writes nothing; an --eos-token
+// such as "." does).
+struct StdoutStream {
+  TextStreamer streamer;
+  bool with_end_token;
+  StdoutStream(const TextTokenizer& tokenizer, std::vector<int64_t> context, const std::vector<std::string>& stops,
+               bool with_end_token = false)
+      : streamer(tokenizer, std::move(context), stops, [](const std::string& text) { std::cout << text << std::flush; }),
+        with_end_token(with_end_token) {}
+  std::function<bool(const torch::Tensor&, const torch::Tensor&)> hook() {
+    return [this](const torch::Tensor& next, const torch::Tensor& ended) {
+      const bool end = ended[0].item<bool>();
+      if (end && !with_end_token) return false;
+      return streamer.add(next[0].item<int64_t>()) && !end;
+    };
+  }
+  void end_line() {
+    streamer.finish();
+    std::cout << "\n" << std::flush;
+  }
+};
+
 // Decoder-only: each prompt continued greedily up to and including an eos id; printed are the
 // new ids (--ids) or the prompt's text with its continuation.
 void run_causal_generate(const GenerateOptions& o) {
@@ -99,6 +127,11 @@ void run_causal_generate(const GenerateOptions& o) {
   // as Hugging Face's tokenizers do.
   std::shared_ptr<TextTokenizer> tokenizer;
   std::vector<std::vector<int64_t>> prompts;
+  if (!o.eos_token.empty()) {
+    const std::string path = o.tokenizer.empty() ? loaded.tokenizer_path : o.tokenizer;
+    if (path.empty()) throw UsageError("--eos-token " + o.eos_token + ": " + o.model + " has no tokenizer to read it with (pass --tokenizer FILE)");
+    train::use_eos_token(loaded.model->config, *load_causal_lm_tokenizer(path), path, o.eos_token);
+  }
   if (!o.ids.empty()) {
     prompts = parse_id_lists(o.ids, config.vocab_size);
   } else {
@@ -118,6 +151,19 @@ void run_causal_generate(const GenerateOptions& o) {
   options.max_new_tokens = o.max_new_tokens;
   options.sampling = sampling_of(o);
   if (tokenizer) options.vocab_limit = tokenizer->vocab_size();  // a model may pad its vocabulary past the tokenizer's
+  if (o.stream) {
+    // One prompt at a time, its text first, then its continuation as it comes.
+    for (const auto& prompt : prompts) {
+      std::cout << tokenizer->decode_text(prompt) << std::flush;
+      StdoutStream out(*tokenizer, prompt, o.stops, /*with_end_token=*/true);
+      options.on_step = out.hook();
+      auto [one, one_mask] = left_padded_batch({prompt}, config.fill_token_id());
+      std::unique_ptr<CausalDecodingSession> session = start_causal_decoding(*loaded.model, !o.no_cache);
+      greedy_generate(*session, one.to(model_options.device), one_mask.to(model_options.device), config, options);
+      out.end_line();
+    }
+    return;
+  }
   std::unique_ptr<CausalDecodingSession> session = start_causal_decoding(*loaded.model, !o.no_cache);
   torch::Tensor generated =
       greedy_generate(*session, ids.to(model_options.device), mask.to(model_options.device), config, options).to(torch::kCPU);
@@ -147,7 +193,7 @@ void run_adapter_generate(const GenerateOptions& o) {
   const ModelOptions model_options = apply_runtime_for_model(o.runtime);
   train::LoadedMethod loaded =
       train::load_trained_method(o.model, o.tokenizer, o.adapter, o.runtime.precision, model_options.device, o.runtime.seed,
-                                 o.runtime.backbone_dtype);
+                                 o.runtime.backbone_dtype, o.eos_token);
   if (loaded.method->visual_config().feature_dim > 0)
     throw UsageError(o.adapter + ": a vision-language method reads image features: use ladder predict --run RUN");
   std::vector<data::Example> inputs;
@@ -162,14 +208,26 @@ void run_adapter_generate(const GenerateOptions& o) {
   decode.max_new_tokens = o.max_new_tokens;
   decode.device = model_options.device;
   decode.sampling = sampling_of(o);
+  if (o.stream) {
+    for (const auto& example : examples) {
+      StdoutStream out(*loaded.tokenizer, {}, o.stops);
+      decode.on_step = out.hook();
+      train::generate_texts(*loaded.method, *loaded.tokenizer, std::vector<train::TokenizedExample>{example}, decode);
+      out.end_line();
+    }
+    return;
+  }
   for (const auto& line : train::generate_texts(*loaded.method, *loaded.tokenizer, examples, decode))
     std::cout << cut_at_stop(line, o.stops) << "\n";
 }
 
 void run_generate(const GenerateOptions& o) {
   if (o.texts.empty() == o.ids.empty()) throw UsageError("give either texts or --ids (one of them)");
+  if (o.stream && !o.ids.empty()) throw UsageError("--stream writes text as it is generated: give texts, not --ids");
   if (!o.adapter.empty()) return run_adapter_generate(o);
   if (model_family(o.model) == ModelFamily::causal_lm) return run_causal_generate(o);
+  if (!o.eos_token.empty())
+    throw UsageError("--eos-token " + o.eos_token + ": a T5 model's answers end with its </s>; the option is for decoder-only models");
   const ModelOptions model_options = apply_runtime_for_model(o.runtime);
   const torch::Device device = model_options.device;
   LoadedModel loaded = load_model(o.model, model_options);
@@ -232,6 +290,17 @@ void run_generate(const GenerateOptions& o) {
   options.max_new_tokens = o.max_new_tokens;
   options.vocab_limit = tokenizer.vocab_size();  // T5 pads its embedding past the tokenizer's ids
   options.sampling = sampling_of(o);
+  if (o.stream) {
+    for (int64_t b = 0; b < batch; ++b) {
+      StdoutStream out(tokenizer, {}, o.stops);
+      options.on_step = out.hook();
+      const int64_t n = static_cast<int64_t>(encoded[b].size());
+      greedy_generate(*loaded.model, ids[b].narrow(0, 0, n).unsqueeze(0).to(device),
+                      mask[b].narrow(0, 0, n).unsqueeze(0).to(device), options);
+      out.end_line();
+    }
+    return;
+  }
   torch::Tensor generated = greedy_generate(*loaded.model, ids.to(device), mask.to(device), options).to(torch::kCPU);
   for (int64_t b = 0; b < batch; ++b) {
     // Skip the start token; stop at the first </s> (later positions are padding).
@@ -275,7 +344,10 @@ void add_generate_command(CLI::App& root) {
   // One text per --stop, so that the texts to generate from are not taken for stops.
   app->add_option("--stop", options->stops, "cut each output before the first occurrence of this text (repeatable)")
       ->allow_extra_args(false);
+  app->add_flag("--stream", options->stream,
+                "write each output as it is generated, token by token (one text at a time; a stop text is never written)");
   app->add_flag("--no-cache", options->no_cache, "recompute every position at each step instead of keeping keys/values");
+  add_eos_token_option(app, options->eos_token);
   add_runtime_options(app, options->runtime);
   add_backbone_dtype_option(app, options->runtime);
   app->callback([options] { run_generate(*options); });

@@ -37,7 +37,7 @@ void run_init(const InitCommand& c, const CLI::App& app) {
   config.max_source_length = c.max_source_length;
   config.max_target_length = c.max_target_length;
   config.train.seed = c.runtime.seed;
-  if (app.count("--task") || app.count("--data")) config.task = make_task_spec(app, c.task);
+  if (app.count("--task") || app.count("--data")) config.task = make_task_spec(app, c.task, c.model);
   else config.task.data.clear();  // no task: a data-dependent initialisation says what it needs
   train::InitialMethod initial = train::initial_method(config, device);
   if (!initial.log.empty()) std::cerr << initial.log << "\n";

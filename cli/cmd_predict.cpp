@@ -60,7 +60,7 @@ void run_predict(const PredictCommand& c, const CLI::App& app) {
   const std::string precision = app.count("--precision") ? c.runtime.precision : config.precision;
   train::LoadedMethod loaded =
       train::load_trained_method(config.model, config.tokenizer, checkpoint, precision, device, config.train.seed,
-                                 run_backbone_dtype(app, c.runtime, config.backbone_dtype));
+                                 run_backbone_dtype(app, c.runtime, config.backbone_dtype), config.eos_token);
   const bool vl = config.task.is_vl();
   std::vector<data::Example> inputs;
   std::vector<std::size_t> rows;  // which input line each source came from

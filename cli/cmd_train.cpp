@@ -27,7 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct TrainCommand {
-  std::string model, tokenizer, method = "lst", out, resume;
+  std::string model, tokenizer, method = "lst", out, resume, eos_token;
   TaskOptions task;
   double lr = 0;  // 0: default_learning_rate(method)
   std::string schedule = "linear";
@@ -64,13 +64,14 @@ train::RunConfig run_config(const TrainCommand& c, const CLI::App& app) {
   train::RunConfig config;
   config.model = c.model;
   config.tokenizer = c.tokenizer;
-  config.task = make_task_spec(app, c.task);
+  config.task = make_task_spec(app, c.task, c.model);
   config.method = c.method;
   config.settings = method_settings(c.method_flags, c.method, app);
   config.precision = c.runtime.precision;
   config.backbone_dtype = c.runtime.backbone_dtype;
   config.max_source_length = c.max_source_length;
   config.max_target_length = c.max_target_length;
+  config.eos_token = c.eos_token;
   train::TrainOptions& t = config.train;
   t.learning_rate = c.lr > 0 ? c.lr : default_learning_rate(c.method);
   t.schedule = c.schedule;
@@ -226,6 +227,7 @@ void add_train_command(CLI::App& root, std::vector<std::string> arguments) {
   app->add_option("--weight-decay", c->weight_decay, "AdamW decoupled weight decay")->capture_default_str()->check(non_negative_real());
   app->add_option("--max-grad-norm", c->max_grad_norm, "gradient clipping (0: off)")->capture_default_str()->check(non_negative_real());
   add_length_options(app, c->max_source_length, c->max_target_length);
+  add_eos_token_option(app, c->eos_token);
   app->add_option("--eval-every", c->eval_every, "updates between evaluations (default: every epoch)")
       ->check(whole_number(1, kMaxCount));
   app->add_option("--log-every", c->log_every, "updates between progress lines")->capture_default_str()->check(whole_number(1, kMaxCount));

@@ -12,7 +12,9 @@ namespace fs = std::filesystem;
 void add_task_options(CLI::App* app, TaskOptions& o) {
   app->add_option("--task", o.task,
                   "GLUE task (cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli), custom, completion (custom "
-                  "prompt/completion pairs), text (plain text for a decoder-only model), or vision-language: "
+                  "prompt/completion pairs), chat (JSONL of {\"messages\": [...]} or Alpaca's {\"instruction\", "
+                  "\"input\", \"output\"}, rendered with the model's chat template), text (plain text for a "
+                  "decoder-only model), or vision-language: "
                   "vqa, gqa, nlvr, caption, or several joined by commas (multi-task)");
   app->add_option("--features", o.features,
                   "vision-language: image features, a folder of {image_id}.h5 files or one .safetensors file");
@@ -42,6 +44,9 @@ void add_task_options(CLI::App* app, TaskOptions& o) {
   app->add_option("--source-field", o.source_field, "custom seq2seq: source field (--task completion: prompt)");
   app->add_option("--target-field", o.target_field, "custom seq2seq: target field (--task completion: completion)");
   app->add_option("--prefix", o.prefix, "custom: task prefix put before the input text");
+  app->add_option("--chat-template", o.chat_template,
+                  "--task chat: a Jinja chat template file, or a model folder whose template to use (default: "
+                  "the model's chat_template.jinja or tokenizer_config.json's chat_template)");
   app->add_option("--split-seed", o.split_seed, "seed of the validation/test splits (the paper: 42)")->capture_default_str();
   app->add_option("--max-train-examples", o.max_train_examples, "use only the first N training examples (0: all)")
       ->check(whole_number(0, kMaxCount));
@@ -56,6 +61,12 @@ void add_task_options(CLI::App* app, TaskOptions& o) {
       ->check(CLI::IsMember({0.1, 0.2}));
 }
 
+void add_eos_token_option(CLI::App* app, std::string& eos_token) {
+  app->add_option("--eos-token", eos_token,
+                  "decoder-only models: the token that ends an answer, e.g. <|im_end|> for ChatML chat data: appended "
+                  "to training targets and ending generation (default: config.json's eos_token_id)");
+}
+
 void add_length_options(CLI::App* app, int64_t& max_source_length, int64_t& max_target_length) {
   app->add_option("--max-source-length", max_source_length, "input ids per example, </s> included")
       ->capture_default_str()
@@ -65,7 +76,7 @@ void add_length_options(CLI::App* app, int64_t& max_source_length, int64_t& max_
       ->check(whole_number(2, int64_t{1} << 20));
 }
 
-train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& o) {
+train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& o, const std::string& model_dir) {
   if (o.task.empty()) throw UsageError("--task is required (a GLUE task name or custom)");
   if (o.data.empty()) throw UsageError("--data is required (the GLUE folder or your data file/folder)");
   train::TaskSpec spec;
@@ -94,6 +105,7 @@ train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& o) {
   const bool seq2seq = app.count("--source-field") > 0 || app.count("--target-field") > 0;
   const bool classification = app.count("--text-field") > 0 || app.count("--text-pair-field") > 0 ||
                               app.count("--label-field") > 0;
+  if (o.task != "chat" && app.count("--chat-template") > 0) throw UsageError("--chat-template goes with --task chat");
   if (o.task == "completion") {  // custom seq2seq under the names decoder-only data sets use
     if (classification) throw UsageError("--task completion reads --source-field/--target-field (prompt, completion)");
     spec.task = "custom";
@@ -101,6 +113,15 @@ train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& o) {
     spec.seq2seq.source_field = o.source_field.empty() ? "prompt" : o.source_field;
     spec.seq2seq.target_field = o.target_field.empty() ? "completion" : o.target_field;
     spec.seq2seq.prefix = o.prefix;
+    return spec;
+  }
+  if (o.task == "chat") {
+    if (seq2seq || classification || app.count("--prefix"))
+      throw UsageError("--task chat reads each row's messages (or instruction, input, output): the field flags and "
+                       "--prefix do not apply");
+    spec.task = "custom";
+    spec.kind = "chat";
+    train::set_chat_template(spec, o.chat_template, model_dir);
     return spec;
   }
   if (o.task == "text") {
@@ -116,7 +137,7 @@ train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& o) {
       std::string glue;
       for (const auto& t : data::glue_tasks()) glue += (glue.empty() ? "" : ", ") + t.name;
       throw UsageError("--task: unknown task '" + o.task + "' (GLUE: " + glue +
-                       "; your data: custom, completion, text; images: vqa, gqa, nlvr, caption, or several "
+                       "; your data: custom, completion, chat, text; images: vqa, gqa, nlvr, caption, or several "
                        "joined by commas)");
     }
     if (seq2seq || classification || app.count("--prefix") > 0)

@@ -20,13 +20,18 @@ struct TaskOptions {
   std::string features, answer_targets = "sample", feature_norm = "standardize";
   int64_t visual_tokens = 0;
   bool skip_malformed = false;
+  std::string chat_template;  // --task chat: a .jinja file or a model folder; default: the model's
 };
 
 void add_task_options(CLI::App* app, TaskOptions& options);
+// --eos-token TEXT: the token that ends a decoder-only model's answers (train/run.h use_eos_token).
+void add_eos_token_option(CLI::App* app, std::string& eos_token);
 // --max-source-length / --max-target-length: token ids per training example, </s> included.
 void add_length_options(CLI::App* app, int64_t& max_source_length, int64_t& max_target_length);
 // Checks the combination (field options only with --task custom, both seq2seq fields) and
 // builds the TaskSpec; the custom label set is left empty (inferred from the training data).
-train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& options);
+// `model_dir`: the model folder whose chat template --task chat reads when --chat-template is
+// not given ("" where a command has no model).
+train::TaskSpec make_task_spec(const CLI::App& app, const TaskOptions& options, const std::string& model_dir = "");
 
 }  // namespace ladder::cli

@@ -880,6 +880,38 @@ A=$(cpad lora merge-cut); cut_half "$A/adapter_model.safetensors"
 t new-merge-cut-adapter      "adapter_model.safetensors" "$L" "${MG[@]}" --adapter "$A" --out "$W/r/merge-cut"
 t new-merge-ok               "out:tensors changed" "$L" "${MG[@]}" --adapter "$W/a/lora" --out "$W/r/merge-ok"
 
+# 8: chat data, chat templates (a Jinja subset), --eos-token, --stream.
+CH=$W/chat; mkdir -p "$CH"
+"$L" convert llama2c "$L2C" --tokenizer "$ROOT/tests/data/llama2c/tok512.bin" --out "$CH/stories" >/dev/null 2>&1
+printf '%s\n' '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}' \
+  '{"instruction": "Greet.", "output": "hello"}' > "$CH/ok.jsonl"
+printf '%s\n' '{"messages": [{"role": "user", "content": "hi"}]}' > "$CH/no-answer.jsonl"
+printf '%s\n' '{"messages": "hi"}' > "$CH/not-a-list.jsonl"
+printf 'messages\nhi\n' > "$CH/rows.csv"
+printf '%s' '{% for m in messages %}{{ m.content }}' > "$CH/unclosed.jinja"
+printf '%s' '{{ raise_exception("only one user turn, please") }}' > "$CH/raises.jinja"
+printf '%s' '{% for i in range(1000000000) %}{{ "x" * 1000 }}{% endfor %}' > "$CH/huge.jinja"
+python3 -c 'import sys; sys.stdout.write("{{ " + "(" * 100000 + "1" + ")" * 100000 + " }}")' > "$CH/deep.jinja"
+printf '%s' '{{ messages | frobnicate }}' > "$CH/unknown-filter.jinja"
+printf '%s' '{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}' > "$CH/plain.jinja"
+CD=(data --task chat --data "$CH/ok.jsonl" --chat-template)
+t new-chat-no-template       "no chat template&--chat-template" "$L" train --model "$CH/stories" --task chat --data "$CH/ok.jsonl" --out "$W/r/chat-none"
+t new-chat-unclosed          "unclosed\.jinja"    "$L" "${CD[@]}" "$CH/unclosed.jinja"
+t new-chat-raises            "ok\.jsonl:1&only one user turn" "$L" "${CD[@]}" "$CH/raises.jinja"
+t new-chat-huge-output       "huge\.jinja"        "$L" "${CD[@]}" "$CH/huge.jinja"
+t new-chat-deep-nesting      "deep\.jinja"        "$L" "${CD[@]}" "$CH/deep.jinja"
+t new-chat-unknown-filter    "frobnicate"         "$L" "${CD[@]}" "$CH/unknown-filter.jinja"
+t new-chat-template-missing  "nothing\.jinja"     "$L" "${CD[@]}" "$CH/nothing.jinja"
+t new-chat-no-answer         "no-answer\.jsonl:1&assistant" "$L" data --task chat --data "$CH/no-answer.jsonl" --chat-template "$CH/plain.jinja"
+t new-chat-not-a-list        "not-a-list\.jsonl:1&messages" "$L" data --task chat --data "$CH/not-a-list.jsonl" --chat-template "$CH/plain.jinja"
+t new-chat-csv               "rows\.csv&JSONL"    "$L" data --task chat --data "$CH/rows.csv" --chat-template "$CH/plain.jinja"
+t new-chat-template-elsewhere "--chat-template goes with --task chat" "$L" data --task completion --data "$CH/ok.jsonl" --chat-template "$CH/plain.jinja"
+t new-chat-ok                'out:"source":"<user>(hi|Greet\.)<assistant>"' "$L" "${CD[@]}" "$CH/plain.jinja"
+t new-eos-not-one-token      "two words&not one token" "$L" generate --model "$CH/stories" --eos-token "two words" "Once"
+t new-eos-t5                 "decoder-only"       "$L" generate --model "$M0" --tokenizer "$TOK" --eos-token . "x"
+t new-stream-ids             "--stream&--ids"     "$L" generate --model "$CH/stories" --stream --ids 1
+t new-stream-ok              "out:^Once upon a time" "$L" generate --model "$CH/stories" --stream --max-new-tokens 8 "Once upon a time"
+
 # --- summary ----------------------------------------------------------------------------------
 if ((${#BAD[@]})); then printf 'not clean: %s\n' "${BAD[@]}" >&2; fi
 echo "time: $((SECONDS - T0)) s" >&2

@@ -39,13 +39,14 @@ std::string json_text(const Json& value) {
 // instruction/input/output, a chat's messages) says which flags read it.
 std::string fields_hint(const Json& object) {
   if (object.contains("messages") && object["messages"].is_array())
-    return " (a chat row: ladder reads one prompt field and one answer field per row, so write each exchange as, e.g., "
-           "{\"prompt\": ..., \"completion\": ...})";
+    return " (a chat row: read chat data with --task chat, which renders each conversation with the model's chat "
+           "template)";
   std::string names;
   for (auto it = object.begin(); it != object.end(); ++it) names += (names.empty() ? "'" : ", '") + it.key() + "'";
   if (names.empty()) return " (the row is an empty object)";
+  const std::string instruction = object.contains("instruction") ? "; instruction rows: --task chat" : "";
   return " (the row has " + names + ": name the fields to read with --source-field/--target-field, or "
-         "--text-field/--label-field for classification)";
+         "--text-field/--label-field for classification" + instruction + ")";
 }
 
 // Reads every record with the fields in `wanted`; a record missing one gets a problem.

@@ -66,6 +66,7 @@ torch::Tensor greedy_generate(DecodingSession& session, int64_t batch_size, cons
     next = torch::where(finished, torch::full_like(next, config.pad_token_id), next);
     ids = torch::cat({ids, next.unsqueeze(1)}, 1);
     finished = finished | (next == config.eos_token_id);
+    if (options.on_step && !options.on_step(next, finished)) break;
     if (finished.all().item<bool>()) break;
   }
   return ids;
@@ -191,6 +192,8 @@ torch::Tensor generate(DecodingSession& session, int64_t batch_size, const T5Con
                        const GenerationOptions& options, const torch::Device& device) {
   if (options.num_beams > 1 && options.sampling.sampled())
     throw UsageError("beam search ranks hypotheses by probability: sample (--temperature) with --num-beams 1");
+  if (options.num_beams > 1 && options.on_step)
+    throw UsageError("beam search settles its output only at the end: stream with --num-beams 1");
   return options.num_beams > 1 ? beam_generate(session, batch_size, config, options, device)
                                : greedy_generate(session, batch_size, config, options, device);
 }

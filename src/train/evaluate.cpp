@@ -58,6 +58,7 @@ std::vector<std::string> generate_completions(FineTuningMethod& method, const Te
   generation.max_new_tokens = options.max_new_tokens;
   generation.vocab_limit = tokenizer.vocab_size();
   generation.sampling = options.sampling;
+  generation.on_step = options.on_step;
   CollateOptions prompts_only;
   prompts_only.with_labels = false;
   prompts_only.decoder_only = true;
@@ -101,6 +102,7 @@ std::vector<std::string> generate_texts(FineTuningMethod& method, const TextToke
   generation.vocab_limit = tokenizer.vocab_size();  // T5 pads its embedding past the tokenizer's ids
   generation.num_beams = options.num_beams;
   generation.sampling = options.sampling;
+  generation.on_step = options.on_step;
   const T5Config& config = method.config();
   CollateOptions collate_options;
   collate_options.with_labels = false;

@@ -76,7 +76,8 @@ void check_tokenizer_fits(const TextTokenizer& tokenizer, const std::string& pat
 }
 
 LoadedBackbone load_backbone(const std::string& model, const std::string& tokenizer_path, const std::string& precision,
-                             const std::string& backbone_dtype, const torch::Device& device, uint64_t seed) {
+                             const std::string& backbone_dtype, const torch::Device& device, uint64_t seed,
+                             const std::string& eos_token) {
   storage_dtype(precision);  // its own message first
   const BackboneStorage storage = backbone_storage(backbone_dtype, precision);
   ModelOptions options;
@@ -91,8 +92,11 @@ LoadedBackbone load_backbone(const std::string& model, const std::string& tokeni
       throw UsageError(model + ": no tokenizer.model or tokenizer.json next to the model (pass --tokenizer FILE)");
     LoadedBackbone b{loaded.model, load_causal_lm_tokenizer(path), path};
     check_tokenizer_fits(*b.tokenizer, path, loaded.model->config.vocab_size);
+    if (!eos_token.empty()) use_eos_token(loaded.model->config, *b.tokenizer, path, eos_token);
     return b;
   }
+  if (!eos_token.empty())
+    throw UsageError("--eos-token " + eos_token + ": a T5 model's answers end with its </s>; the option is for decoder-only models");
   LoadedModel loaded = load_model(model, options);
   const std::string path = tokenizer_path.empty() ? loaded.tokenizer_path : tokenizer_path;
   if (path.empty()) throw UsageError(model + ": no spiece.model next to the model (pass --tokenizer FILE)");
@@ -133,6 +137,21 @@ void fit_task_to_backbone(TaskSpec& task, const Backbone& backbone) {
 
 }  // namespace
 
+void use_eos_token(LlamaConfig& config, const TextTokenizer& tokenizer, const std::string& tokenizer_path,
+                   const std::string& text) {
+  const int64_t id = tokenizer.token_to_id(text);
+  if (id < 0)
+    throw UsageError("--eos-token " + text + ": not one token of " + tokenizer_path + " (it reads as " +
+                     std::to_string(tokenizer.encode_text(text).size()) + " tokens)");
+  if (id >= config.vocab_size)
+    throw UsageError(expected_found("--eos-token " + text, "an id below the model's " + std::to_string(config.vocab_size),
+                                    std::to_string(id)));
+  // First: the id appended to targets; the model's own eos ids still end generation.
+  auto& ids = config.eos_token_ids;
+  ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
+  ids.insert(ids.begin(), id);
+}
+
 void check_visual_width(FineTuningMethod& method, VisualFeatures* visual, const std::string& what) {
   const int64_t trained = method.visual_config().feature_dim;
   if (!visual) {
@@ -150,7 +169,8 @@ void check_visual_width(FineTuningMethod& method, VisualFeatures* visual, const 
 
 InitialMethod initial_method(const RunConfig& config, const torch::Device& device) {
   LoadedBackbone backbone =
-      load_backbone(config.model, config.tokenizer, config.precision, config.backbone_dtype, device, config.train.seed);
+      load_backbone(config.model, config.tokenizer, config.precision, config.backbone_dtype, device, config.train.seed,
+                    config.eos_token);
   TaskSpec task = config.task;
   if (!task.data.empty()) fit_task_to_backbone(task, backbone.model);
   InitialMethod out;
@@ -191,6 +211,7 @@ nlohmann::json RunConfig::to_json() const {
           {"backbone_dtype", resolved_backbone_dtype(backbone_dtype, precision)},
           {"max_source_length", max_source_length},
           {"max_target_length", max_target_length},
+          {"eos_token", eos_token},
           {"training", train.to_json()}};
 }
 
@@ -213,6 +234,7 @@ RunConfig RunConfig::from_json(const nlohmann::json& json, const std::string& so
       throw FormatError(source + ": \"backbone_dtype\": " +
                         expected_found("backbone dtype", "fp32, bf16, int8 or nf4", "\"" + c.backbone_dtype + "\""));
     c.max_source_length = json.value("max_source_length", c.max_source_length);
+    c.eos_token = json.value("eos_token", "");
     c.max_target_length = json.value("max_target_length", c.max_target_length);
     try {
       c.train = TrainOptions::from_json(json.at("training"), source);
@@ -272,7 +294,7 @@ TrainResult train_from_start(RunConfig config, const std::string& run_dir, const
   if (config.model.rfind("arch:", 0) != 0) config.model = absolute_path(config.model);
   config.task.data = absolute_path(config.task.data);
   LoadedBackbone backbone = load_backbone(config.model, config.tokenizer, config.precision, config.backbone_dtype,
-                                          context.device, config.train.seed);
+                                          context.device, config.train.seed, config.eos_token);
   config.tokenizer = absolute_path(backbone.tokenizer_path);
   fit_task_to_backbone(config.task, backbone.model);
   // Before the training, not at its first evaluation.
@@ -352,7 +374,7 @@ TrainResult resume_run(const std::string& run_dir, const RunContext& context, co
     return result;
   }
   LoadedBackbone backbone = load_backbone(config.model, config.tokenizer, config.precision, config.backbone_dtype,
-                                          context.device, config.train.seed);
+                                          context.device, config.train.seed, config.eos_token);
   TrainData data = prepare_data(config, backbone);
   std::unique_ptr<FineTuningMethod> method = load_method(backbone.model, checkpoint, backbone_storage(config.backbone_dtype, config.precision).dtype);
   method->to(context.device);
@@ -372,8 +394,9 @@ TrainResult resume_run(const std::string& run_dir, const RunContext& context, co
 
 LoadedMethod load_trained_method(const std::string& model, const std::string& tokenizer,
                                  const std::string& checkpoint_dir, const std::string& precision,
-                                 const torch::Device& device, uint64_t seed, const std::string& backbone_dtype) {
-  LoadedBackbone backbone = load_backbone(model, tokenizer, precision, backbone_dtype, device, seed);
+                                 const torch::Device& device, uint64_t seed, const std::string& backbone_dtype,
+                                 const std::string& eos_token) {
+  LoadedBackbone backbone = load_backbone(model, tokenizer, precision, backbone_dtype, device, seed, eos_token);
   LoadedMethod loaded;
   loaded.method = load_method(backbone.model, checkpoint_dir, backbone_storage(backbone_dtype, precision).dtype);
   loaded.method->to(device);

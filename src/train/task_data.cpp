@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 
+#include "ladder/data/chat.h"
 #include "ladder/data/glue.h"
 #include "ladder/data/metrics.h"
 #include "ladder/data/shuffle.h"
+#include "ladder/data/table.h"
 #include "ladder/error.h"
 
 namespace ladder::train {
@@ -27,6 +30,10 @@ std::string find_split_file(const fs::path& dir, const std::vector<std::string>&
 data::Dataset load_custom_file(const TaskSpec& task, const std::string& path, const data::LoadOptions& options) {
   if (task.kind == "seq2seq") return data::load_custom_seq2seq(path, task.seq2seq, "custom", options);
   if (task.kind == "text") return data::load_custom_text(path, task.text_field, "custom", options);
+  if (task.kind == "chat") {
+    const ChatTemplate chat_template(task.chat_template, task.chat_template_origin);
+    return data::load_custom_chat(path, {&chat_template, task.chat_eos_token}, "custom", options);
+  }
   return data::load_custom_classification(path, task.classification, "custom", options);
 }
 
@@ -136,6 +143,10 @@ nlohmann::json TaskSpec::to_json() const {
       json["prefix"] = seq2seq.prefix;
     } else if (kind == "text") {
       json["text_field"] = text_field;
+    } else if (kind == "chat") {
+      json["chat_template"] = chat_template;
+      json["chat_template_origin"] = chat_template_origin;
+      json["eos_token"] = chat_eos_token;
     } else {
       json["text_field"] = classification.text_field;
       json["text_pair_field"] = classification.text_pair_field;
@@ -176,6 +187,11 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& json, const std::string& sour
         t.seq2seq.prefix = json.value("prefix", "");
       } else if (t.kind == "text") {
         t.text_field = json.at("text_field").get<std::string>();
+      } else if (t.kind == "chat") {
+        t.chat_template = json.at("chat_template").get<std::string>();
+        t.chat_template_origin = json.value("chat_template_origin", source + ": chat_template");
+        t.chat_eos_token = json.value("eos_token", "");
+        ChatTemplate(t.chat_template, t.chat_template_origin);  // FormatError now, not at the first prompt
       } else {
         t.classification.text_field = json.at("text_field").get<std::string>();
         t.classification.text_pair_field = json.value("text_pair_field", "");
@@ -189,8 +205,8 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& json, const std::string& sour
   }
   if (t.is_vl()) t.vl_tasks();  // UsageError for an unknown or repeated task
   else if (t.is_glue()) data::glue_task(t.task);  // UsageError for an unknown task
-  else if (t.kind != "classification" && t.kind != "seq2seq" && t.kind != "text")
-    throw FormatError(source + ": " + expected_found("task kind", "classification, seq2seq or text", "\"" + t.kind + "\""));
+  else if (t.kind != "classification" && t.kind != "seq2seq" && t.kind != "text" && t.kind != "chat")
+    throw FormatError(source + ": " + expected_found("task kind", "classification, seq2seq, text or chat", "\"" + t.kind + "\""));
   return t;
 }
 
@@ -218,7 +234,7 @@ data::Dataset load_split(const TaskSpec& task, const std::string& split, const d
 std::vector<std::string> task_labels(const TaskSpec& task) {
   if (task.is_glue()) return task.decoder_only ? glue_label_words(task.task) : data::glue_task(task.task).labels;
   if (task.is_vl()) return {};  // free generation (answers, captions)
-  if (task.kind == "seq2seq" || task.kind == "text") return {};
+  if (task.kind == "seq2seq" || task.kind == "text" || task.kind == "chat") return {};
   return task.classification.known_labels;
 }
 
@@ -292,6 +308,10 @@ std::string format_input(const TaskSpec& task, const std::string& text) {
     return data::glue_source(task.task, text.substr(0, tab), text.substr(tab + 1));
   }
   if (task.kind == "text") return text;  // a beginning to continue
+  if (task.kind == "chat") {
+    const ChatTemplate chat_template(task.chat_template, task.chat_template_origin);
+    return data::chat_prompt({&chat_template, task.chat_eos_token}, text);
+  }
   if (task.kind == "seq2seq") {
     if (starts_with(text, task.seq2seq.prefix + " ")) return text;
     return with_prefix(task.seq2seq.prefix, text);
@@ -306,6 +326,43 @@ std::string format_input(const TaskSpec& task, const std::string& text) {
   // The same layout as data/custom.h's classification sources.
   return with_prefix(f.prefix, f.text_field + ": " + text.substr(0, tab) + " " + f.text_pair_field + ": " +
                                    text.substr(tab + 1));
+}
+
+namespace {
+
+// tokenizer_config.json's eos_token: a string, or an added token {"content": ...}; "" without one.
+std::string eos_text_of(const std::string& model_dir) {
+  const fs::path config = fs::path(model_dir) / "tokenizer_config.json";
+  if (model_dir.empty() || !fs::is_regular_file(config)) return "";
+  const nlohmann::json json = nlohmann::json::parse(data::read_text_file(config.string(), "tokenizer config"), nullptr, false);
+  if (json.is_discarded() || !json.is_object()) throw FormatError(config.string() + ": not a JSON object");
+  const auto it = json.find("eos_token");
+  if (it == json.end()) return "";
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_object() && it->contains("content") && (*it)["content"].is_string()) return (*it)["content"].get<std::string>();
+  return "";
+}
+
+}  // namespace
+
+void set_chat_template(TaskSpec& task, const std::string& source, const std::string& model_dir) {
+  const std::string from = source.empty() ? model_dir : source;
+  std::optional<ChatTemplate> found;
+  std::string text;
+  if (!from.empty() && fs::is_directory(from)) {
+    found = load_chat_template(from);
+    if (found) text = found->source();
+  } else if (!from.empty()) {
+    text = data::read_text_file(from, "chat template");
+    found.emplace(text, from);
+  }
+  if (!found)
+    throw UsageError((from.empty() ? std::string("--task chat") : from + ": no chat template") +
+                     ": give --chat-template FILE.jinja, or a model folder with chat_template.jinja or "
+                     "tokenizer_config.json's chat_template");
+  task.chat_template = text;
+  task.chat_template_origin = found->origin();
+  task.chat_eos_token = eos_text_of(model_dir.empty() && fs::is_directory(from) ? from : model_dir);
 }
 
 }  // namespace ladder::train

@@ -566,10 +566,11 @@ TEST(Custom, AMissingFieldNamesTheFieldsTheRowHas) {
   std::string message = error_of<ladder::FormatError>(
       [&] { ladder::data::load_custom_seq2seq((dir / "alpaca.jsonl").string(), fields); });
   EXPECT_TRUE(contains(message, "alpaca.jsonl:1") && contains(message, "missing field 'prompt'")) << message;
-  EXPECT_TRUE(contains(message, "'input', 'instruction', 'output'") && contains(message, "--source-field/--target-field"))
+  EXPECT_TRUE(contains(message, "'input', 'instruction', 'output'") && contains(message, "--source-field/--target-field") &&
+              contains(message, "instruction rows: --task chat"))
       << message;
   message = error_of<ladder::FormatError>([&] { ladder::data::load_custom_seq2seq((dir / "chat.jsonl").string(), fields); });
-  EXPECT_TRUE(contains(message, "a chat row")) << message;
+  EXPECT_TRUE(contains(message, "a chat row") && contains(message, "--task chat")) << message;
   std::filesystem::remove_all(dir);
 }
 

@@ -405,6 +405,19 @@ TEST(CliCausalLM, StoriesWithItsTokenizerTellsRunCsStory) {
   CliResult prompted = run_cli({"generate", "--model", dir / "stories", "--max-new-tokens", "252", "Once upon a time"}, dir);
   ASSERT_EQ(prompted.status, 0) << prompted.err;
   EXPECT_EQ(prompted.out, story + "\n");
+  // Streamed, token by token, it is the same story; a stop text ends it before the text.
+  CliResult streamed =
+      run_cli({"generate", "--model", dir / "stories", "--max-new-tokens", "252", "--stream", "Once upon a time"}, dir);
+  ASSERT_EQ(streamed.status, 0) << streamed.err;
+  EXPECT_EQ(streamed.out, story + "\n");
+  // A continuation that starts a word keeps its space, as in one decode of the prompt and all.
+  CliResult word = run_cli(
+      {"generate", "--model", dir / "stories", "--max-new-tokens", "249", "--stream", "Once upon a time, there was"}, dir);
+  EXPECT_EQ(word.out, story + "\n") << word.err;
+  CliResult stopped = run_cli(
+      {"generate", "--model", dir / "stories", "--max-new-tokens", "252", "--stream", "--stop", "park", "Once upon a time"}, dir);
+  EXPECT_EQ(stopped.out, story.substr(0, story.find("park")) + "\n") << stopped.err;
+  expect_one_line_error(run_cli({"generate", "--model", dir / "stories", "--stream", "--ids", "1"}, dir), {"--stream", "--ids"});
   CliResult ids = run_cli({"tokenize", "--tokenizer", dir / "stories/tokenizer.json", "Once upon a time"}, dir);
   EXPECT_EQ(ids.out, "1 403 407 261 378\n") << ids.err;
   CliResult same = run_cli({"tokenize", "--tokenizer", data + "/tok512.bin", "Once upon a time"}, dir);

@@ -766,6 +766,12 @@ TEST(CliGenerateAdapter, TheMethodDecodes) {
     expected += line + "\n";
   EXPECT_EQ(adapted.out, expected);
   EXPECT_NE(adapted.out, plain.out);
+  // Streamed, one text at a time, each line is the same, with the method or without.
+  args.push_back("--stream");
+  EXPECT_EQ(run_cli(args, dir).out, expected);
+  args.resize(args.size() - 3);
+  args.push_back("--stream");
+  EXPECT_EQ(run_cli(args, dir).out, plain.out);
   CliResult ids = run_cli({"generate", "--model", tiny_model(), "--adapter", folder, "--ids", "1,2"}, dir);
   EXPECT_NE(ids.status, 0);
   EXPECT_NE(ids.err.find("--adapter takes texts"), std::string::npos) << ids.err;

@@ -1,6 +1,7 @@
 #pragma once
 // Greedy and beam-search decoding over any encoder-decoder that can say "logits of the next
 // token" and reorder what it has cached.
+#include <functional>
 #include <memory>
 #include <torch/torch.h>
 
@@ -22,6 +23,10 @@ struct GenerationOptions {
   double length_penalty = 1.0;
   // How each next token is chosen (greedy by default); not with beam search.
   SamplingOptions sampling;
+  // Streaming: called after each step with the ids just chosen [B] and which rows have ended
+  // [B] (by this step's end-of-sequence id, or before it: their id is then padding); returning
+  // false ends generation there. Not with beam search, whose beams change until the end.
+  std::function<bool(const torch::Tensor& next, const torch::Tensor& ended)> on_step;
 };
 
 // One decoding pass: holds the encoder output and, with caching, the keys/values.

@@ -35,7 +35,7 @@ class ByteLevelBpeTokenizer : public TextTokenizer {
 
   int64_t vocab_size() const override;  // the largest id + 1
   // The id of a token by its string (vocabulary or added tokens), or -1.
-  int64_t token_to_id(const std::string& token) const;
+  int64_t token_to_id(const std::string& token) const override;
 
   std::vector<int64_t> encode_text(const std::string& text) const override { return encode(text, false); }
   std::vector<int64_t> encode_input(const std::string& text) const override { return encode(text, true); }

@@ -1,6 +1,7 @@
 #pragma once
 // Greedy decoding of a method over many inputs and scoring against references.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -28,6 +29,8 @@ struct DecodeOptions {
   // evaluate_split adds "predictions": one object per example (source, prediction, target; a
   // vision-language example's images and scored answers), for `ladder eval --predictions`.
   bool keep_predictions = false;
+  // Streaming (generate --stream): GenerationOptions::on_step, for greedy or sampled decoding.
+  std::function<bool(const torch::Tensor& next, const torch::Tensor& ended)> on_step;
 };
 
 // max_new_tokens for a label set: the longest tokenised target (without </s>) + 1 for </s>

@@ -31,6 +31,8 @@ struct RunConfig {
   std::string backbone_dtype;
   int64_t max_source_length = 128;
   int64_t max_target_length = 128;
+  // --eos-token: the text that ends a decoder-only model's answers ("" = config.json's eos).
+  std::string eos_token;
   TrainOptions train;
 
   nlohmann::json to_json() const;
@@ -76,7 +78,13 @@ struct LoadedMethod {
 LoadedMethod load_trained_method(const std::string& model, const std::string& tokenizer,
                                  const std::string& checkpoint_dir, const std::string& precision,
                                  const torch::Device& device, uint64_t seed = 0,
-                                 const std::string& backbone_dtype = "");
+                                 const std::string& backbone_dtype = "", const std::string& eos_token = "");
+
+// --eos-token: `text`, one token of `tokenizer`, ends what a decoder-only model generates and
+// is appended to its training targets (config.json's eos ids still end generation too).
+// UsageError naming the tokenizer when `text` is not one token.
+void use_eos_token(LlamaConfig& config, const TextTokenizer& tokenizer, const std::string& tokenizer_path,
+                   const std::string& text);
 
 // The method a run starts from, as `ladder train` builds it before its first update:
 // settings, seed and the data-dependent initialisation (LST's Fisher on the training split,

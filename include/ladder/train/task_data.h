@@ -25,6 +25,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ladder/tokenizer/chat_template.h"
+
 #include "ladder/data/custom.h"
 #include "ladder/data/example.h"
 
@@ -34,8 +36,11 @@ struct TaskSpec {
   std::string task = "rte";  // a GLUE task name or "custom"
   std::string data;          // GLUE data directory, or the custom file/directory
   // custom only
-  std::string kind = "classification";  // classification | seq2seq | text
+  std::string kind = "classification";  // classification | seq2seq | text | chat
   std::string text_field = "text";       // kind text: the field of .jsonl/.csv/.tsv files
+  // kind chat (data/chat.h): the chat template's source, recorded in run.json so that the run's
+  // prompts are rendered alike wherever it is evaluated; where it came from; the model's eos text.
+  std::string chat_template, chat_template_origin, chat_eos_token;
   data::ClassificationFields classification;  // known_labels: the recorded label set
   data::Seq2SeqFields seq2seq;
   uint64_t split_seed = 42;
@@ -121,5 +126,10 @@ std::map<std::string, double> score_vl_predictions(const std::vector<std::string
 //   - a pair task given a line without a tab is a UsageError.
 // Custom seq2seq texts get "[prefix ]TEXT".
 std::string format_input(const TaskSpec& task, const std::string& text);
+
+// A chat task's template and eos text: `source` is a .jinja file or a model folder (its
+// chat_template.jinja or tokenizer_config.json), the eos text from `model_dir`'s
+// tokenizer_config.json when it has one. UsageError naming both when there is no template.
+void set_chat_template(TaskSpec& task, const std::string& source, const std::string& model_dir);
 
 }  // namespace ladder::train

@@ -58,6 +58,7 @@ torch::Tensor greedy_generate(CausalDecodingSession& session, const torch::Tenso
     for (int64_t id : config.eos_token_ids) finished |= next == id;
     tokens = torch::cat({tokens, next.unsqueeze(1)}, 1);
     mask = torch::cat({mask, torch::ones({batch, 1}, options_long)}, 1);
+    if (options.on_step && !options.on_step(next, finished)) break;
     if (finished.all().item<bool>()) break;
   }
   if (generated.empty()) return torch::zeros({batch, 0}, options_long);
