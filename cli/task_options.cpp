@@ -65,6 +65,15 @@ void add_eos_token_option(CLI::App* app, std::string& eos_token) {
   app->add_option("--eos-token", eos_token,
                   "decoder-only models: the token that ends an answer, e.g. <|im_end|> for ChatML chat data: appended "
                   "to training targets and ending generation (default: config.json's eos_token_id)");
+  // Users coming from transformers set a pad token because its batching needs one; ladder's
+  // does not, and a flag that changed nothing would mislead: say so instead.
+  app->add_option_function<std::string>(
+      "--pad-token",
+      [](const std::string&) {
+        throw UsageError("--pad-token: ladder masks padding everywhere, so no pad token is needed (a model without one "
+                         "pads with its eos id, which nothing reads): leave the option out");
+      },
+      "not needed: ladder masks padding (the option says so and stops)");
 }
 
 void add_length_options(CLI::App* app, int64_t& max_source_length, int64_t& max_target_length) {

@@ -38,6 +38,7 @@ declare -A seeds=(
   [config]="tests/fuzz/corpus/config tests/data/fixtures/*/config.json tests/data/llama/*/config.json"
   [vl_tasks]="tests/data/vl/*/*.json tests/data/vl_world/vqa/test.json tests/data/vl_world/gqa/valid.json"
   [vl_metrics]="tests/fuzz/corpus/vl_metrics"
+  [chat_template]="tests/fuzz/corpus/chat_template"
   [vl_features]="tests/fuzz/corpus/vl_features tests/data/vl/features_h5 tests/data/vl/features.safetensors tests/data/vl_world/features/synth_000000.h5"
 )
 declare -A dicts=([safetensors]=1 [index]=1 [jsonl]=1 [config]=1 [vl_tasks]=1)
@@ -57,7 +58,7 @@ declare -A lsan_extra=([vl_features]="suppressions=$root/tests/fuzz/lsan-hdf5.su
 # (ladder's code, the harness) fails the run as always.
 declare -A upstream_library=([vl_features]="libhdf5")
 max_upstream_restarts=20
-read -r -a targets <<<"${LADDER_FUZZ_TARGETS:-safetensors index spiece llama2c_tokenizer tsv csv jsonl config vl_tasks vl_metrics vl_features}"
+read -r -a targets <<<"${LADDER_FUZZ_TARGETS:-safetensors index spiece llama2c_tokenizer tsv csv jsonl config vl_tasks vl_metrics vl_features chat_template}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ladder-fuzz.XXXXXX")
 # Scratch files of the path-based readers (rewritten for every input) go to RAM when it can.

@@ -909,6 +909,7 @@ t new-chat-template-elsewhere "--chat-template goes with --task chat" "$L" data 
 t new-chat-ok                'out:"source":"<user>(hi|Greet\.)<assistant>"' "$L" "${CD[@]}" "$CH/plain.jinja"
 t new-eos-not-one-token      "two words&not one token" "$L" generate --model "$CH/stories" --eos-token "two words" "Once"
 t new-eos-t5                 "decoder-only"       "$L" generate --model "$M0" --tokenizer "$TOK" --eos-token . "x"
+t new-pad-token              "--pad-token&no pad token is needed" "$L" generate --model "$CH/stories" --pad-token "<pad>" "Once"
 t new-stream-ids             "--stream&--ids"     "$L" generate --model "$CH/stories" --stream --ids 1
 t new-stream-ok              "out:^Once upon a time" "$L" generate --model "$CH/stories" --stream --max-new-tokens 8 "Once upon a time"
 

@@ -96,6 +96,8 @@ TEST(CliChat, AnEosTokenEndsGenerationAndIsRecordedWithTheRun) {
   ASSERT_EQ(trained.status, 0) << trained.err;
   EXPECT_EQ(nlohmann::json::parse(test::read_text(dir / "run/run.json"))["eos_token"], ".");
   expect_error(run_cli({"eval", "--run", dir / "run", "--eos-token", "."}, dir), {"--eos-token", "run.json"});
+  // Padding is masked: the flag transformers users bring says why it is not needed.
+  expect_error(run_cli({"generate", "--model", model, "--pad-token", "<pad>", "Once"}, dir), {"--pad-token", "masks padding"});
 }
 
 // The eos token comes first (what training appends to each answer); the model's own eos ids
