@@ -25,7 +25,10 @@ class Params {
       throw EvalError(function + "() takes at most " + std::to_string(names.size()) + " arguments (" +
                       std::to_string(args.positional.size()) + " given)");
     for (size_t i = 0; i < args.positional.size(); ++i) values_[i] = &args.positional[i];
-    for (const auto& [name, value] : args.keywords) {
+    for (const auto& keyword : args.keywords) {
+      // Not a structured binding: clang before 16 cannot capture one in a lambda (C++20).
+      const std::string& name = keyword.first;
+      const auto& value = keyword.second;
       const auto it = std::find_if(names.begin(), names.end(), [&](const char* n) { return name == n; });
       if (it == names.end()) throw EvalError(function + "() got an unexpected keyword argument '" + name + "'");
       const size_t index = static_cast<size_t>(it - names.begin());
