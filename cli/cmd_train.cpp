@@ -48,7 +48,7 @@ struct TrainCommand {
   RuntimeOptions runtime;
 };
 
-// SPEC-LST §7: 20 epochs for the small GLUE tasks, 10 for the large ones.
+// docs/lst-design.md §7: 20 epochs for the small GLUE tasks, 10 for the large ones.
 int64_t paper_epochs(const std::string& task) {
   for (const char* small : {"cola", "mrpc", "rte", "stsb", "wnli"})
     if (task == small) return 20;

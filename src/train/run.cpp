@@ -132,7 +132,7 @@ void fit_task_to_backbone(TaskSpec& task, const Backbone& backbone) {
     throw UsageError("--task text (plain-text language modelling) needs a decoder-only model; a T5 learns "
                      "input/target pairs (--task custom)");
   if (task.is_vl() && task.decoder_only)
-    throw UsageError("vision-language tasks need a T5 backbone (the CLIP-T5 of SPEC-LST), not " + backbone.family());
+    throw UsageError("vision-language tasks need a T5 backbone (the CLIP-T5 of docs/lst-design.md), not " + backbone.family());
 }
 
 }  // namespace

@@ -103,7 +103,7 @@ nlohmann::json record(const std::string& method, double peak_mib, double seconds
 }
 
 TEST(BenchChart, PointsFromBenchJsonAndACleanLayout) {
-  // The README's t5-small table: fp32 and bf16 documents as `bench memory --json` writes them.
+  // docs/results.md's t5-small tables: fp32 and bf16 documents as `bench memory --json` writes them.
   nlohmann::json fp32 = {{"model", "arch:t5-small"}, {"batch", 8}, {"device", "cpu"}, {"precision", "fp32"},
                          {"records", {record("full", 1607, 1.793, "fp32"), record("lora", 889.8, 1.356, "fp32"),
                                       record("adapter", 792.9, 1.315, "fp32"), record("bitfit", 749.1, 0.992, "fp32"),

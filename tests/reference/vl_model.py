@@ -1,6 +1,6 @@
 """VL-T5 (the LST authors' VL-T5/src/modeling_t5.py, CLIP-T5 settings) in plain PyTorch 1.13, on
 top of lst_model.py's T5 math: the visual embedding, the joint encoder's [text ; visual] input
-with its bias layout, and LST's side encoder over [text ; visual] (SPEC-LST section 10).
+with its bias layout, and LST's side encoder over [text ; visual] (docs/lst-design.md section 10).
 
 Written from the authors' Python, not from ladder's C++. Weights are a dict named like ladder's
 checkpoints (encoder.visual_embedding.* for the visual embedding).

@@ -281,7 +281,7 @@ TEST(CliInspect, LstTrainableParametersOfT5Base) {
   TempDir dir;
   CliResult r = run_cli({"inspect", "arch:t5-base", "--method", "lst"}, dir);
   ASSERT_EQ(r.status, 0) << r.err;
-  // SPEC-LST.md section 5: 3,878,712 trainable (1.740%); 222,903,552 = transformers' t5-base count.
+  // docs/lst-design.md section 5: 3,878,712 trainable (1.740%); 222,903,552 = transformers' t5-base count.
   EXPECT_NE(r.out.find("trainable parameters: 3878712 of 222903552 backbone (1.740%)\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("AdamW lr 0.003, warmup 500 updates"), std::string::npos) << r.out;  // the authors' recipe
   r = run_cli({"inspect", "arch:t5-base", "--method", "lst", "--reduction", "8", "--side-layers",

@@ -136,7 +136,7 @@ TEST_P(VlGolden, FullLogitsLossAndGradientsMatchTheReference) {
 TEST_P(VlGolden, LstLogitsLossAndGradientsMatchTheReference) { EXPECT_GT(expect_reference("lst"), 7); }
 
 // ladder's defaults for VL LST: standardised features, the visual stream scaled to the text
-// stream and left out of the gates (README, "Why VQA does not read the image").
+// stream and left out of the gates (docs/guide-vision-language.md, "Why VQA did not read the image").
 TEST_P(VlGolden, ScaledVisualStreamMatchesTheReference) { EXPECT_GT(expect_reference("lst_scaled"), 7); }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, VlGolden, ::testing::Values("t5-tiny-v1_0", "t5-tiny-v1_1"),

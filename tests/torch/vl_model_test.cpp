@@ -1,9 +1,9 @@
-// Vision-language models (SPEC-LST §10) on the tiny fixture T5 with random visual features:
-// LST keeps the visual tokens out of the frozen backbone (zero ladders at their positions,
-// text-only relative bias), the baselines feed them to the backbone encoder and train the
-// visual embedding, padding stays masked for text and visual queries, decoding sessions
-// reorder their rows correctly (greedy = beam with one beam, cached = uncached), a VL LST
-// method round-trips through save/load, and `ladder bench memory --visual-tokens` runs.
+// Vision-language models (docs/lst-design.md §10) on the tiny fixture T5 with random visual
+// features: LST keeps the visual tokens out of the frozen backbone (zero ladders at their
+// positions, text-only relative bias), the baselines feed them to the backbone encoder and train
+// the visual embedding, padding stays masked for text and visual queries, decoding sessions
+// reorder their rows correctly (greedy = beam with one beam, cached = uncached), a VL LST method
+// round-trips through save/load, and `ladder bench memory --visual-tokens` runs.
 #include <gtest/gtest.h>
 
 #include <cmath>

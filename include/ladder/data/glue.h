@@ -1,5 +1,5 @@
 #pragma once
-// GLUE tasks as text-to-text (SPEC-LST.md section 7): task table, readers for the official
+// GLUE tasks as text-to-text (docs/lst-design.md section 7): task table, readers for the official
 // file layouts, and the paper's validation/test splits.
 //
 // Text-to-text formats (A/B are the file's texts, verbatim: no quote processing, no trimming):
@@ -41,7 +41,7 @@
 // Every data row must have exactly the header's column count (CoLA: 4; original STS-B: >= 7).
 // Empty lines are ignored; a UTF-8 BOM and CRLF line ends are accepted.
 //
-// Splits (SPEC section 7), seed default 42: the LST authors' seq2seq/data/tasks.py
+// Splits (docs/lst-design.md section 7), seed default 42: the LST authors' seq2seq/data/tasks.py
 // (AbstractTask.get with split_validation_test), whose permutation is
 // torch.randperm(n, generator=torch.Generator().manual_seed(seed)); shuffle.h's torch_randperm
 // makes the same permutation without libtorch. perm = torch_randperm(n, seed) over the file's

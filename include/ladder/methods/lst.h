@@ -1,5 +1,5 @@
 #pragma once
-// Ladder Side-Tuning (../shared/SPEC-LST.md): a frozen backbone run without autograd, and a
+// Ladder Side-Tuning (docs/lst-design.md): a frozen backbone run without autograd, and a
 // thin side network of the same T5 blocks (widths / r) that reads the backbone's block
 // outputs through linear ladders mixed in by learned gates.
 #include <map>
@@ -24,7 +24,7 @@ struct LstConfig {
   // Training examples for the Fisher importance, drawn by a seeded shuffle of the whole
   // training set (fisher_sample_indices), batch size 1.
   int64_t fisher_samples = 1024;
-  // Input columns of the decoder's EncDecAttention k and v while pruning (SPEC-LST §6):
+  // Input columns of the decoder's EncDecAttention k and v while pruning (docs/lst-design.md §6):
   // "decoder" (the authors' pruning_without_residual: the decoder chain's current kept set,
   // although k and v read the encoder output) or "encoder" (the encoder's final kept set: the
   // coordinates the side decoder's cross-attention actually reads, since it attends to the
@@ -38,7 +38,7 @@ struct LstConfig {
   // stream (embeddings and first ladder), and left out of the gates; "authors": as the authors'
   // JointEncoder, at the scale of first_downsample and scaled by every gate. With "authors" the
   // ladder-fed text stream swamps them (RMS ~100 against ~5) and the image never reaches the
-  // logits (README, "Why VQA does not read the image").
+  // logits (docs/guide-vision-language.md, "Why VQA did not read the image").
   std::string visual_stream = "scaled";
 
   static LstConfig from_json(const nlohmann::json& settings);

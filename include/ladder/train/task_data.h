@@ -1,7 +1,7 @@
 #pragma once
-// What a run trains on: a GLUE task (SPEC-LST §7 splits) or a custom data set, resolved to
-// train/validation/test splits, scored with the task's metric, and the text-to-text input
-// format that `ladder predict` applies to raw texts.
+// What a run trains on: a GLUE task (docs/lst-design.md §7 splits) or a custom data set,
+// resolved to train/validation/test splits, scored with the task's metric, and the text-to-text
+// input format that `ladder predict` applies to raw texts.
 //
 // Custom data (--task custom):
 //   --data DIR   DIR/train.<ext>, DIR/validation.<ext> (or dev.<ext>) and, optionally,

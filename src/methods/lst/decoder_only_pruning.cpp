@@ -1,8 +1,9 @@
-// The decoder-only side network's initialisation by chained structural pruning: SPEC-LST §6's
-// chain over a Llama-family stack, made head-aware where grouped-query attention and RoPE need
-// it. Per key/value group, the query heads of the group and their key/value head keep the same
-// head dimensions (so q.k still pairs the dimensions it was trained on), chosen as whole RoPE
-// pairs (t, t + head_dim/2), which become the side head's pairs (i, i + head_dim/(2r)).
+// The decoder-only side network's initialisation by chained structural pruning:
+// docs/lst-design.md §6's chain over a Llama-family stack, made head-aware where grouped-query
+// attention and RoPE need it. Per key/value group, the query heads of the group and their
+// key/value head keep the same head dimensions (so q.k still pairs the dimensions it was trained
+// on), chosen as whole RoPE pairs (t, t + head_dim/2), which become the side head's pairs
+// (i, i + head_dim/(2r)).
 #include <tuple>
 
 #include "ladder/error.h"

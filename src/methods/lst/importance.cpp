@@ -1,6 +1,6 @@
-// Per-parameter importance for the side network's initialisation (SPEC-LST §6): the empirical
-// Fisher information of the training loss, or the weights' magnitude; pruning.cpp turns it
-// into the side network's weights.
+// Per-parameter importance for the side network's initialisation (docs/lst-design.md §6): the
+// empirical Fisher information of the training loss, or the weights' magnitude; pruning.cpp
+// turns it into the side network's weights.
 #include <functional>
 
 #include "ladder/error.h"

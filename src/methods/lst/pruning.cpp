@@ -1,4 +1,5 @@
-// Side-network initialisation by chained structural pruning of the backbone (SPEC-LST §6).
+// Side-network initialisation by chained structural pruning of the backbone
+// (docs/lst-design.md §6).
 #include "ladder/error.h"
 #include "ladder/methods/lst.h"
 #include "ladder/models/quantize.h"

@@ -1,4 +1,4 @@
-// The side network of one stack (SPEC-LST §3-4) and the LST configuration.
+// The side network of one stack (docs/lst-design.md §3-4) and the LST configuration.
 #include <algorithm>
 
 #include "ladder/error.h"

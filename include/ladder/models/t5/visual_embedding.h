@@ -2,7 +2,7 @@
 // VL-T5's VisualEmbedding (the authors' VL-T5/src/modeling_t5.py, CLIP-T5 settings): maps
 // precomputed image features and their boxes to d_model vectors that join the text tokens.
 // The baselines feed them to the backbone encoder (as VL-T5 does); LST feeds them to its side
-// encoder only, so the frozen backbone never sees an image (SPEC-LST §10).
+// encoder only, so the frozen backbone never sees an image (docs/lst-design.md §10).
 #include <torch/torch.h>
 
 #include "ladder/models/t5/layers.h"
@@ -28,7 +28,7 @@ struct VisualConfig {
   // Per-dimension mean and standard deviation of the training images' features; the embedding
   // reads (features - mean) / std. Empty: the features as stored (the authors'). Small or
   // offset features otherwise leave the projection to its bias and every image alike to the
-  // model (README, "Why VQA does not read the image").
+  // model (docs/guide-vision-language.md, "Why VQA did not read the image").
   std::vector<float> feature_mean, feature_std;
   bool defined() const { return feature_dim > 0; }
 };
