@@ -127,21 +127,20 @@ void run_causal_generate(const GenerateOptions& o) {
   // as Hugging Face's tokenizers do.
   std::shared_ptr<TextTokenizer> tokenizer;
   std::vector<std::vector<int64_t>> prompts;
-  if (!o.eos_token.empty()) {
-    const std::string path = o.tokenizer.empty() ? loaded.tokenizer_path : o.tokenizer;
-    if (path.empty()) throw UsageError("--eos-token " + o.eos_token + ": " + o.model + " has no tokenizer to read it with (pass --tokenizer FILE)");
-    train::use_eos_token(loaded.model->config, *load_causal_lm_tokenizer(path), path, o.eos_token);
-  }
-  if (!o.ids.empty()) {
-    prompts = parse_id_lists(o.ids, config.vocab_size);
-  } else {
-    const std::string path = o.tokenizer.empty() ? loaded.tokenizer_path : o.tokenizer;
+  const std::string path = o.tokenizer.empty() ? loaded.tokenizer_path : o.tokenizer;
+  if (o.ids.empty() || !o.eos_token.empty()) {  // texts and --eos-token are read with it
     if (path.empty())
-      throw UsageError(o.model + ": no tokenizer.model or tokenizer.json in the model directory (pass --tokenizer FILE, or --ids)");
+      throw UsageError(o.model + ": no tokenizer.model or tokenizer.json in the model directory (pass --tokenizer FILE" +
+                       (o.eos_token.empty() ? ", or --ids)" : ": --eos-token is read with it)"));
     tokenizer = load_causal_lm_tokenizer(path);
     if (tokenizer->vocab_size() > config.vocab_size)
       throw UsageError(expected_found(path + ": tokenizer vocabulary", "at most the model's " + std::to_string(config.vocab_size),
                                       std::to_string(tokenizer->vocab_size()), "tokenizer of another model?"));
+    if (!o.eos_token.empty()) train::use_eos_token(loaded.model->config, *tokenizer, path, o.eos_token);
+  }
+  if (!o.ids.empty()) {
+    prompts = parse_id_lists(o.ids, config.vocab_size);
+  } else {
     for (const auto& text : o.texts) prompts.push_back(tokenizer->encode_input(text));
   }
   auto [ids, mask] = left_padded_batch(prompts, config.fill_token_id());
@@ -150,7 +149,7 @@ void run_causal_generate(const GenerateOptions& o) {
   GenerationOptions options;
   options.max_new_tokens = o.max_new_tokens;
   options.sampling = sampling_of(o);
-  if (tokenizer) options.vocab_limit = tokenizer->vocab_size();  // a model may pad its vocabulary past the tokenizer's
+  if (o.ids.empty()) options.vocab_limit = tokenizer->vocab_size();  // a model may pad its vocabulary past the tokenizer's
   if (o.stream) {
     // One prompt at a time, its text first, then its continuation as it comes.
     for (const auto& prompt : prompts) {
@@ -170,7 +169,7 @@ void run_causal_generate(const GenerateOptions& o) {
   for (int64_t b = 0; b < generated.size(0); ++b) {
     int64_t n = 0;
     while (n < generated.size(1) && !(n > 0 && config.is_eos(generated[b][n - 1].item<int64_t>()))) ++n;
-    if (!tokenizer) {
+    if (!o.ids.empty()) {
       print_ids(generated[b].narrow(0, 0, n));
       continue;
     }
